@@ -1,0 +1,102 @@
+//! Benchmarks behind `liqsim bench`: figures for README, measured on this machine, never asserted.
+
+use std::fmt;
+use std::time::Instant;
+
+use alloy_primitives::U256;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::engine::evm::Evm;
+use crate::error::{Error, Result};
+use crate::math::aave as aave_math;
+use crate::protocol::aave_v3::config::MarketConfig;
+use crate::protocol::aave_v3::differential::{amount_for_value, prepare_market};
+use crate::protocol::actor;
+use crate::protocol::artifacts::ArtifactStore;
+
+/// Native health-factor math against the EVM's `getUserAccountData` on the same positions.
+#[derive(Debug, Clone)]
+pub struct HealthFactorBench {
+    /// Positions evaluated.
+    pub positions: usize,
+    /// Native evaluations per second (from balances and prices already read).
+    pub native_per_second: f64,
+    /// EVM `getUserAccountData` calls per second.
+    pub evm_per_second: f64,
+    /// Whether every native result equalled the EVM's.
+    pub identical: bool,
+}
+
+impl fmt::Display for HealthFactorBench {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "health factor over {} positions: native {:.0}/s, EVM getUserAccountData {:.0}/s, speed-up {:.0}x, results identical: {}",
+            self.positions,
+            self.native_per_second,
+            self.evm_per_second,
+            self.native_per_second / self.evm_per_second,
+            self.identical
+        )
+    }
+}
+
+/// Builds `positions` borrowers on the default devnet market and times both evaluations.
+pub fn health_factor(artifacts: &ArtifactStore, positions: usize) -> Result<HealthFactorBench> {
+    let config = MarketConfig::default_devnet();
+    let prepared = prepare_market(artifacts, &config)?;
+    let market = &prepared.market;
+    let mut evm = Evm::from_cache_db(prepared.state, config.chain_id);
+    evm.set_block(prepared.block);
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let n = market.reserves.len();
+    let mut users = Vec::with_capacity(positions);
+    for p in 0..positions {
+        let user = actor(&format!("bench-user-{p}"));
+        let c = rng.gen_range(0..n);
+        let d = (c + rng.gen_range(1..n)) % n;
+        let amount = amount_for_value(rng.gen_range(10_000..100_000_000), config.price(c)?, market.reserves[c].decimals);
+        market.fund(&mut evm, c, user, amount)?;
+        market.supply(&mut evm, user, c, amount)?;
+        let available = market.account_data(&mut evm, user)?.available_borrows_base;
+        let unit = U256::from(10u64).pow(U256::from(market.reserves[d].decimals));
+        let borrow = available * U256::from(rng.gen_range(10..95u64)) / U256::from(100u64) * unit / config.price(d)?;
+        if !borrow.is_zero() {
+            market.borrow(&mut evm, user, d, borrow)?;
+        }
+        users.push(user);
+    }
+    let inputs: Vec<Vec<aave_math::UserReserve>> = users
+        .iter()
+        .map(|u| market.user_reserves(&mut evm, *u))
+        .collect::<Result<_>>()?;
+
+    let evm_start = Instant::now();
+    let evm_results: Vec<aave_math::AccountData> = users
+        .iter()
+        .map(|u| market.account_data(&mut evm, *u))
+        .collect::<Result<_>>()?;
+    let evm_seconds = evm_start.elapsed().as_secs_f64();
+
+    let rounds = 200usize;
+    let native_start = Instant::now();
+    let mut native_results = Vec::new();
+    for _ in 0..rounds {
+        native_results = inputs
+            .iter()
+            .map(|r| aave_math::user_account_data(std::hint::black_box(r)))
+            .collect::<Result<Vec<_>>>()?;
+    }
+    let native_seconds = native_start.elapsed().as_secs_f64();
+    let identical = native_results == evm_results;
+    if !identical {
+        return Err(Error::Mismatch("native health factors differ from getUserAccountData".into()));
+    }
+    Ok(HealthFactorBench {
+        positions,
+        native_per_second: (positions * rounds) as f64 / native_seconds,
+        evm_per_second: positions as f64 / evm_seconds,
+        identical,
+    })
+}

@@ -1,0 +1,3 @@
+//! Execution: the revm wrapper every protocol call and replayed transaction goes through.
+
+pub mod evm;

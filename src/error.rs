@@ -1,0 +1,149 @@
+//! The library's one error type: every failure says what failed and with which value.
+
+use std::path::PathBuf;
+
+use alloy_primitives::{Address, Bytes};
+
+/// Result alias used throughout liqsim.
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// Everything that can go wrong inside liqsim.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Fixed-point math overflowed or divided by zero (the operation Solidity would revert on).
+    #[error("math error in {op}: {reason}")]
+    Math {
+        /// The operation that failed, e.g. `ray_mul`.
+        op: &'static str,
+        /// Why it failed, e.g. `overflow`.
+        reason: &'static str,
+    },
+
+    /// A file could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done, e.g. `reading`.
+        action: &'static str,
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A file's content is not what was expected.
+    #[error("{path}: {message}")]
+    InvalidFile {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong with it and what was expected.
+        message: String,
+    },
+
+    /// A configuration value is invalid.
+    #[error("invalid config: field `{field}` = {value}: {expected}")]
+    InvalidConfig {
+        /// Dotted path of the field, e.g. `assets[2].liquidation_threshold`.
+        field: String,
+        /// The offending value as written.
+        value: String,
+        /// What was expected instead.
+        expected: String,
+    },
+
+    /// Protocol artifacts (published bytecode) are unavailable.
+    #[error("protocol artifacts unavailable: {0}")]
+    Artifacts(String),
+
+    /// Linking library addresses into bytecode failed.
+    #[error("cannot link {contract}: {message}")]
+    Link {
+        /// The contract being linked.
+        contract: String,
+        /// What went wrong.
+        message: String,
+    },
+
+    /// The EVM rejected a transaction before executing it (nonce, balance, gas...).
+    #[error("EVM rejected transaction to {to:?}: {message}")]
+    EvmInvalid {
+        /// Called contract (None for a creation).
+        to: Option<Address>,
+        /// revm's explanation.
+        message: String,
+    },
+
+    /// A contract call reverted.
+    #[error("{call} reverted: {reason}")]
+    Reverted {
+        /// Which call reverted, e.g. `Pool.liquidationCall`.
+        call: String,
+        /// Decoded reason (Aave error codes are explained, e.g. `45 (HEALTH_FACTOR_NOT_BELOW_THRESHOLD)`).
+        reason: String,
+        /// Raw revert data.
+        data: Bytes,
+        /// Gas used up to the revert.
+        gas_used: u64,
+    },
+
+    /// A contract call halted (out of gas, invalid opcode...).
+    #[error("{call} halted: {reason}")]
+    Halted {
+        /// Which call halted.
+        call: String,
+        /// revm's halt reason.
+        reason: String,
+    },
+
+    /// ABI decoding of a return value or event failed.
+    #[error("cannot decode {what}: {message}")]
+    Decode {
+        /// What was decoded.
+        what: String,
+        /// The decoder's message.
+        message: String,
+    },
+
+    /// The state database failed.
+    #[error("state database: {0}")]
+    Database(String),
+
+    /// A lookup by name failed.
+    #[error("unknown {kind} `{name}`; known: {known}")]
+    Unknown {
+        /// The kind of thing looked up, e.g. `asset`.
+        kind: &'static str,
+        /// The name asked for.
+        name: String,
+        /// The valid names.
+        known: String,
+    },
+
+    /// A differential check found the shared math and the EVM disagreeing.
+    #[error("mismatch: {0}")]
+    Mismatch(String),
+}
+
+impl Error {
+    /// Shorthand for an [`Error::Io`].
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Shorthand for an [`Error::InvalidConfig`].
+    pub fn config(
+        field: impl Into<String>,
+        value: impl std::fmt::Display,
+        expected: impl Into<String>,
+    ) -> Self {
+        Self::InvalidConfig {
+            field: field.into(),
+            value: value.to_string(),
+            expected: expected.into(),
+        }
+    }
+}

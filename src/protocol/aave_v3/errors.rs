@@ -1,0 +1,121 @@
+//! Aave V3 (v1.19.3) numeric error codes and their names, for decoding reverts.
+
+/// `(code, name)` for every code the protocol reverts with (`Errors.sol`).
+pub const ERROR_CODES: &[(u16, &str)] = &[
+    (1, "CALLER_NOT_POOL_ADMIN"),
+    (2, "CALLER_NOT_EMERGENCY_ADMIN"),
+    (3, "CALLER_NOT_POOL_OR_EMERGENCY_ADMIN"),
+    (4, "CALLER_NOT_RISK_OR_POOL_ADMIN"),
+    (5, "CALLER_NOT_ASSET_LISTING_OR_POOL_ADMIN"),
+    (6, "CALLER_NOT_BRIDGE"),
+    (7, "ADDRESSES_PROVIDER_NOT_REGISTERED"),
+    (8, "INVALID_ADDRESSES_PROVIDER_ID"),
+    (9, "NOT_CONTRACT"),
+    (10, "CALLER_NOT_POOL_CONFIGURATOR"),
+    (11, "CALLER_NOT_ATOKEN"),
+    (12, "INVALID_ADDRESSES_PROVIDER"),
+    (13, "INVALID_FLASHLOAN_EXECUTOR_RETURN"),
+    (14, "RESERVE_ALREADY_ADDED"),
+    (15, "NO_MORE_RESERVES_ALLOWED"),
+    (16, "EMODE_CATEGORY_RESERVED"),
+    (17, "INVALID_EMODE_CATEGORY_ASSIGNMENT"),
+    (18, "RESERVE_LIQUIDITY_NOT_ZERO"),
+    (19, "FLASHLOAN_PREMIUM_INVALID"),
+    (20, "INVALID_RESERVE_PARAMS"),
+    (21, "INVALID_EMODE_CATEGORY_PARAMS"),
+    (22, "BRIDGE_PROTOCOL_FEE_INVALID"),
+    (23, "CALLER_MUST_BE_POOL"),
+    (24, "INVALID_MINT_AMOUNT"),
+    (25, "INVALID_BURN_AMOUNT"),
+    (26, "INVALID_AMOUNT"),
+    (27, "RESERVE_INACTIVE"),
+    (28, "RESERVE_FROZEN"),
+    (29, "RESERVE_PAUSED"),
+    (30, "BORROWING_NOT_ENABLED"),
+    (31, "STABLE_BORROWING_NOT_ENABLED"),
+    (32, "NOT_ENOUGH_AVAILABLE_USER_BALANCE"),
+    (33, "INVALID_INTEREST_RATE_MODE_SELECTED"),
+    (34, "COLLATERAL_BALANCE_IS_ZERO"),
+    (35, "HEALTH_FACTOR_LOWER_THAN_LIQUIDATION_THRESHOLD"),
+    (36, "COLLATERAL_CANNOT_COVER_NEW_BORROW"),
+    (37, "COLLATERAL_SAME_AS_BORROWING_CURRENCY"),
+    (38, "AMOUNT_BIGGER_THAN_MAX_LOAN_SIZE_STABLE"),
+    (39, "NO_DEBT_OF_SELECTED_TYPE"),
+    (40, "NO_EXPLICIT_AMOUNT_TO_REPAY_ON_BEHALF"),
+    (41, "NO_OUTSTANDING_STABLE_DEBT"),
+    (42, "NO_OUTSTANDING_VARIABLE_DEBT"),
+    (43, "UNDERLYING_BALANCE_ZERO"),
+    (44, "INTEREST_RATE_REBALANCE_CONDITIONS_NOT_MET"),
+    (45, "HEALTH_FACTOR_NOT_BELOW_THRESHOLD"),
+    (46, "COLLATERAL_CANNOT_BE_LIQUIDATED"),
+    (47, "SPECIFIED_CURRENCY_NOT_BORROWED_BY_USER"),
+    (49, "INCONSISTENT_FLASHLOAN_PARAMS"),
+    (50, "BORROW_CAP_EXCEEDED"),
+    (51, "SUPPLY_CAP_EXCEEDED"),
+    (52, "UNBACKED_MINT_CAP_EXCEEDED"),
+    (53, "DEBT_CEILING_EXCEEDED"),
+    (54, "UNDERLYING_CLAIMABLE_RIGHTS_NOT_ZERO"),
+    (55, "STABLE_DEBT_NOT_ZERO"),
+    (56, "VARIABLE_DEBT_SUPPLY_NOT_ZERO"),
+    (57, "LTV_VALIDATION_FAILED"),
+    (58, "INCONSISTENT_EMODE_CATEGORY"),
+    (59, "PRICE_ORACLE_SENTINEL_CHECK_FAILED"),
+    (60, "ASSET_NOT_BORROWABLE_IN_ISOLATION"),
+    (61, "RESERVE_ALREADY_INITIALIZED"),
+    (62, "USER_IN_ISOLATION_MODE_OR_LTV_ZERO"),
+    (63, "INVALID_LTV"),
+    (64, "INVALID_LIQ_THRESHOLD"),
+    (65, "INVALID_LIQ_BONUS"),
+    (66, "INVALID_DECIMALS"),
+    (67, "INVALID_RESERVE_FACTOR"),
+    (68, "INVALID_BORROW_CAP"),
+    (69, "INVALID_SUPPLY_CAP"),
+    (70, "INVALID_LIQUIDATION_PROTOCOL_FEE"),
+    (71, "INVALID_EMODE_CATEGORY"),
+    (72, "INVALID_UNBACKED_MINT_CAP"),
+    (73, "INVALID_DEBT_CEILING"),
+    (74, "INVALID_RESERVE_INDEX"),
+    (75, "ACL_ADMIN_CANNOT_BE_ZERO"),
+    (76, "INCONSISTENT_PARAMS_LENGTH"),
+    (77, "ZERO_ADDRESS_NOT_VALID"),
+    (78, "INVALID_EXPIRATION"),
+    (79, "INVALID_SIGNATURE"),
+    (80, "OPERATION_NOT_SUPPORTED"),
+    (81, "DEBT_CEILING_NOT_ZERO"),
+    (82, "ASSET_NOT_LISTED"),
+    (83, "INVALID_OPTIMAL_USAGE_RATIO"),
+    (84, "INVALID_OPTIMAL_STABLE_TO_TOTAL_DEBT_RATIO"),
+    (85, "UNDERLYING_CANNOT_BE_RESCUED"),
+    (86, "ADDRESSES_PROVIDER_ALREADY_ADDED"),
+    (87, "POOL_ADDRESSES_DO_NOT_MATCH"),
+    (88, "STABLE_BORROWING_ENABLED"),
+    (89, "SILOED_BORROWING_VIOLATION"),
+    (90, "RESERVE_DEBT_NOT_ZERO"),
+    (91, "FLASHLOAN_DISABLED"),
+];
+
+/// Explains an Aave revert string: `"45"` → `"45 (HEALTH_FACTOR_NOT_BELOW_THRESHOLD)"`.
+pub fn explain(reason: &str) -> String {
+    reason
+        .parse::<u16>()
+        .ok()
+        .and_then(|code| ERROR_CODES.iter().find(|(c, _)| *c == code))
+        .map(|(code, name)| format!("{code} ({name})"))
+        .unwrap_or_else(|| reason.to_string())
+}
+
+/// The numeric code of an Aave revert string, if it is one.
+pub fn code(reason: &str) -> Option<u16> {
+    let head = reason.split_whitespace().next()?;
+    head.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn explains_known_codes() {
+        assert_eq!(super::explain("45"), "45 (HEALTH_FACTOR_NOT_BELOW_THRESHOLD)");
+        assert_eq!(super::explain("not a code"), "not a code");
+        assert_eq!(super::code("45 (HEALTH_FACTOR_NOT_BELOW_THRESHOLD)"), Some(45));
+    }
+}

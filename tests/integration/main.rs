@@ -1,0 +1,4 @@
+//! liqsim's integration tests: one binary (each extra one re-links the heavy dependencies).
+
+mod aave_v3;
+mod common;
