@@ -56,12 +56,17 @@ pub fn health_factor(artifacts: &ArtifactStore, positions: usize) -> Result<Heal
         let user = actor(&format!("bench-user-{p}"));
         let c = rng.gen_range(0..n);
         let d = (c + rng.gen_range(1..n)) % n;
-        let amount = amount_for_value(rng.gen_range(10_000..100_000_000), config.price(c)?, market.reserves[c].decimals);
+        let amount = amount_for_value(
+            rng.gen_range(10_000..100_000_000),
+            config.price(c)?,
+            market.reserves[c].decimals,
+        );
         market.fund(&mut evm, c, user, amount)?;
         market.supply(&mut evm, user, c, amount)?;
         let available = market.account_data(&mut evm, user)?.available_borrows_base;
         let unit = U256::from(10u64).pow(U256::from(market.reserves[d].decimals));
-        let borrow = available * U256::from(rng.gen_range(10..95u64)) / U256::from(100u64) * unit / config.price(d)?;
+        let borrow = available * U256::from(rng.gen_range(10..95u64)) / U256::from(100u64) * unit
+            / config.price(d)?;
         if !borrow.is_zero() {
             market.borrow(&mut evm, user, d, borrow)?;
         }
@@ -91,7 +96,9 @@ pub fn health_factor(artifacts: &ArtifactStore, positions: usize) -> Result<Heal
     let native_seconds = native_start.elapsed().as_secs_f64();
     let identical = native_results == evm_results;
     if !identical {
-        return Err(Error::Mismatch("native health factors differ from getUserAccountData".into()));
+        return Err(Error::Mismatch(
+            "native health factors differ from getUserAccountData".into(),
+        ));
     }
     Ok(HealthFactorBench {
         positions,

@@ -112,7 +112,10 @@ pub fn run(cli: Cli) -> Result<()> {
             if report.mismatches.is_empty() {
                 Ok(())
             } else {
-                Err(Error::Mismatch(format!("{} mismatches", report.mismatches.len())))
+                Err(Error::Mismatch(format!(
+                    "{} mismatches",
+                    report.mismatches.len()
+                )))
             }
         }
         Command::Bench(args) => {

@@ -18,16 +18,26 @@ pub fn parse_units(text: &str, decimals: u8) -> Result<U256, String> {
         return Err(format!("{text} is negative"));
     }
     let all_digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
-    if !all_digits(&int_part) || !all_digits(&frac_part) || (int_part.is_empty() && frac_part.is_empty()) {
+    if !all_digits(&int_part)
+        || !all_digits(&frac_part)
+        || (int_part.is_empty() && frac_part.is_empty())
+    {
         return Err(format!("{text} is not a decimal number"));
     }
     let frac_trimmed = frac_part.trim_end_matches('0');
     if frac_trimmed.len() > decimals as usize {
         return Err(format!("{text} has more than {decimals} decimal places"));
     }
-    let mut digits = if int_part.is_empty() { "0".to_string() } else { int_part };
+    let mut digits = if int_part.is_empty() {
+        "0".to_string()
+    } else {
+        int_part
+    };
     digits.push_str(frac_trimmed);
-    digits.extend(std::iter::repeat_n('0', decimals as usize - frac_trimmed.len()));
+    digits.extend(std::iter::repeat_n(
+        '0',
+        decimals as usize - frac_trimmed.len(),
+    ));
     U256::from_str_radix(&digits, 10).map_err(|e| format!("{text}: {e}"))
 }
 
@@ -84,7 +94,10 @@ mod tests {
 
     #[test]
     fn parses_exactly() {
-        assert_eq!(parse_units("1800.25", 8).unwrap(), U256::from(180_025_000_000u64));
+        assert_eq!(
+            parse_units("1800.25", 8).unwrap(),
+            U256::from(180_025_000_000u64)
+        );
         assert_eq!(parse_units("0.00000001", 8).unwrap(), U256::from(1));
         assert_eq!(parse_units("7", 0).unwrap(), U256::from(7));
         assert!(parse_units("0.000000001", 8).is_err());

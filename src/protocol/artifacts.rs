@@ -286,7 +286,11 @@ fn ensure_cached(package: &NpmPackage) -> Result<PathBuf> {
     }
     fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
     let staging = tempdir_in(&dir)?;
-    tracing::info!(package = package.name, version = package.version, "fetching protocol artifacts with npm pack");
+    tracing::info!(
+        package = package.name,
+        version = package.version,
+        "fetching protocol artifacts with npm pack"
+    );
     let spec = format!("{}@{}", package.name, package.version);
     let output = Command::new("npm")
         .args(["pack", &spec, "--json", "--silent", "--pack-destination"])
@@ -335,7 +339,11 @@ fn ensure_cached(package: &NpmPackage) -> Result<PathBuf> {
 }
 
 fn tempdir_in(dir: &Path) -> Result<PathBuf> {
-    let path = dir.join(format!(".staging-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let path = dir.join(format!(
+        ".staging-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     let path = PathBuf::from(path.to_string_lossy().replace(['(', ')'], ""));
     let _ = fs::remove_dir_all(&path);
     fs::create_dir_all(&path).map_err(|e| Error::io("creating", &path, e))?;
@@ -363,10 +371,15 @@ fn extract_artifacts(tgz: &[u8], dest: &Path) -> std::io::Result<()> {
         let mut entry = entry?;
         let path = entry.path()?.into_owned();
         let text = path.to_string_lossy();
-        let wanted = (text.starts_with("package/artifacts/contracts/") && !text.ends_with(".dbg.json"))
+        let wanted = (text.starts_with("package/artifacts/contracts/")
+            && !text.ends_with(".dbg.json"))
             || text == "package/package.json"
             || text.starts_with("package/LICENSE");
-        if !wanted || path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        if !wanted
+            || path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
             continue;
         }
         let target = dest.join(&path);
@@ -386,7 +399,8 @@ mod tests {
 
     #[test]
     fn placeholder_matches_solidity_format() {
-        let p = Artifact::placeholder("contracts/protocol/libraries/logic/BorrowLogic.sol:BorrowLogic");
+        let p =
+            Artifact::placeholder("contracts/protocol/libraries/logic/BorrowLogic.sol:BorrowLogic");
         assert_eq!(p.len(), 40);
         assert!(p.starts_with("__$") && p.ends_with("$__"));
     }

@@ -146,7 +146,12 @@ pub fn runtime_code() -> Vec<u8> {
     ops.push(Label("fail"));
     ops.extend(push1(0));
     ops.extend([Byte(DUP1), Byte(REVERT)]);
-    for (label, slot) in [("answer", 0u8), ("owner", 1), ("round", 2), ("timestamp", 3)] {
+    for (label, slot) in [
+        ("answer", 0u8),
+        ("owner", 1),
+        ("round", 2),
+        ("timestamp", 3),
+    ] {
         ops.push(Label(label));
         ops.extend(push1(slot));
         ops.extend([Byte(SLOAD), PushLabel("return"), Byte(JUMP)]);
@@ -162,7 +167,13 @@ pub fn runtime_code() -> Vec<u8> {
     ops.push(Byte(RETURN));
     ops.push(Label("set"));
     ops.extend(push1(1));
-    ops.extend([Byte(SLOAD), Byte(CALLER), Byte(EQ), PushLabel("authorized"), Byte(JUMPI)]);
+    ops.extend([
+        Byte(SLOAD),
+        Byte(CALLER),
+        Byte(EQ),
+        PushLabel("authorized"),
+        Byte(JUMPI),
+    ]);
     ops.extend(push1(0));
     ops.extend([Byte(DUP1), Byte(REVERT)]);
     ops.push(Label("authorized"));
@@ -217,7 +228,12 @@ pub fn creation_code(initial_answer: I256) -> Bytes {
         ops.extend(push1(3));
         ops.push(Byte(SSTORE));
         let len = runtime.len() as u16;
-        ops.extend([Byte(PUSH2), Byte((len >> 8) as u8), Byte(len as u8), Byte(DUP1)]);
+        ops.extend([
+            Byte(PUSH2),
+            Byte((len >> 8) as u8),
+            Byte(len as u8),
+            Byte(DUP1),
+        ]);
         ops.extend([
             Byte(PUSH2),
             Byte((runtime_offset >> 8) as u8),

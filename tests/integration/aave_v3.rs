@@ -31,17 +31,33 @@ fn artifacts_link_the_pool_libraries() {
     libs.sort();
     assert_eq!(
         libs,
-        ["BorrowLogic", "BridgeLogic", "EModeLogic", "FlashLoanLogic", "LiquidationLogic", "PoolLogic", "SupplyLogic"]
+        [
+            "BorrowLogic",
+            "BridgeLogic",
+            "EModeLogic",
+            "FlashLoanLogic",
+            "LiquidationLogic",
+            "PoolLogic",
+            "SupplyLogic"
+        ]
     );
     // Linking with a library missing is refused, naming it.
-    let mut partial: HashMap<String, Address> = libs.iter().map(|l| (l.clone(), Address::repeat_byte(1))).collect();
+    let mut partial: HashMap<String, Address> = libs
+        .iter()
+        .map(|l| (l.clone(), Address::repeat_byte(1)))
+        .collect();
     partial.remove("LiquidationLogic");
     match pool.linked_bytecode(&partial) {
-        Err(Error::Link { message, .. }) => assert!(message.contains("LiquidationLogic"), "{message}"),
+        Err(Error::Link { message, .. }) => {
+            assert!(message.contains("LiquidationLogic"), "{message}")
+        }
         other => panic!("expected a link error, got {other:?}"),
     }
     // FlashLoanLogic itself links BorrowLogic.
-    assert_eq!(store.artifact("FlashLoanLogic").unwrap().libraries(), ["BorrowLogic"]);
+    assert_eq!(
+        store.artifact("FlashLoanLogic").unwrap().libraries(),
+        ["BorrowLogic"]
+    );
 }
 
 #[test]
@@ -58,29 +74,73 @@ fn a_folder_without_artifacts_is_a_clear_error() {
 fn settable_feed_answers_moves_and_emits_like_chainlink() {
     let owner = actor("feed-owner");
     let mut evm = Evm::new(EmptyDB::default(), 31337);
-    evm.set_balance(owner, U256::from(10u64).pow(U256::from(20u64))).unwrap();
-    let feed = evm.deploy(owner, creation_code(I256::try_from(123_456_789u64).unwrap()), "feed").unwrap();
-    let answer = evm.view(feed, &SettablePriceFeed::latestAnswerCall {}, "latestAnswer").unwrap();
+    evm.set_balance(owner, U256::from(10u64).pow(U256::from(20u64)))
+        .unwrap();
+    let feed = evm
+        .deploy(
+            owner,
+            creation_code(I256::try_from(123_456_789u64).unwrap()),
+            "feed",
+        )
+        .unwrap();
+    let answer = evm
+        .view(
+            feed,
+            &SettablePriceFeed::latestAnswerCall {},
+            "latestAnswer",
+        )
+        .unwrap();
     assert_eq!(answer, I256::try_from(123_456_789u64).unwrap());
-    assert_eq!(evm.view(feed, &SettablePriceFeed::decimalsCall {}, "decimals").unwrap(), 8);
-    assert_eq!(evm.view(feed, &SettablePriceFeed::ownerCall {}, "owner").unwrap(), owner);
+    assert_eq!(
+        evm.view(feed, &SettablePriceFeed::decimalsCall {}, "decimals")
+            .unwrap(),
+        8
+    );
+    assert_eq!(
+        evm.view(feed, &SettablePriceFeed::ownerCall {}, "owner")
+            .unwrap(),
+        owner
+    );
 
     let new = I256::try_from(99u64).unwrap();
     let outcome = evm
-        .send_call(owner, feed, &SettablePriceFeed::setAnswerCall { answer: new }, "setAnswer")
+        .send_call(
+            owner,
+            feed,
+            &SettablePriceFeed::setAnswerCall { answer: new },
+            "setAnswer",
+        )
         .unwrap();
     assert_eq!(outcome.logs.len(), 1);
     let event = SettablePriceFeed::AnswerUpdated::decode_log(&outcome.logs[0]).unwrap();
     assert_eq!(event.data.current, new);
     assert_eq!(event.data.roundId, U256::from(1u64));
-    assert_eq!(evm.view(feed, &SettablePriceFeed::latestAnswerCall {}, "latestAnswer").unwrap(), new);
-    assert_eq!(evm.view(feed, &SettablePriceFeed::latestRoundCall {}, "latestRound").unwrap(), U256::from(1u64));
+    assert_eq!(
+        evm.view(
+            feed,
+            &SettablePriceFeed::latestAnswerCall {},
+            "latestAnswer"
+        )
+        .unwrap(),
+        new
+    );
+    assert_eq!(
+        evm.view(feed, &SettablePriceFeed::latestRoundCall {}, "latestRound")
+            .unwrap(),
+        U256::from(1u64)
+    );
 
     // Only the owner may move the price.
     let stranger = actor("stranger");
-    evm.set_balance(stranger, U256::from(10u64).pow(U256::from(20u64))).unwrap();
+    evm.set_balance(stranger, U256::from(10u64).pow(U256::from(20u64)))
+        .unwrap();
     assert!(evm
-        .send_call(stranger, feed, &SettablePriceFeed::setAnswerCall { answer: new }, "setAnswer")
+        .send_call(
+            stranger,
+            feed,
+            &SettablePriceFeed::setAnswerCall { answer: new },
+            "setAnswer"
+        )
         .is_err());
 }
 
@@ -93,15 +153,25 @@ fn deployed_market_carries_its_config() {
         assert_eq!(cfg.ltv, asset.ltv_bps, "{}", asset.symbol);
         assert_eq!(cfg.liquidation_threshold, asset.liquidation_threshold_bps);
         assert_eq!(cfg.liquidation_bonus, asset.liquidation_bonus_bps);
-        assert_eq!(cfg.liquidation_protocol_fee, asset.liquidation_protocol_fee_bps);
+        assert_eq!(
+            cfg.liquidation_protocol_fee,
+            asset.liquidation_protocol_fee_bps
+        );
         assert_eq!(cfg.decimals, asset.decimals);
         assert!(cfg.active && cfg.borrowing_enabled && !cfg.frozen && !cfg.paused);
-        assert_eq!(market.price(&mut evm, i).unwrap(), market.config.price(i).unwrap());
+        assert_eq!(
+            market.price(&mut evm, i).unwrap(),
+            market.config.price(i).unwrap()
+        );
         // The bitmap decodes and re-encodes to what the Pool stores.
         let data = market.reserve_data(&mut evm, i).unwrap();
         assert_eq!(cfg.encode(), data.configuration.data);
     }
-    assert!(market.config.assets.iter().any(|a| a.liquidation_protocol_fee_bps > 0));
+    assert!(market
+        .config
+        .assets
+        .iter()
+        .any(|a| a.liquidation_protocol_fee_bps > 0));
     // PoolConfigurator, the largest contract, fits under EIP-170.
     let code = evm.account(market.pool_configurator).unwrap();
     assert!(code.code_hash != revm::primitives::KECCAK_EMPTY);
@@ -113,16 +183,36 @@ fn healthy_position_liquidation_reverts_with_code_45() {
     let user = actor("healthy-user");
     let weth = market.asset("WETH").unwrap();
     let usdc = market.asset("USDC").unwrap();
-    market.fund(&mut evm, weth, user, U256::from(10u64).pow(U256::from(19u64))).unwrap();
-    market.supply(&mut evm, user, weth, U256::from(10u64).pow(U256::from(19u64))).unwrap();
-    market.borrow(&mut evm, user, usdc, U256::from(1_000_000_000u64)).unwrap();
+    market
+        .fund(
+            &mut evm,
+            weth,
+            user,
+            U256::from(10u64).pow(U256::from(19u64)),
+        )
+        .unwrap();
+    market
+        .supply(
+            &mut evm,
+            user,
+            weth,
+            U256::from(10u64).pow(U256::from(19u64)),
+        )
+        .unwrap();
+    market
+        .borrow(&mut evm, user, usdc, U256::from(1_000_000_000u64))
+        .unwrap();
     let liquidator = actor("eager-liquidator");
-    market.fund(&mut evm, usdc, liquidator, U256::from(1_000_000_000u64)).unwrap();
+    market
+        .fund(&mut evm, usdc, liquidator, U256::from(1_000_000_000u64))
+        .unwrap();
     let err = market
         .liquidation_call(&mut evm, liquidator, weth, usdc, user, U256::MAX, false)
         .unwrap_err();
     match err {
-        Error::Reverted { reason, .. } => assert_eq!(reason, "45 (HEALTH_FACTOR_NOT_BELOW_THRESHOLD)"),
+        Error::Reverted { reason, .. } => {
+            assert_eq!(reason, "45 (HEALTH_FACTOR_NOT_BELOW_THRESHOLD)")
+        }
         other => panic!("expected a revert, got {other:?}"),
     }
 }
@@ -137,10 +227,21 @@ fn price_crash_makes_the_position_liquidatable_and_events_decode() {
     market.fund(&mut evm, weth, user, one_eth).unwrap();
     market.supply(&mut evm, user, weth, one_eth).unwrap();
     // 3400 USD × 80% LTV → borrow 2700 USDC
-    market.borrow(&mut evm, user, usdc, U256::from(2_700_000_000u64)).unwrap();
-    let moved = market.set_price(&mut evm, weth, U256::from(3_200u64) * U256::from(100_000_000u64)).unwrap();
+    market
+        .borrow(&mut evm, user, usdc, U256::from(2_700_000_000u64))
+        .unwrap();
+    let moved = market
+        .set_price(
+            &mut evm,
+            weth,
+            U256::from(3_200u64) * U256::from(100_000_000u64),
+        )
+        .unwrap();
     let events = decode_events(market.pool, &moved.logs);
-    assert!(matches!(events.as_slice(), [PoolEvent::PriceUpdated { .. }]), "{events:?}");
+    assert!(
+        matches!(events.as_slice(), [PoolEvent::PriceUpdated { .. }]),
+        "{events:?}"
+    );
 
     let reserves = market.user_reserves(&mut evm, user).unwrap();
     let math = aave_math::user_account_data(&reserves).unwrap();
@@ -149,7 +250,9 @@ fn price_crash_makes_the_position_liquidatable_and_events_decode() {
     assert!(math.health_factor < aave_math::HEALTH_FACTOR_LIQUIDATION_THRESHOLD);
 
     let liquidator = actor("crash-liquidator");
-    market.fund(&mut evm, usdc, liquidator, U256::from(10_000_000_000u64)).unwrap();
+    market
+        .fund(&mut evm, usdc, liquidator, U256::from(10_000_000_000u64))
+        .unwrap();
     let receipt = market
         .liquidation_call(&mut evm, liquidator, weth, usdc, user, U256::MAX, false)
         .unwrap();
@@ -157,7 +260,10 @@ fn price_crash_makes_the_position_liquidatable_and_events_decode() {
     assert_eq!(receipt.event.debtToCover, U256::from(1_350_000_000u64));
     assert_eq!(receipt.event.user, user);
     assert!(receipt.gas_used > 100_000, "gas {}", receipt.gas_used);
-    assert!(receipt.events.iter().any(|e| matches!(e, PoolEvent::LiquidationCall(_))));
+    assert!(receipt
+        .events
+        .iter()
+        .any(|e| matches!(e, PoolEvent::LiquidationCall(_))));
 }
 
 #[test]
@@ -168,7 +274,13 @@ fn differential_math_equals_the_protocol_on_1000_random_cases() {
     // The generator must reach every branch it claims to cover.
     assert!(report.predicted_reverts > 0, "{report:?}");
     assert!(report.capped > 0, "{report:?}");
-    assert!(report.full_close_factor > 0 && report.full_close_factor < report.cases, "{report:?}");
-    assert!(report.receive_a_token > 0 && report.receive_a_token < report.cases, "{report:?}");
+    assert!(
+        report.full_close_factor > 0 && report.full_close_factor < report.cases,
+        "{report:?}"
+    );
+    assert!(
+        report.receive_a_token > 0 && report.receive_a_token < report.cases,
+        "{report:?}"
+    );
     assert!(report.with_protocol_fee > 0, "{report:?}");
 }

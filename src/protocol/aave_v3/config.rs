@@ -133,7 +133,11 @@ impl MarketConfig {
                 return Err(Error::config(f("symbol"), &a.symbol, "1 to 16 characters"));
             }
             if self.assets[..i].iter().any(|b| b.symbol == a.symbol) {
-                return Err(Error::config(f("symbol"), &a.symbol, "a symbol not listed before"));
+                return Err(Error::config(
+                    f("symbol"),
+                    &a.symbol,
+                    "a symbol not listed before",
+                ));
             }
             if a.decimals > MAX_DECIMALS {
                 return Err(Error::config(
@@ -144,7 +148,11 @@ impl MarketConfig {
             }
             let price = self.price(i)?;
             if price.is_zero() {
-                return Err(Error::config(f("price_usd"), &a.price_usd.0, "a price above 0"));
+                return Err(Error::config(
+                    f("price_usd"),
+                    &a.price_usd.0,
+                    "a price above 0",
+                ));
             }
             if a.liquidation_threshold_bps < a.ltv_bps {
                 return Err(Error::config(
@@ -199,7 +207,10 @@ impl MarketConfig {
             }
             for (name, value) in [
                 ("rates.optimal_usage_ratio", &a.rates.optimal_usage_ratio),
-                ("rates.base_variable_borrow_rate", &a.rates.base_variable_borrow_rate),
+                (
+                    "rates.base_variable_borrow_rate",
+                    &a.rates.base_variable_borrow_rate,
+                ),
                 ("rates.variable_rate_slope1", &a.rates.variable_rate_slope1),
                 ("rates.variable_rate_slope2", &a.rates.variable_rate_slope2),
             ] {
@@ -208,14 +219,13 @@ impl MarketConfig {
                     .map_err(|e| Error::config(f(name), &value.0, e))?;
             }
         }
-        self.asset_index(&self.native_asset)
-            .map_err(|_| {
-                Error::config(
-                    "native_asset",
-                    &self.native_asset,
-                    format!("one of the listed symbols ({})", self.symbols().join(", ")),
-                )
-            })?;
+        self.asset_index(&self.native_asset).map_err(|_| {
+            Error::config(
+                "native_asset",
+                &self.native_asset,
+                format!("one of the listed symbols ({})", self.symbols().join(", ")),
+            )
+        })?;
         if self.flash_loan_premium_bps > 10_000 {
             return Err(Error::config(
                 "flash_loan_premium_bps",
@@ -228,7 +238,8 @@ impl MarketConfig {
 
     /// Parses and validates a TOML market description.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let config: Self = toml::from_str(text).map_err(|e| Error::config("market", "", e.to_string()))?;
+        let config: Self =
+            toml::from_str(text).map_err(|e| Error::config("market", "", e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
@@ -329,6 +340,9 @@ mod tests {
     #[test]
     fn toml_round_trip() {
         let text = toml::to_string(&MarketConfig::default_devnet()).unwrap();
-        assert_eq!(MarketConfig::from_toml(&text).unwrap(), MarketConfig::default_devnet());
+        assert_eq!(
+            MarketConfig::from_toml(&text).unwrap(),
+            MarketConfig::default_devnet()
+        );
     }
 }

@@ -8,9 +8,7 @@ use alloy_sol_types::{SolCall, SolValue};
 use revm::database_interface::DBErrorMarker;
 use revm::DatabaseRef;
 
-use super::abi::{
-    IACLManager, IPool, IPoolAddressesProvider, IPoolConfigurator, InitReserveInput,
-};
+use super::abi::{IACLManager, IPool, IPoolAddressesProvider, IPoolConfigurator, InitReserveInput};
 use super::config::MarketConfig;
 use super::{AaveV3Market, Reserve};
 use crate::engine::evm::Evm;
@@ -95,12 +93,26 @@ where
     let mut feeds = Vec::new();
     for (i, asset) in config.assets.iter().enumerate() {
         // uint8 is ABI-encoded as a full word, like uint256
-        let args = (asset.symbol.clone(), asset.symbol.clone(), U256::from(asset.decimals)).abi_encode_params();
+        let args = (
+            asset.symbol.clone(),
+            asset.symbol.clone(),
+            U256::from(asset.decimals),
+        )
+            .abi_encode_params();
         tokens.push(d.deploy("mocks/tokens/MintableERC20", args.into())?);
         let price = config.price(i)?;
-        let answer = I256::try_from(price)
-            .map_err(|_| Error::config(format!("assets[{i}].price_usd"), price, "a price below 2^255"))?;
-        let feed = d.evm.deploy(admin, price_feed::creation_code(answer), "SettablePriceFeed")?;
+        let answer = I256::try_from(price).map_err(|_| {
+            Error::config(
+                format!("assets[{i}].price_usd"),
+                price,
+                "a price below 2^255",
+            )
+        })?;
+        let feed = d.evm.deploy(
+            admin,
+            price_feed::creation_code(answer),
+            "SettablePriceFeed",
+        )?;
         feeds.push(feed);
     }
 
@@ -109,13 +121,29 @@ where
         "PoolAddressesProvider",
         (config.market_id.clone(), admin).abi_encode_params().into(),
     )?;
-    d.call(provider, IPoolAddressesProvider::setACLAdminCall { newAclAdmin: admin }, "setACLAdmin")?;
+    d.call(
+        provider,
+        IPoolAddressesProvider::setACLAdminCall { newAclAdmin: admin },
+        "setACLAdmin",
+    )?;
     let acl = d.deploy("ACLManager", provider.abi_encode().into())?;
-    d.call(provider, IPoolAddressesProvider::setACLManagerCall { newAclManager: acl }, "setACLManager")?;
+    d.call(
+        provider,
+        IPoolAddressesProvider::setACLManagerCall { newAclManager: acl },
+        "setACLManager",
+    )?;
     d.call(acl, IACLManager::addPoolAdminCall { admin }, "addPoolAdmin")?;
     d.call(acl, IACLManager::addRiskAdminCall { admin }, "addRiskAdmin")?;
-    d.call(acl, IACLManager::addAssetListingAdminCall { admin }, "addAssetListingAdmin")?;
-    d.call(acl, IACLManager::addEmergencyAdminCall { admin }, "addEmergencyAdmin")?;
+    d.call(
+        acl,
+        IACLManager::addAssetListingAdminCall { admin },
+        "addAssetListingAdmin",
+    )?;
+    d.call(
+        acl,
+        IACLManager::addEmergencyAdminCall { admin },
+        "addEmergencyAdmin",
+    )?;
 
     // Logic libraries, then the linked Pool behind its proxy.
     for lib in POOL_LIBRARIES {
@@ -123,13 +151,20 @@ where
         d.libraries.insert(lib.to_string(), address);
     }
     let pool_impl = d.deploy("protocol/pool/Pool", provider.abi_encode().into())?;
-    d.call(provider, IPoolAddressesProvider::setPoolImplCall { newPoolImpl: pool_impl }, "setPoolImpl")?;
+    d.call(
+        provider,
+        IPoolAddressesProvider::setPoolImplCall {
+            newPoolImpl: pool_impl,
+        },
+        "setPoolImpl",
+    )?;
     let pool = d
         .evm
         .view(provider, &IPoolAddressesProvider::getPoolCall {}, "getPool")?;
 
     let configurator_logic = d.deploy("ConfiguratorLogic", Bytes::new())?;
-    d.libraries.insert("ConfiguratorLogic".into(), configurator_logic);
+    d.libraries
+        .insert("ConfiguratorLogic".into(), configurator_logic);
     let configurator_impl = d.deploy("protocol/pool/PoolConfigurator", Bytes::new())?;
     d.call(
         provider,
@@ -158,7 +193,13 @@ where
             .abi_encode_params()
             .into(),
     )?;
-    d.call(provider, IPoolAddressesProvider::setPriceOracleCall { newPriceOracle: oracle }, "setPriceOracle")?;
+    d.call(
+        provider,
+        IPoolAddressesProvider::setPriceOracleCall {
+            newPriceOracle: oracle,
+        },
+        "setPriceOracle",
+    )?;
     let data_provider = d.deploy("AaveProtocolDataProvider", provider.abi_encode().into())?;
     d.call(
         provider,
@@ -170,8 +211,14 @@ where
 
     // Token implementations are constructed with the Pool proxy's address.
     let a_token_impl = d.deploy("protocol/tokenization/AToken", pool.abi_encode().into())?;
-    let stable_impl = d.deploy("protocol/tokenization/StableDebtToken", pool.abi_encode().into())?;
-    let variable_impl = d.deploy("protocol/tokenization/VariableDebtToken", pool.abi_encode().into())?;
+    let stable_impl = d.deploy(
+        "protocol/tokenization/StableDebtToken",
+        pool.abi_encode().into(),
+    )?;
+    let variable_impl = d.deploy(
+        "protocol/tokenization/VariableDebtToken",
+        pool.abi_encode().into(),
+    )?;
 
     let mut inputs = Vec::new();
     for (i, asset) in config.assets.iter().enumerate() {
@@ -276,9 +323,11 @@ where
 
     let mut reserves = Vec::new();
     for (i, asset) in config.assets.iter().enumerate() {
-        let data = d
-            .evm
-            .view(pool, &IPool::getReserveDataCall { asset: tokens[i] }, "getReserveData")?;
+        let data = d.evm.view(
+            pool,
+            &IPool::getReserveDataCall { asset: tokens[i] },
+            "getReserveData",
+        )?;
         reserves.push(Reserve {
             symbol: asset.symbol.clone(),
             decimals: asset.decimals,

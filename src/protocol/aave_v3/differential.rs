@@ -14,11 +14,11 @@ use revm::database::{CacheDB, EmptyDB};
 
 use super::config::{AssetConfig, MarketConfig, RateStrategyConfig};
 use super::deploy::deploy_market;
-use super::{errors, AaveV3Market, LiquidationPrediction};
+use super::{errors, AaveV3Market, LiquidationIndexes, LiquidationPrediction, LiquidationRequest};
 use crate::engine::evm::Evm;
 use crate::error::{Error, Result};
 use crate::math::aave as aave_math;
-use crate::math::fixed::{ray_div, ray_mul};
+use crate::math::fixed::ray_div;
 use crate::protocol::actor;
 use crate::protocol::artifacts::ArtifactStore;
 use crate::units::DecimalText;
@@ -71,10 +71,18 @@ pub fn random_market(rng: &mut ChaCha8Rng, index: usize) -> MarketConfig {
         };
         let price_units = price_units.max(U256::from(1));
         let lt: u16 = rng.gen_range(3000..=9300);
-        let ltv: u16 = if rng.gen_bool(0.1) { 0 } else { rng.gen_range(1000..lt) };
+        let ltv: u16 = if rng.gen_bool(0.1) {
+            0
+        } else {
+            rng.gen_range(1000..lt)
+        };
         let max_bonus = ((100_000_000u64 - 5_000) / lt as u64).min(12_500) as u16;
         let bonus: u16 = rng.gen_range(10_001..=max_bonus.max(10_001));
-        let fee: u16 = if rng.gen_bool(0.4) { 0 } else { rng.gen_range(1..=5_000) };
+        let fee: u16 = if rng.gen_bool(0.4) {
+            0
+        } else {
+            rng.gen_range(1..=5_000)
+        };
         assets.push(AssetConfig {
             symbol: format!("T{index}x{i}"),
             decimals,
@@ -317,7 +325,8 @@ fn check_position(prepared: &PreparedMarket, seed: u64, position: u64) -> Result
     }
     if !borrowed_any {
         // zero-LTV collateral or dust: nothing to liquidate; still check the health factor
-        return check_health_factor(market, &mut evm, user, seed, position).map(|_| PositionResult::default());
+        return check_health_factor(market, &mut evm, user, seed, position)
+            .map(|_| PositionResult::default());
     }
 
     // Let interest accrue so indexes are not 1 RAY, then move collateral prices to the target HF.
@@ -451,44 +460,31 @@ fn check_liquidation(
     case: &CaseInput,
 ) -> Result<CaseStats> {
     let liquidator = actor("differential-liquidator");
-    let c = &market.reserves[case.collateral];
     let d = &market.reserves[case.debt];
     let collateral_config = market.reserve_config(evm, case.collateral)?;
-    let prediction = AaveV3Market::predict_liquidation(
-        reserves,
-        case.collateral,
-        case.debt,
-        &collateral_config,
-        case.debt_to_cover,
-    )?;
     // The liquidator holds enough of the debt asset for any debtToCover.
     let funding = reserves[case.debt].debt_balance * U256::from(2u64) + U256::from(1u64);
     market.fund(evm, case.debt, liquidator, funding)?;
-
-    let collateral_index = market.normalized_income(evm, case.collateral)?;
-    let debt_index = {
-        let asset = d.underlying;
-        evm.view(
+    let indexes = LiquidationIndexes {
+        collateral_liquidity_index: market.normalized_income(evm, case.collateral)?,
+        debt_variable_index: evm.view(
             market.pool,
-            &super::abi::IPool::getReserveNormalizedVariableDebtCall { asset },
+            &super::abi::IPool::getReserveNormalizedVariableDebtCall {
+                asset: d.underlying,
+            },
             "getReserveNormalizedVariableDebt",
-        )?
+        )?,
     };
+    let collateral_index = indexes.collateral_liquidity_index;
+    let request = LiquidationRequest {
+        collateral: case.collateral,
+        debt: case.debt,
+        debt_to_cover: case.debt_to_cover,
+        receive_a_token: case.receive_a_token,
+    };
+    let prediction =
+        AaveV3Market::predict_liquidation(reserves, &request, &collateral_config, &indexes)?;
     let before = Balances::read(market, evm, liquidator, case)?;
-
-    // Scaled-balance rounding the math adds on top of `liquidation_outcome`.
-    let prediction = match prediction {
-        LiquidationPrediction::Executes(o) => {
-            if ray_div(o.debt_repaid, debt_index)?.is_zero() {
-                LiquidationPrediction::Reverts(super::ERR_INVALID_BURN_AMOUNT)
-            } else if !case.receive_a_token && ray_div(o.collateral_to_liquidator, collateral_index)?.is_zero() {
-                LiquidationPrediction::Reverts(super::ERR_INVALID_BURN_AMOUNT)
-            } else {
-                LiquidationPrediction::Executes(o)
-            }
-        }
-        r => r,
-    };
 
     let executed = market.liquidation_call(
         evm,
@@ -518,13 +514,19 @@ fn check_liquidation(
             )))
         }
         (LiquidationPrediction::Executes(o), Err(e)) => {
-            return Err(Error::Mismatch(format!("math predicts {o:?}, the protocol failed: {e}")))
+            return Err(Error::Mismatch(format!(
+                "math predicts {o:?}, the protocol failed: {e}"
+            )))
         }
         (LiquidationPrediction::Executes(o), Ok(receipt)) => {
             stats.capped = o.collateral_capped;
             stats.full_close = o.close_factor == aave_math::MAX_LIQUIDATION_CLOSE_FACTOR;
             stats.fee = !o.protocol_fee.is_zero();
-            mismatch("event debtToCover", o.debt_repaid, receipt.event.debtToCover)?;
+            mismatch(
+                "event debtToCover",
+                o.debt_repaid,
+                receipt.event.debtToCover,
+            )?;
             mismatch(
                 "event liquidatedCollateralAmount",
                 o.collateral_to_liquidator,
@@ -536,7 +538,11 @@ fn check_liquidation(
             if case.collateral == case.debt && !case.receive_a_token {
                 expected_underlying_debt += o.collateral_to_liquidator;
             }
-            mismatch("liquidator debt-asset balance", expected_underlying_debt, after.liquidator_debt_underlying)?;
+            mismatch(
+                "liquidator debt-asset balance",
+                expected_underlying_debt,
+                after.liquidator_debt_underlying,
+            )?;
             if case.receive_a_token {
                 let delta = aave_math::balance_delta_after_scaled_transfer(
                     before.liquidator_a_token_scaled,
@@ -556,14 +562,13 @@ fn check_liquidation(
                 )?;
             }
             // protocol fee, with the protocol's clamp to the user's remaining scaled balance
-            let mut fee = o.protocol_fee;
-            if !fee.is_zero() {
-                let user_scaled_after_transfer =
-                    before.user_a_token_scaled - ray_div(o.collateral_to_liquidator, collateral_index)?;
-                if ray_div(fee, collateral_index)? > user_scaled_after_transfer {
-                    fee = ray_mul(user_scaled_after_transfer, collateral_index)?;
-                }
-            }
+            let user_scaled_after_transfer =
+                before.user_a_token_scaled - ray_div(o.collateral_to_liquidator, collateral_index)?;
+            let fee = aave_math::cap_protocol_fee(
+                o.protocol_fee,
+                user_scaled_after_transfer,
+                collateral_index,
+            )?;
             let treasury_delta = aave_math::balance_delta_after_scaled_transfer(
                 before.treasury_a_token_scaled,
                 fee,
@@ -574,7 +579,6 @@ fn check_liquidation(
                 before.treasury_a_token + treasury_delta,
                 after.treasury_a_token,
             )?;
-            let _ = c;
         }
         (LiquidationPrediction::Reverts(_), Err(e)) => return Err(e),
     }
@@ -592,7 +596,12 @@ struct Balances {
 }
 
 impl Balances {
-    fn read(market: &AaveV3Market, evm: &mut Evm<EmptyDB>, liquidator: Address, case: &CaseInput) -> Result<Self> {
+    fn read(
+        market: &AaveV3Market,
+        evm: &mut Evm<EmptyDB>,
+        liquidator: Address,
+        case: &CaseInput,
+    ) -> Result<Self> {
         let c = &market.reserves[case.collateral];
         let d = &market.reserves[case.debt];
         Ok(Self {

@@ -114,8 +114,14 @@ pub fn code(reason: &str) -> Option<u16> {
 mod tests {
     #[test]
     fn explains_known_codes() {
-        assert_eq!(super::explain("45"), "45 (HEALTH_FACTOR_NOT_BELOW_THRESHOLD)");
+        assert_eq!(
+            super::explain("45"),
+            "45 (HEALTH_FACTOR_NOT_BELOW_THRESHOLD)"
+        );
         assert_eq!(super::explain("not a code"), "not a code");
-        assert_eq!(super::code("45 (HEALTH_FACTOR_NOT_BELOW_THRESHOLD)"), Some(45));
+        assert_eq!(
+            super::code("45 (HEALTH_FACTOR_NOT_BELOW_THRESHOLD)"),
+            Some(45)
+        );
     }
 }

@@ -18,6 +18,7 @@ use self::config::MarketConfig;
 use crate::engine::evm::{Evm, TxOutcome};
 use crate::error::{Error, Result};
 use crate::math::aave::{self as aave_math, AccountData, ReserveConfig, UserReserve};
+use crate::math::fixed::ray_div;
 use crate::protocol::price_feed::SettablePriceFeed;
 
 /// Gas limit liqsim gives user transactions (supply, borrow, liquidationCall...).
@@ -100,7 +101,9 @@ pub enum PoolEvent {
 pub fn decode_events(pool: Address, logs: &[Log]) -> Vec<PoolEvent> {
     let mut events = Vec::new();
     for log in logs {
-        let Some(topic0) = log.topics().first() else { continue };
+        let Some(topic0) = log.topics().first() else {
+            continue;
+        };
         if *topic0 == SettablePriceFeed::AnswerUpdated::SIGNATURE_HASH {
             if let Ok(e) = SettablePriceFeed::AnswerUpdated::decode_log(log) {
                 events.push(PoolEvent::PriceUpdated {
@@ -207,7 +210,15 @@ impl AaveV3Market {
         if evm.account(to)?.balance.is_zero() {
             evm.set_balance(to, U256::from(10u64).pow(U256::from(21u64)))?;
         }
-        evm.send_call(to, token, &IERC20Mintable::mintCall { account: to, value: amount }, "mint")?;
+        evm.send_call(
+            to,
+            token,
+            &IERC20Mintable::mintCall {
+                account: to,
+                value: amount,
+            },
+            "mint",
+        )?;
         evm.send_call(
             to,
             token,
@@ -221,7 +232,13 @@ impl AaveV3Market {
     }
 
     /// `Pool.supply` of `amount` on the user's own behalf.
-    pub fn supply<DB>(&self, evm: &mut Evm<DB>, user: Address, asset: usize, amount: U256) -> Result<TxOutcome>
+    pub fn supply<DB>(
+        &self,
+        evm: &mut Evm<DB>,
+        user: Address,
+        asset: usize,
+        amount: U256,
+    ) -> Result<TxOutcome>
     where
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
@@ -236,7 +253,13 @@ impl AaveV3Market {
     }
 
     /// `Pool.borrow` at the variable rate.
-    pub fn borrow<DB>(&self, evm: &mut Evm<DB>, user: Address, asset: usize, amount: U256) -> Result<TxOutcome>
+    pub fn borrow<DB>(
+        &self,
+        evm: &mut Evm<DB>,
+        user: Address,
+        asset: usize,
+        amount: U256,
+    ) -> Result<TxOutcome>
     where
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
@@ -252,7 +275,13 @@ impl AaveV3Market {
     }
 
     /// `Pool.repay` of variable debt (`U256::MAX` repays all).
-    pub fn repay<DB>(&self, evm: &mut Evm<DB>, user: Address, asset: usize, amount: U256) -> Result<TxOutcome>
+    pub fn repay<DB>(
+        &self,
+        evm: &mut Evm<DB>,
+        user: Address,
+        asset: usize,
+        amount: U256,
+    ) -> Result<TxOutcome>
     where
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
@@ -267,7 +296,13 @@ impl AaveV3Market {
     }
 
     /// `Pool.withdraw` to the user (`U256::MAX` withdraws all).
-    pub fn withdraw<DB>(&self, evm: &mut Evm<DB>, user: Address, asset: usize, amount: U256) -> Result<TxOutcome>
+    pub fn withdraw<DB>(
+        &self,
+        evm: &mut Evm<DB>,
+        user: Address,
+        asset: usize,
+        amount: U256,
+    ) -> Result<TxOutcome>
     where
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
@@ -312,7 +347,12 @@ impl AaveV3Market {
             return Err(Error::config("price", price, "a price above 0"));
         }
         let feed = self.reserve(asset)?.price_feed;
-        evm.send_call(self.admin, feed, &SettablePriceFeed::setAnswerCall { answer }, "setAnswer")
+        evm.send_call(
+            self.admin,
+            feed,
+            &SettablePriceFeed::setAnswerCall { answer },
+            "setAnswer",
+        )
     }
 
     /// Builds the calldata of `Pool.liquidationCall`.
@@ -350,7 +390,8 @@ impl AaveV3Market {
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
-        let call = self.liquidation_calldata(collateral, debt, user, debt_to_cover, receive_a_token)?;
+        let call =
+            self.liquidation_calldata(collateral, debt, user, debt_to_cover, receive_a_token)?;
         let outcome = self.pool_tx(evm, liquidator, call)?;
         let events = decode_events(self.pool, &outcome.logs);
         let event = events
@@ -376,7 +417,11 @@ impl AaveV3Market {
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
-        let r = evm.view(self.pool, &IPool::getUserAccountDataCall { user }, "getUserAccountData")?;
+        let r = evm.view(
+            self.pool,
+            &IPool::getUserAccountDataCall { user },
+            "getUserAccountData",
+        )?;
         Ok(AccountData {
             total_collateral_base: r.totalCollateralBase,
             total_debt_base: r.totalDebtBase,
@@ -394,7 +439,11 @@ impl AaveV3Market {
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
         let asset = self.reserve(asset)?.underlying;
-        evm.view(self.pool, &IPool::getReserveDataCall { asset }, "getReserveData")
+        evm.view(
+            self.pool,
+            &IPool::getReserveDataCall { asset },
+            "getReserveData",
+        )
     }
 
     /// The reserve's configuration bitmap, decoded.
@@ -404,7 +453,11 @@ impl AaveV3Market {
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
         let asset = self.reserve(asset)?.underlying;
-        let map = evm.view(self.pool, &IPool::getConfigurationCall { asset }, "getConfiguration")?;
+        let map = evm.view(
+            self.pool,
+            &IPool::getConfigurationCall { asset },
+            "getConfiguration",
+        )?;
         Ok(ReserveConfig::decode(map.data))
     }
 
@@ -415,7 +468,11 @@ impl AaveV3Market {
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
         Ok(evm
-            .view(self.pool, &IPool::getUserConfigurationCall { user }, "getUserConfiguration")?
+            .view(
+                self.pool,
+                &IPool::getUserConfigurationCall { user },
+                "getUserConfiguration",
+            )?
             .data)
     }
 
@@ -426,7 +483,11 @@ impl AaveV3Market {
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
         let asset = self.reserve(asset)?.underlying;
-        evm.view(self.oracle, &IAaveOracle::getAssetPriceCall { asset }, "getAssetPrice")
+        evm.view(
+            self.oracle,
+            &IAaveOracle::getAssetPriceCall { asset },
+            "getAssetPrice",
+        )
     }
 
     /// ERC-20 `balanceOf`.
@@ -435,16 +496,29 @@ impl AaveV3Market {
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
-        evm.view(token, &IERC20Mintable::balanceOfCall { account: who }, "balanceOf")
+        evm.view(
+            token,
+            &IERC20Mintable::balanceOfCall { account: who },
+            "balanceOf",
+        )
     }
 
     /// aToken `scaledBalanceOf`.
-    pub fn scaled_balance_of<DB>(&self, evm: &mut Evm<DB>, token: Address, who: Address) -> Result<U256>
+    pub fn scaled_balance_of<DB>(
+        &self,
+        evm: &mut Evm<DB>,
+        token: Address,
+        who: Address,
+    ) -> Result<U256>
     where
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
-        evm.view(token, &IScaledBalanceToken::scaledBalanceOfCall { user: who }, "scaledBalanceOf")
+        evm.view(
+            token,
+            &IScaledBalanceToken::scaledBalanceOfCall { user: who },
+            "scaledBalanceOf",
+        )
     }
 
     /// `Pool.getReserveNormalizedIncome` (the aToken liquidity index now).
@@ -454,7 +528,11 @@ impl AaveV3Market {
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
         let asset = self.reserve(asset)?.underlying;
-        evm.view(self.pool, &IPool::getReserveNormalizedIncomeCall { asset }, "getReserveNormalizedIncome")
+        evm.view(
+            self.pool,
+            &IPool::getReserveNormalizedIncomeCall { asset },
+            "getReserveNormalizedIncome",
+        )
     }
 
     /// Everything the shared math needs about one user, read from protocol state: per reserve,
@@ -501,30 +579,40 @@ impl AaveV3Market {
     }
 
     /// The shared math's prediction of `liquidationCall(collateral, debt, user, debt_to_cover, …)`
-    /// from the user's reserves (as [`Self::user_reserves`] returns them) and the reserve configs.
+    /// from the user's reserves (as [`Self::user_reserves`] returns them), the collateral's
+    /// configuration and the current indexes (scaled burns that round to zero revert).
     pub fn predict_liquidation(
         reserves: &[UserReserve],
-        collateral: usize,
-        debt: usize,
+        request: &LiquidationRequest,
         collateral_config: &ReserveConfig,
-        debt_to_cover: U256,
+        indexes: &LiquidationIndexes,
     ) -> Result<LiquidationPrediction> {
         let account = aave_math::user_account_data(reserves)?;
         if !aave_math::is_liquidatable(account.health_factor) {
-            return Ok(LiquidationPrediction::Reverts(ERR_HEALTH_FACTOR_NOT_BELOW_THRESHOLD));
+            return Ok(LiquidationPrediction::Reverts(
+                ERR_HEALTH_FACTOR_NOT_BELOW_THRESHOLD,
+            ));
         }
-        let c = reserves.get(collateral).ok_or_else(|| Error::config("collateral", collateral, "a reserve index"))?;
-        let d = reserves.get(debt).ok_or_else(|| Error::config("debt", debt, "a reserve index"))?;
+        let c = reserves
+            .get(request.collateral)
+            .ok_or_else(|| Error::config("collateral", request.collateral, "a reserve index"))?;
+        let d = reserves
+            .get(request.debt)
+            .ok_or_else(|| Error::config("debt", request.debt, "a reserve index"))?;
         if collateral_config.liquidation_threshold == 0 || !c.usage_as_collateral {
-            return Ok(LiquidationPrediction::Reverts(ERR_COLLATERAL_CANNOT_BE_LIQUIDATED));
+            return Ok(LiquidationPrediction::Reverts(
+                ERR_COLLATERAL_CANNOT_BE_LIQUIDATED,
+            ));
         }
         if d.debt_balance.is_zero() {
-            return Ok(LiquidationPrediction::Reverts(ERR_SPECIFIED_CURRENCY_NOT_BORROWED_BY_USER));
+            return Ok(LiquidationPrediction::Reverts(
+                ERR_SPECIFIED_CURRENCY_NOT_BORROWED_BY_USER,
+            ));
         }
         let outcome = aave_math::liquidation_outcome(&aave_math::LiquidationInput {
             health_factor: account.health_factor,
             user_debt: d.debt_balance,
-            debt_to_cover,
+            debt_to_cover: request.debt_to_cover,
             user_collateral_balance: c.collateral_balance,
             collateral_price: c.price,
             collateral_decimals: c.decimals,
@@ -533,8 +621,43 @@ impl AaveV3Market {
             liquidation_bonus: collateral_config.liquidation_bonus,
             liquidation_protocol_fee: collateral_config.liquidation_protocol_fee,
         })?;
+        // The variable-debt burn, and the aToken burn when the underlying is paid out, revert
+        // when the amount scales down to zero units.
+        let debt_burn_is_zero =
+            ray_div(outcome.debt_repaid, indexes.debt_variable_index)?.is_zero();
+        let collateral_burn_is_zero = !request.receive_a_token
+            && ray_div(
+                outcome.collateral_to_liquidator,
+                indexes.collateral_liquidity_index,
+            )?
+            .is_zero();
+        if debt_burn_is_zero || collateral_burn_is_zero {
+            return Ok(LiquidationPrediction::Reverts(ERR_INVALID_BURN_AMOUNT));
+        }
         Ok(LiquidationPrediction::Executes(outcome))
     }
+}
+
+/// One `liquidationCall` request, by reserve index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiquidationRequest {
+    /// Collateral reserve index.
+    pub collateral: usize,
+    /// Debt reserve index.
+    pub debt: usize,
+    /// Amount of debt to cover (`U256::MAX` = as much as allowed).
+    pub debt_to_cover: U256,
+    /// Receive aTokens instead of the underlying.
+    pub receive_a_token: bool,
+}
+
+/// Reserve indexes at the liquidation's block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiquidationIndexes {
+    /// `getReserveNormalizedIncome(collateral)`.
+    pub collateral_liquidity_index: U256,
+    /// `getReserveNormalizedVariableDebt(debt)`.
+    pub debt_variable_index: U256,
 }
 
 fn explain_revert(result: Result<TxOutcome>) -> Result<TxOutcome> {
