@@ -107,3 +107,77 @@ pub fn health_factor(artifacts: &ArtifactStore, positions: usize) -> Result<Heal
         identical,
     })
 }
+
+/// Replay throughput: liqsim's replay (receipt checks, borrower index, opportunity ledger) against
+/// executing the same transactions in bare revm with no bookkeeping.
+#[derive(Debug, Clone)]
+pub struct ReplayBench {
+    /// Blocks in the window.
+    pub blocks: u64,
+    /// Transactions in the window.
+    pub transactions: u64,
+    /// Gas of the window.
+    pub gas: u64,
+    /// Seconds for liqsim's replay.
+    pub liqsim_seconds: f64,
+    /// Seconds for bare revm.
+    pub bare_seconds: f64,
+}
+
+impl fmt::Display for ReplayBench {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rate = |s: f64| (self.blocks as f64 / s, self.gas as f64 / 1e6 / s);
+        let (lb, lg) = rate(self.liqsim_seconds);
+        let (bb, bg) = rate(self.bare_seconds);
+        write!(
+            f,
+            "replay of {} blocks / {} transactions / {:.1} Mgas:\n  liqsim replay (receipt checks + borrower index + ledger): {:.0} blocks/s, {:.1} Mgas/s\n  bare revm (decode + execute only):                        {:.0} blocks/s, {:.1} Mgas/s\n  liqsim at {:.0}% of the bare rate",
+            self.blocks,
+            self.transactions,
+            self.gas as f64 / 1e6,
+            lb,
+            lg,
+            bb,
+            bg,
+            100.0 * self.bare_seconds / self.liqsim_seconds
+        )
+    }
+}
+
+/// Times both replays of the dataset in `dir` (best of `rounds`).
+pub fn replay(dir: &std::path::Path, rounds: usize) -> Result<ReplayBench> {
+    use crate::engine::tx::SignedTx;
+    use crate::source::devnet::{block_env, load_prestate};
+    let window = crate::source::dataset::read_dataset(dir)?;
+    let mut best_liqsim = f64::MAX;
+    let mut best_bare = f64::MAX;
+    let mut gas = 0;
+    for _ in 0..rounds.max(1) {
+        let report = crate::run::replay_window(&window, true, false)?;
+        best_liqsim = best_liqsim.min(report.seconds);
+        gas = report.fidelity.gas_used;
+
+        let db = load_prestate(&window.accounts, &window.code, &window.storage)?;
+        let mut evm = Evm::from_cache_db(db, window.manifest.chain_id);
+        let start = Instant::now();
+        let mut cursor = 0;
+        for block in &window.blocks {
+            evm.set_block(block_env(block));
+            while cursor < window.transactions.len()
+                && window.transactions[cursor].block == block.number
+            {
+                let tx = SignedTx::decode(&window.transactions[cursor].raw)?;
+                std::hint::black_box(evm.execute(tx.tx_env(), true)?);
+                cursor += 1;
+            }
+        }
+        best_bare = best_bare.min(start.elapsed().as_secs_f64());
+    }
+    Ok(ReplayBench {
+        blocks: window.blocks.len() as u64,
+        transactions: window.transactions.len() as u64,
+        gas,
+        liqsim_seconds: best_liqsim,
+        bare_seconds: best_bare,
+    })
+}

@@ -35,10 +35,60 @@ impl ArtifactArgs {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a scenario: build its dataset on first use, replay it, report opportunities.
+    Run(RunArgs),
+    /// Datasets: build a devnet window from a scenario.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+    /// Show what a dataset holds (after checking every file's hash).
+    Inspect(InspectArgs),
     /// Differential proof: the shared math against the protocol's own bytecode on random positions.
     Verify(VerifyArgs),
     /// Benchmarks.
     Bench(BenchArgs),
+}
+
+/// `liqsim run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario file; default: the embedded `scenarios/eth-crash.toml`.
+    pub scenario: Option<PathBuf>,
+    /// Folder holding datasets.
+    #[arg(long, default_value = "datasets")]
+    pub datasets: PathBuf,
+    /// Stop at the first receipt that differs from the recorded one.
+    #[arg(long)]
+    pub strict: bool,
+    /// Artifact location.
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
+}
+
+/// `liqsim dataset ...`.
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Build a devnet window from a scenario into `datasets/<name>/`.
+    Build(DatasetBuildArgs),
+}
+
+/// `liqsim dataset build`.
+#[derive(Debug, Args)]
+pub struct DatasetBuildArgs {
+    /// Scenario file.
+    pub scenario: PathBuf,
+    /// Output folder; default `datasets/<scenario name>`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Artifact location.
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
+}
+
+/// `liqsim inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Dataset folder, e.g. `datasets/eth-crash`.
+    pub dataset: PathBuf,
 }
 
 /// `liqsim verify`.
@@ -68,8 +118,11 @@ pub struct VerifyArgs {
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Which benchmark.
-    #[arg(value_parser = ["health-factor"], default_value = "health-factor")]
+    #[arg(value_parser = ["health-factor", "replay"], default_value = "health-factor")]
     pub which: String,
+    /// Dataset folder for `replay`.
+    #[arg(long, default_value = "datasets/eth-crash")]
+    pub dataset: PathBuf,
     /// Positions to evaluate.
     #[arg(long, default_value_t = 200)]
     pub positions: usize,
@@ -81,6 +134,76 @@ pub struct BenchArgs {
 /// Runs a parsed command.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Run(args) => {
+            let loaded = match &args.scenario {
+                Some(path) => crate::scenario::LoadedScenario::from_file(path)?,
+                None => crate::scenario::LoadedScenario::default_scenario()?,
+            };
+            let store = args.artifacts.aave_v3()?;
+            let dir = crate::run::ensure_dataset(&loaded, &store, &args.datasets)?;
+            let window = crate::source::dataset::read_dataset(&dir)?;
+            let report = crate::run::replay_window(&window, args.strict, true)?;
+            crate::run::print_report(&report);
+            Ok(())
+        }
+        Command::Dataset(DatasetCommand::Build(args)) => {
+            let loaded = crate::scenario::LoadedScenario::from_file(&args.scenario)?;
+            let store = args.artifacts.aave_v3()?;
+            let out = args
+                .out
+                .unwrap_or_else(|| PathBuf::from("datasets").join(&loaded.scenario.name));
+            let start = std::time::Instant::now();
+            let manifest = crate::run::build_dataset(&loaded, &store, &out)?;
+            println!(
+                "built {} (blocks {}..={}) in {:.1} s",
+                out.display(),
+                manifest.first_block,
+                manifest.last_block,
+                start.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Inspect(args) => {
+            let (m, i) = crate::run::inspect(&args.dataset)?;
+            println!(
+                "dataset {} (format {}, chain {}, {} by {})",
+                m.name,
+                m.format_version,
+                m.chain_id,
+                m.provenance.kind,
+                m.provenance.scenario.as_deref().unwrap_or("-")
+            );
+            println!(
+                "  blocks {}..={} ({}), transactions {} ({} failed), gas {:.1} M",
+                m.first_block,
+                m.last_block,
+                i.blocks,
+                i.transactions,
+                i.failed,
+                i.gas_used as f64 / 1e6
+            );
+            println!(
+                "  protocol {} at pool {}",
+                m.protocol.kind,
+                m.protocol
+                    .addresses
+                    .get("pool")
+                    .map(|a| a.to_string())
+                    .unwrap_or_default()
+            );
+            println!(
+                "  pre-state: {} accounts, {} contracts, {} storage slots",
+                i.prestate.0, i.prestate.1, i.prestate.2
+            );
+            println!(
+                "  borrowers at start {}, active users in the window {}, oracle updates {}",
+                i.borrowers_at_start, i.active_users, i.price_updates
+            );
+            for (who, n) in &i.liquidations {
+                println!("  liquidations by {who}: {n}");
+            }
+            Ok(())
+        }
         Command::Verify(args) => {
             let store = args.artifacts.aave_v3()?;
             let report = crate::protocol::aave_v3::differential::run(
@@ -119,6 +242,10 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Bench(args) => {
+            if args.which == "replay" {
+                println!("{}", crate::bench::replay(&args.dataset, 3)?);
+                return Ok(());
+            }
             let store = args.artifacts.aave_v3()?;
             let r = crate::bench::health_factor(&store, args.positions)?;
             println!("{r}");

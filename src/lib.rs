@@ -8,6 +8,9 @@ pub mod engine;
 pub mod error;
 pub mod math;
 pub mod protocol;
+pub mod run;
+pub mod scenario;
+pub mod source;
 pub mod units;
 
 pub use error::{Error, Result};

@@ -2,3 +2,4 @@
 
 mod aave_v3;
 mod common;
+mod dataset;

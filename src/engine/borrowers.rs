@@ -1,0 +1,303 @@
+//! Borrower index: which users hold positions (learnt from protocol events), their scaled balances
+//! (read from protocol state), and their health factors from the shared math at current prices.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use alloy_primitives::{Address, Log, I256, U256};
+use revm::database_interface::DBErrorMarker;
+use revm::DatabaseRef;
+
+use crate::engine::evm::Evm;
+use crate::error::Result;
+use crate::math::aave::{
+    self as aave_math, AccountData, LiquidationInput, ReserveConfig, UserReserve,
+};
+use crate::math::fixed::ray_mul;
+use crate::math::profit::{liquidation_profit, ProfitInput};
+use crate::protocol::aave_v3::abi::IPool;
+use crate::protocol::aave_v3::{decode_events, AaveV3Market, PoolEvent};
+
+/// Prices and indexes of one reserve at a point in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReserveState {
+    /// Oracle price (8 decimals).
+    pub price: U256,
+    /// `getReserveNormalizedIncome`.
+    pub liquidity_index: U256,
+    /// `getReserveNormalizedVariableDebt`.
+    pub variable_debt_index: U256,
+}
+
+/// One user's position as scaled balances (balance = scaled × index).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserPosition {
+    /// aToken scaled balance per reserve.
+    pub scaled_collateral: Vec<U256>,
+    /// Variable-debt scaled balance per reserve.
+    pub scaled_debt: Vec<U256>,
+    /// User configuration bitmap (bit 2i borrowing, 2i+1 collateral).
+    pub config: U256,
+}
+
+/// The best liquidation a position offers right now (by bonus value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BestLiquidation {
+    /// Collateral reserve index.
+    pub collateral: usize,
+    /// Debt reserve index.
+    pub debt: usize,
+    /// Shared-math outcome with `debtToCover = max`.
+    pub outcome: aave_math::LiquidationOutcome,
+    /// Collateral value received minus debt value repaid (base currency, 8 decimals).
+    pub bonus_value_base: I256,
+}
+
+/// Tracks every borrower of one Aave V3 market.
+#[derive(Debug, Clone)]
+pub struct BorrowerIndex {
+    market: AaveV3Market,
+    configs: Vec<ReserveConfig>,
+    users: BTreeMap<Address, UserPosition>,
+    reserves: Vec<ReserveState>,
+}
+
+impl BorrowerIndex {
+    /// An empty index over `market`, reading reserve configurations and current prices.
+    pub fn new<DB>(market: &AaveV3Market, evm: &mut Evm<DB>) -> Result<Self>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let configs = (0..market.reserves.len())
+            .map(|i| market.reserve_config(evm, i))
+            .collect::<Result<_>>()?;
+        let mut index = Self {
+            market: market.clone(),
+            configs,
+            users: BTreeMap::new(),
+            reserves: Vec::new(),
+        };
+        index.refresh_reserves(evm)?;
+        Ok(index)
+    }
+
+    /// The market.
+    pub fn market(&self) -> &AaveV3Market {
+        &self.market
+    }
+
+    /// Reserve configurations.
+    pub fn configs(&self) -> &[ReserveConfig] {
+        &self.configs
+    }
+
+    /// Current reserve prices and indexes.
+    pub fn reserves(&self) -> &[ReserveState] {
+        &self.reserves
+    }
+
+    /// Users seen so far, in address order.
+    pub fn users(&self) -> impl Iterator<Item = (&Address, &UserPosition)> {
+        self.users.iter()
+    }
+
+    /// Number of users tracked.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// True when no user is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// Re-reads prices and indexes (after a price update, or at a new block timestamp).
+    pub fn refresh_reserves<DB>(&mut self, evm: &mut Evm<DB>) -> Result<()>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let mut states = Vec::with_capacity(self.market.reserves.len());
+        for (i, r) in self.market.reserves.iter().enumerate() {
+            states.push(ReserveState {
+                price: self.market.price(evm, i)?,
+                liquidity_index: self.market.normalized_income(evm, i)?,
+                variable_debt_index: evm.view(
+                    self.market.pool,
+                    &IPool::getReserveNormalizedVariableDebtCall {
+                        asset: r.underlying,
+                    },
+                    "getReserveNormalizedVariableDebt",
+                )?,
+            });
+        }
+        self.reserves = states;
+        Ok(())
+    }
+
+    /// Users whose positions the Pool events in `logs` may have changed.
+    pub fn touched_users(&self, logs: &[Log]) -> BTreeSet<Address> {
+        let mut users = BTreeSet::new();
+        for event in decode_events(self.market.pool, logs) {
+            match event {
+                PoolEvent::Supply(e) => {
+                    users.insert(e.onBehalfOf);
+                }
+                PoolEvent::Withdraw(e) => {
+                    users.insert(e.user);
+                }
+                PoolEvent::Borrow(e) => {
+                    users.insert(e.onBehalfOf);
+                }
+                PoolEvent::Repay(e) => {
+                    users.insert(e.user);
+                }
+                PoolEvent::CollateralEnabled(e) => {
+                    users.insert(e.user);
+                }
+                PoolEvent::CollateralDisabled(e) => {
+                    users.insert(e.user);
+                }
+                PoolEvent::LiquidationCall(e) => {
+                    users.insert(e.user);
+                    if e.receiveAToken {
+                        users.insert(e.liquidator);
+                    }
+                }
+                PoolEvent::PriceUpdated { .. } => {}
+            }
+        }
+        users
+    }
+
+    /// Re-reads one user's scaled balances and configuration from protocol state.
+    pub fn refresh_user<DB>(&mut self, evm: &mut Evm<DB>, user: Address) -> Result<()>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let config = self.market.user_config(evm, user)?;
+        let n = self.market.reserves.len();
+        let mut position = UserPosition {
+            scaled_collateral: vec![U256::ZERO; n],
+            scaled_debt: vec![U256::ZERO; n],
+            config,
+        };
+        for (i, r) in self.market.reserves.iter().enumerate() {
+            if config.bit(2 * i + 1) || config.bit(2 * i) {
+                position.scaled_collateral[i] =
+                    self.market.scaled_balance_of(evm, r.a_token, user)?;
+            }
+            if config.bit(2 * i) {
+                position.scaled_debt[i] =
+                    self.market
+                        .scaled_balance_of(evm, r.variable_debt_token, user)?;
+            }
+        }
+        if config.is_zero() {
+            self.users.remove(&user);
+        } else {
+            self.users.insert(user, position);
+        }
+        Ok(())
+    }
+
+    /// Refreshes every user the events in `logs` touched; returns them.
+    pub fn apply_logs<DB>(&mut self, evm: &mut Evm<DB>, logs: &[Log]) -> Result<BTreeSet<Address>>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let touched = self.touched_users(logs);
+        for user in &touched {
+            self.refresh_user(evm, *user)?;
+        }
+        Ok(touched)
+    }
+
+    /// The user's reserves as the shared math takes them, at the current prices and indexes.
+    pub fn user_reserves(&self, user: &Address) -> Result<Vec<UserReserve>> {
+        let Some(position) = self.users.get(user) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(self.configs.len());
+        for (i, config) in self.configs.iter().enumerate() {
+            let state = &self.reserves[i];
+            let borrowing = position.config.bit(2 * i);
+            let usage_as_collateral = position.config.bit(2 * i + 1);
+            out.push(UserReserve {
+                collateral_balance: ray_mul(position.scaled_collateral[i], state.liquidity_index)?,
+                debt_balance: ray_mul(position.scaled_debt[i], state.variable_debt_index)?,
+                price: state.price,
+                decimals: config.decimals,
+                ltv: config.ltv,
+                liquidation_threshold: config.liquidation_threshold,
+                usage_as_collateral,
+                borrowing,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The user's account data (health factor...) from the shared math.
+    pub fn account_data(&self, user: &Address) -> Result<AccountData> {
+        aave_math::user_account_data(&self.user_reserves(user)?)
+    }
+
+    /// The most valuable liquidation the user's position offers (debtToCover = max), if any.
+    pub fn best_liquidation(&self, user: &Address) -> Result<Option<BestLiquidation>> {
+        let reserves = self.user_reserves(user)?;
+        let account = aave_math::user_account_data(&reserves)?;
+        if !aave_math::is_liquidatable(account.health_factor) {
+            return Ok(None);
+        }
+        let mut best: Option<BestLiquidation> = None;
+        for (c, cr) in reserves.iter().enumerate() {
+            if !cr.usage_as_collateral
+                || cr.collateral_balance.is_zero()
+                || self.configs[c].liquidation_threshold == 0
+            {
+                continue;
+            }
+            for (d, dr) in reserves.iter().enumerate() {
+                if dr.debt_balance.is_zero() {
+                    continue;
+                }
+                let outcome = aave_math::liquidation_outcome(&LiquidationInput {
+                    health_factor: account.health_factor,
+                    user_debt: dr.debt_balance,
+                    debt_to_cover: U256::MAX,
+                    user_collateral_balance: cr.collateral_balance,
+                    collateral_price: cr.price,
+                    collateral_decimals: cr.decimals,
+                    debt_price: dr.price,
+                    debt_decimals: dr.decimals,
+                    liquidation_bonus: self.configs[c].liquidation_bonus,
+                    liquidation_protocol_fee: self.configs[c].liquidation_protocol_fee,
+                })?;
+                let profit = liquidation_profit(&ProfitInput {
+                    collateral_received: outcome.collateral_to_liquidator,
+                    collateral_price: cr.price,
+                    collateral_decimals: cr.decimals,
+                    debt_repaid: outcome.debt_repaid,
+                    debt_price: dr.price,
+                    debt_decimals: dr.decimals,
+                    gas_used: 0,
+                    gas_price_wei: U256::ZERO,
+                    eth_price: U256::from(1u64),
+                    flash_loan_premium_bps: U256::ZERO,
+                })?;
+                let candidate = BestLiquidation {
+                    collateral: c,
+                    debt: d,
+                    outcome,
+                    bonus_value_base: profit.bonus_value_base,
+                };
+                if best.is_none_or(|b| candidate.bonus_value_base > b.bonus_value_base) {
+                    best = Some(candidate);
+                }
+            }
+        }
+        Ok(best)
+    }
+}

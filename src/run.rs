@@ -1,0 +1,247 @@
+//! The main job, end to end: scenario → dataset (built on first use) → replay with the borrower
+//! index and opportunity ledger → summary.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use alloy_primitives::Address;
+use alloy_sol_types::SolEvent;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::engine::evm::Evm;
+use crate::engine::opportunities::{Ending, Opportunity, OpportunityTracker};
+use crate::engine::replay::{replay, Fidelity};
+use crate::error::Result;
+use crate::protocol::aave_v3::abi::IPool;
+use crate::protocol::artifacts::ArtifactStore;
+use crate::protocol::price_feed::SettablePriceFeed;
+use crate::scenario::LoadedScenario;
+use crate::source::dataset::{read_dataset, read_manifest, write_dataset};
+use crate::source::devnet::{build_window, load_prestate, WindowDetails};
+use crate::source::records::{Manifest, Window};
+
+/// A progress bar on stderr (hidden when stderr is not a terminal or in CI).
+pub fn progress_bar(len: u64, what: &str) -> ProgressBar {
+    let bar = if std::env::var_os("CI").is_some() {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(len)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} blocks, ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// Builds the scenario's window and writes it to `dir`; returns the manifest.
+pub fn build_dataset(
+    loaded: &LoadedScenario,
+    artifacts: &ArtifactStore,
+    dir: &Path,
+) -> Result<Manifest> {
+    let bar = progress_bar(loaded.scenario.window.blocks, "building");
+    let built = build_window(loaded, artifacts, Some(&bar))?;
+    bar.finish_and_clear();
+    write_dataset(dir, &built.window)
+}
+
+/// The dataset folder of a scenario under `datasets_root`, built if absent or built from a
+/// different scenario text.
+pub fn ensure_dataset(
+    loaded: &LoadedScenario,
+    artifacts: &ArtifactStore,
+    datasets_root: &Path,
+) -> Result<PathBuf> {
+    let dir = datasets_root.join(&loaded.scenario.name);
+    let current = read_manifest(&dir)
+        .ok()
+        .is_some_and(|m| m.provenance.scenario_sha256.as_deref() == Some(loaded.sha256.as_str()));
+    if !current {
+        tracing::info!(dataset = %dir.display(), "building the dataset (first use)");
+        eprintln!(
+            "building dataset {} from {} (first use)",
+            dir.display(),
+            loaded.source
+        );
+        build_dataset(loaded, artifacts, &dir)?;
+    }
+    Ok(dir)
+}
+
+/// What a replay of a dataset found.
+#[derive(Debug, Clone)]
+pub struct ReplayReport {
+    /// Receipt fidelity.
+    pub fidelity: Fidelity,
+    /// Every opportunity of the window.
+    pub opportunities: Vec<Opportunity>,
+    /// Historical liquidations per liquidator.
+    pub liquidations_by: BTreeMap<Address, u64>,
+    /// Names of known liquidators.
+    pub names: BTreeMap<Address, String>,
+    /// Seconds spent replaying.
+    pub seconds: f64,
+}
+
+/// Replays a window with the borrower index and opportunity ledger.
+pub fn replay_window(window: &Window, strict: bool, show_progress: bool) -> Result<ReplayReport> {
+    let details = WindowDetails::from_manifest(&window.manifest)?;
+    let db = load_prestate(&window.accounts, &window.code, &window.storage)?;
+    let mut evm = Evm::from_cache_db(db, window.manifest.chain_id);
+    if let Some(first) = window.blocks.first() {
+        evm.set_block(crate::source::devnet::block_env(first));
+    }
+    let mut tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
+    let bar = if show_progress {
+        progress_bar(window.blocks.len() as u64, "replaying")
+    } else {
+        ProgressBar::hidden()
+    };
+    let start = Instant::now();
+    let fidelity = replay(&mut evm, window, strict, &mut tracker, Some(&bar))?;
+    bar.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(ReplayReport {
+        fidelity,
+        opportunities: tracker.ledger.finish(),
+        liquidations_by: tracker.liquidations_by,
+        names: details
+            .competitors
+            .into_iter()
+            .map(|(n, a)| (a, n))
+            .collect(),
+        seconds,
+    })
+}
+
+/// Prints a replay report.
+pub fn print_report(report: &ReplayReport) {
+    let f = &report.fidelity;
+    println!(
+        "replayed {} blocks, {} transactions ({:.1} Mgas) in {:.2} s: {} receipts matched ({:.1}%)",
+        f.blocks,
+        f.transactions,
+        f.gas_used as f64 / 1e6,
+        report.seconds,
+        f.receipts_matched,
+        f.matched_percent()
+    );
+    if let Some(d) = &f.first_divergence {
+        println!("  first divergence: {d}");
+    }
+    let count = |e: Ending| {
+        report
+            .opportunities
+            .iter()
+            .filter(|o| o.ending == e)
+            .count()
+    };
+    println!(
+        "opportunities: {} ({} liquidated, {} recovered, {} open at the end)",
+        report.opportunities.len(),
+        count(Ending::Liquidated),
+        count(Ending::Recovered),
+        count(Ending::OpenAtEnd)
+    );
+    for (who, n) in &report.liquidations_by {
+        let name = report
+            .names
+            .get(who)
+            .cloned()
+            .unwrap_or_else(|| who.to_string());
+        println!("  {name}: {n} historical liquidations");
+    }
+}
+
+/// Counts shown by `liqsim inspect`.
+#[derive(Debug, Clone, Default)]
+pub struct Inspection {
+    /// Blocks.
+    pub blocks: u64,
+    /// Transactions.
+    pub transactions: u64,
+    /// Failed transactions.
+    pub failed: u64,
+    /// Oracle price updates.
+    pub price_updates: u64,
+    /// Borrowers at the window's start.
+    pub borrowers_at_start: usize,
+    /// Distinct users in Pool events during the window.
+    pub active_users: usize,
+    /// Successful liquidations by liquidator name (or address).
+    pub liquidations: BTreeMap<String, u64>,
+    /// Total gas used.
+    pub gas_used: u64,
+    /// Pre-state sizes: accounts, contracts, storage slots.
+    pub prestate: (usize, usize, usize),
+}
+
+/// Reads (and hash-checks) a dataset and counts what it holds.
+pub fn inspect(dir: &Path) -> Result<(Manifest, Inspection)> {
+    let window = read_dataset(dir)?;
+    let details = WindowDetails::from_manifest(&window.manifest).ok();
+    let names: BTreeMap<Address, String> = details
+        .as_ref()
+        .map(|d| d.competitors.iter().map(|(n, a)| (*a, n.clone())).collect())
+        .unwrap_or_default();
+    let pool = window
+        .manifest
+        .protocol
+        .addresses
+        .get("pool")
+        .copied()
+        .unwrap_or_default();
+    let mut users = std::collections::BTreeSet::new();
+    let mut i = Inspection {
+        blocks: window.blocks.len() as u64,
+        transactions: window.transactions.len() as u64,
+        failed: window.receipts.iter().filter(|r| !r.success).count() as u64,
+        borrowers_at_start: details
+            .as_ref()
+            .map(|d| d.users_at_start.len())
+            .unwrap_or(0),
+        gas_used: window.receipts.iter().map(|r| r.gas_used).sum(),
+        prestate: (
+            window.accounts.len(),
+            window.code.len(),
+            window.storage.len(),
+        ),
+        ..Default::default()
+    };
+    for log in &window.logs {
+        let Some(topic0) = log.topics.first() else {
+            continue;
+        };
+        if *topic0 == SettablePriceFeed::AnswerUpdated::SIGNATURE_HASH {
+            i.price_updates += 1;
+        }
+        if log.address != pool {
+            continue;
+        }
+        if let Some(user) = log.topics.get(3).or(log.topics.get(2)) {
+            if *topic0 != IPool::LiquidationCall::SIGNATURE_HASH {
+                users.insert(Address::from_word(*user));
+            }
+        }
+        if *topic0 == IPool::LiquidationCall::SIGNATURE_HASH {
+            let primitive = alloy_primitives::Log::new_unchecked(
+                log.address,
+                log.topics.clone(),
+                log.data.clone(),
+            );
+            if let Ok(e) = IPool::LiquidationCall::decode_log(&primitive) {
+                let name = names
+                    .get(&e.liquidator)
+                    .cloned()
+                    .unwrap_or_else(|| e.liquidator.to_string());
+                *i.liquidations.entry(name).or_default() += 1;
+                users.insert(e.user);
+            }
+        }
+    }
+    i.active_users = users.len();
+    Ok((window.manifest, i))
+}

@@ -1,0 +1,548 @@
+//! Scenario files (TOML): the market, the borrower book, price and base-fee paths, user activity and
+//! historical competitor liquidators of a devnet window.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use alloy_primitives::U256;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::protocol::aave_v3::config::MarketConfig;
+use crate::protocol::price_feed::FEED_DECIMALS;
+use crate::units::DecimalText;
+
+/// The embedded default scenario (`scenarios/eth-crash.toml`).
+pub const DEFAULT_SCENARIO_TOML: &str = include_str!("../scenarios/eth-crash.toml");
+/// File name the embedded default is known by.
+pub const DEFAULT_SCENARIO_PATH: &str = "scenarios/eth-crash.toml";
+
+/// Block range and timing of the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    /// Number of blocks in the window.
+    pub blocks: u64,
+    /// Number of the window's first block.
+    #[serde(default = "default_first_block")]
+    pub first_block: u64,
+    /// Unix timestamp of the first block.
+    pub start_timestamp: u64,
+    /// Seconds between blocks.
+    #[serde(default = "default_block_time")]
+    pub block_time_seconds: u64,
+    /// Block gas limit.
+    #[serde(default = "default_gas_limit")]
+    pub gas_limit: u64,
+}
+
+fn default_first_block() -> u64 {
+    12_460_000
+}
+fn default_block_time() -> u64 {
+    12
+}
+fn default_gas_limit() -> u64 {
+    30_000_000
+}
+
+/// The borrower book present when the window starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BorrowerBook {
+    /// Number of borrowers.
+    pub count: u64,
+    /// Symbols borrowers post as collateral (each picks one or two).
+    pub collateral: Vec<String>,
+    /// Symbols borrowers borrow (each picks one).
+    pub debt: Vec<String>,
+    /// Lowest initial health factor.
+    pub health_factor_min: DecimalText,
+    /// Highest initial health factor.
+    pub health_factor_max: DecimalText,
+    /// Smallest position (collateral value, USD).
+    pub position_usd_min: DecimalText,
+    /// Largest position (collateral value, USD).
+    pub position_usd_max: DecimalText,
+}
+
+/// One point of a price path, relative to the window start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PricePoint {
+    /// Seconds after the window's first block.
+    pub t: u64,
+    /// Asset symbol.
+    pub symbol: String,
+    /// USD price.
+    pub price_usd: DecimalText,
+}
+
+/// Oracle price paths: inline points and/or a CSV file `timestamp,symbol,price_usd`
+/// (unix timestamps), interpolated linearly per block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceConfig {
+    /// CSV file with `timestamp,symbol,price_usd` rows (relative to the scenario file).
+    #[serde(default)]
+    pub csv: Option<PathBuf>,
+    /// Inline points.
+    #[serde(default)]
+    pub points: Vec<PricePoint>,
+    /// The feed is updated when the price moved this much since the last update (Chainlink-style).
+    #[serde(default = "default_deviation")]
+    pub deviation_bps: u64,
+    /// ...or when this long passed since the last update.
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_seconds: u64,
+}
+
+fn default_deviation() -> u64 {
+    50
+}
+fn default_heartbeat() -> u64 {
+    3600
+}
+
+/// One point of the base-fee path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseFeePoint {
+    /// Seconds after the window's first block.
+    pub t: u64,
+    /// Base fee in gwei.
+    pub gwei: DecimalText,
+}
+
+/// User activity during the window: per block, the chance of each kind of transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityConfig {
+    /// A borrower borrows more (a share of what LTV still allows).
+    #[serde(default)]
+    pub new_borrow_per_block: f64,
+    /// A borrower repays part of a debt.
+    #[serde(default)]
+    pub repay_per_block: f64,
+    /// A borrower adds collateral.
+    #[serde(default)]
+    pub top_up_per_block: f64,
+}
+
+impl Default for ActivityConfig {
+    fn default() -> Self {
+        Self {
+            new_borrow_per_block: 0.0,
+            repay_per_block: 0.0,
+            top_up_per_block: 0.0,
+        }
+    }
+}
+
+/// A historical competitor liquidator whose liquidations become part of the recorded history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompetitorConfig {
+    /// Name (its key is derived from it).
+    pub name: String,
+    /// Blocks between a position first becoming liquidatable and this bot acting.
+    pub reaction_delay_blocks: u64,
+    /// Smallest expected profit (bonus − gas) it acts on, USD.
+    pub min_profit_usd: DecimalText,
+    /// Priority fee it pays, gwei.
+    pub priority_fee_gwei: DecimalText,
+}
+
+/// A whole scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Name; also the dataset folder name under `datasets/`.
+    pub name: String,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Window timing.
+    pub window: WindowConfig,
+    /// The Aave V3 market.
+    pub market: MarketConfig,
+    /// Borrowers at the window's start.
+    pub borrowers: BorrowerBook,
+    /// Oracle price paths.
+    pub prices: PriceConfig,
+    /// Base-fee path.
+    pub base_fee: Vec<BaseFeePoint>,
+    /// User activity.
+    #[serde(default)]
+    pub activity: ActivityConfig,
+    /// Historical competitor liquidators.
+    #[serde(default)]
+    pub competitors: Vec<CompetitorConfig>,
+}
+
+/// A parsed scenario with its resolved price paths.
+#[derive(Debug, Clone)]
+pub struct LoadedScenario {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Where it came from (file path, or the embedded default's name).
+    pub source: String,
+    /// sha256 of its text.
+    pub sha256: String,
+    /// Per symbol, `(unix timestamp, price with 8 decimals)` points in time order.
+    pub price_paths: BTreeMap<String, Vec<(u64, U256)>>,
+    /// `(unix timestamp, base fee in wei)` points in time order.
+    pub base_fee_path: Vec<(u64, U256)>,
+}
+
+impl LoadedScenario {
+    /// Reads and validates a scenario file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+        Self::from_text(&text, &path.display().to_string(), path.parent())
+    }
+
+    /// The embedded default scenario.
+    pub fn default_scenario() -> Result<Self> {
+        Self::from_text(DEFAULT_SCENARIO_TOML, DEFAULT_SCENARIO_PATH, None)
+    }
+
+    /// Parses and validates scenario text; `base_dir` resolves a relative price CSV.
+    pub fn from_text(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Self> {
+        let scenario: Scenario = toml::from_str(text).map_err(|e| Error::InvalidFile {
+            path: PathBuf::from(source),
+            message: e.to_string().trim().to_string(),
+        })?;
+        let invalid =
+            |field: &str, value: &dyn std::fmt::Display, expected: &str| Error::InvalidFile {
+                path: PathBuf::from(source),
+                message: format!("field `{field}` = {value}: expected {expected}"),
+            };
+        scenario.market.validate().map_err(|e| Error::InvalidFile {
+            path: PathBuf::from(source),
+            message: format!("[market] {e}"),
+        })?;
+        if scenario.name.is_empty()
+            || !scenario
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(invalid(
+                "name",
+                &scenario.name,
+                "letters, digits, '-' or '_'",
+            ));
+        }
+        if scenario.window.blocks == 0 {
+            return Err(invalid("window.blocks", &0, "at least 1"));
+        }
+        if scenario.window.block_time_seconds == 0 {
+            return Err(invalid("window.block_time_seconds", &0, "at least 1"));
+        }
+        let b = &scenario.borrowers;
+        for (field, list) in [
+            ("borrowers.collateral", &b.collateral),
+            ("borrowers.debt", &b.debt),
+        ] {
+            if list.is_empty() {
+                return Err(invalid(field, &"[]", "at least one symbol"));
+            }
+            for s in list {
+                if scenario.market.asset_index(s).is_err() {
+                    return Err(invalid(
+                        field,
+                        s,
+                        &format!(
+                            "one of the market's symbols ({})",
+                            scenario.market.symbols().join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        for (field, v) in [
+            ("borrowers.health_factor_min", &b.health_factor_min),
+            ("borrowers.health_factor_max", &b.health_factor_max),
+            ("borrowers.position_usd_min", &b.position_usd_min),
+            ("borrowers.position_usd_max", &b.position_usd_max),
+        ] {
+            v.to_units(18)
+                .map_err(|e| invalid(field, &v.0, &format!("a non-negative decimal ({e})")))?;
+        }
+        for (field, p) in [
+            (
+                "activity.new_borrow_per_block",
+                scenario.activity.new_borrow_per_block,
+            ),
+            (
+                "activity.repay_per_block",
+                scenario.activity.repay_per_block,
+            ),
+            (
+                "activity.top_up_per_block",
+                scenario.activity.top_up_per_block,
+            ),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(invalid(field, &p, "a probability between 0 and 1"));
+            }
+        }
+        for (i, c) in scenario.competitors.iter().enumerate() {
+            c.min_profit_usd.to_units(8).map_err(|e| {
+                invalid(
+                    &format!("competitors[{i}].min_profit_usd"),
+                    &c.min_profit_usd.0,
+                    &e,
+                )
+            })?;
+            c.priority_fee_gwei.to_units(9).map_err(|e| {
+                invalid(
+                    &format!("competitors[{i}].priority_fee_gwei"),
+                    &c.priority_fee_gwei.0,
+                    &e,
+                )
+            })?;
+        }
+
+        let start = scenario.window.start_timestamp;
+        let mut raw_points: Vec<(String, u64, U256, String)> = Vec::new();
+        for (i, p) in scenario.prices.points.iter().enumerate() {
+            let price = p.price_usd.to_units(FEED_DECIMALS).map_err(|e| {
+                invalid(&format!("prices.points[{i}].price_usd"), &p.price_usd.0, &e)
+            })?;
+            raw_points.push((
+                p.symbol.clone(),
+                start + p.t,
+                price,
+                format!("prices.points[{i}]"),
+            ));
+        }
+        if let Some(csv) = &scenario.prices.csv {
+            let path = match base_dir {
+                Some(dir) if csv.is_relative() => dir.join(csv),
+                _ => csv.clone(),
+            };
+            raw_points.extend(read_price_csv(&path)?);
+        }
+        let mut price_paths: BTreeMap<String, Vec<(u64, U256)>> = BTreeMap::new();
+        for (symbol, t, price, origin) in raw_points {
+            if scenario.market.asset_index(&symbol).is_err() {
+                return Err(invalid(
+                    &format!("{origin}.symbol"),
+                    &symbol,
+                    &format!(
+                        "one of the market's symbols ({})",
+                        scenario.market.symbols().join(", ")
+                    ),
+                ));
+            }
+            if price.is_zero() {
+                return Err(invalid(
+                    &format!("{origin}.price_usd"),
+                    &0,
+                    "a price above 0",
+                ));
+            }
+            let path = price_paths.entry(symbol.clone()).or_default();
+            if let Some((last, _)) = path.last() {
+                if t <= *last {
+                    return Err(invalid(
+                        &format!("{origin}.timestamp"),
+                        &t,
+                        &format!("a time after the previous {symbol} point ({last}): timestamps must increase"),
+                    ));
+                }
+            }
+            path.push((t, price));
+        }
+        let mut base_fee_path = Vec::new();
+        for (i, p) in scenario.base_fee.iter().enumerate() {
+            let wei = p
+                .gwei
+                .to_units(9)
+                .map_err(|e| invalid(&format!("base_fee[{i}].gwei"), &p.gwei.0, &e))?;
+            if let Some((last, _)) = base_fee_path.last() {
+                if start + p.t <= *last {
+                    return Err(invalid(
+                        &format!("base_fee[{i}].t"),
+                        &p.t,
+                        "increasing times",
+                    ));
+                }
+            }
+            base_fee_path.push((start + p.t, wei));
+        }
+        if base_fee_path.is_empty() {
+            return Err(invalid("base_fee", &"[]", "at least one point"));
+        }
+        use sha2::Digest;
+        let sha256 = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+        Ok(Self {
+            scenario,
+            source: source.to_string(),
+            sha256,
+            price_paths,
+            base_fee_path,
+        })
+    }
+
+    /// The oracle price of `symbol` at `timestamp` (linear between points; flat outside them);
+    /// `None` when the scenario gives no path for it.
+    pub fn price_at(&self, symbol: &str, timestamp: u64) -> Option<U256> {
+        interpolate(self.price_paths.get(symbol)?, timestamp)
+    }
+
+    /// The base fee in wei at `timestamp`.
+    pub fn base_fee_at(&self, timestamp: u64) -> U256 {
+        interpolate(&self.base_fee_path, timestamp).unwrap_or_default()
+    }
+}
+
+/// Linear interpolation in exact integers (floor), flat before the first and after the last point.
+pub fn interpolate(points: &[(u64, U256)], t: u64) -> Option<U256> {
+    let first = points.first()?;
+    if t <= first.0 {
+        return Some(first.1);
+    }
+    for w in points.windows(2) {
+        let ((t0, p0), (t1, p1)) = (w[0], w[1]);
+        if t <= t1 {
+            let span = U256::from(t1 - t0);
+            let dt = U256::from(t - t0);
+            return Some(if p1 >= p0 {
+                p0 + (p1 - p0) * dt / span
+            } else {
+                p0 - (p0 - p1) * dt / span
+            });
+        }
+    }
+    points.last().map(|p| p.1)
+}
+
+/// Reads `timestamp,symbol,price_usd` rows; errors name the file and row.
+fn read_price_csv(path: &Path) -> Result<Vec<(String, u64, U256, String)>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+    let bad = |row: usize, message: String| Error::InvalidFile {
+        path: path.to_path_buf(),
+        message: format!("row {row}: {message}"),
+    };
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let row = i + 1;
+        let line = line.trim();
+        if line.is_empty() || (row == 1 && line.starts_with("timestamp")) {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let [ts, symbol, price] = fields.as_slice() else {
+            return Err(bad(
+                row,
+                format!(
+                    "expected 3 fields `timestamp,symbol,price_usd`, got {}",
+                    fields.len()
+                ),
+            ));
+        };
+        if symbol.is_empty() {
+            return Err(bad(row, "missing symbol".into()));
+        }
+        let ts: u64 = ts.parse().map_err(|_| {
+            bad(
+                row,
+                format!("timestamp `{ts}` is not a unix time in seconds"),
+            )
+        })?;
+        if price.starts_with('-') {
+            return Err(bad(row, format!("negative price `{price}`")));
+        }
+        let price = crate::units::parse_units(price, FEED_DECIMALS)
+            .map_err(|e| bad(row, format!("price `{price}`: {e}")))?;
+        out.push((
+            symbol.to_string(),
+            ts,
+            price,
+            format!("{} row {row}", path.display()),
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_scenario_is_valid_and_meets_the_brief() {
+        let s = LoadedScenario::default_scenario().unwrap();
+        assert!(s.scenario.borrowers.count >= 1000);
+        assert!(s.scenario.market.assets.len() >= 4);
+        assert!(s.scenario.window.blocks >= 2000);
+        assert!(s.scenario.competitors.len() >= 2);
+        // about −40% within half a day
+        let start = s.scenario.window.start_timestamp;
+        let first = s.price_at("WETH", start).unwrap();
+        let low = (0..43_200u64)
+            .step_by(60)
+            .filter_map(|dt| s.price_at("WETH", start + dt))
+            .min()
+            .unwrap();
+        let drop_bps = (first - low) * U256::from(10_000u64) / first;
+        assert!(
+            drop_bps >= U256::from(3_500u64) && drop_bps <= U256::from(4_500u64),
+            "{drop_bps}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let text = DEFAULT_SCENARIO_TOML.replacen("seed =", "sede = 1\nseed =", 1);
+        let err = LoadedScenario::from_text(&text, "x.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("x.toml") && err.contains("sede") && err.contains("line"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn interpolation_is_exact_and_flat_outside() {
+        let pts = vec![
+            (10, U256::from(100u64)),
+            (20, U256::from(200u64)),
+            (30, U256::from(50u64)),
+        ];
+        assert_eq!(interpolate(&pts, 0), Some(U256::from(100u64)));
+        assert_eq!(interpolate(&pts, 15), Some(U256::from(150u64)));
+        assert_eq!(interpolate(&pts, 25), Some(U256::from(125u64)));
+        assert_eq!(interpolate(&pts, 99), Some(U256::from(50u64)));
+    }
+
+    #[test]
+    fn price_csv_errors_name_the_row() {
+        let dir = std::env::temp_dir().join(format!("liqsim-csv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cases = [
+            // (after the inline points, which end within the window)
+            (
+                "timestamp,symbol,price_usd\n2000000001,WETH,10\n2000000002,,10\n",
+                "row 3",
+            ),
+            ("2000000001,WETH,10\n2000000001,WETH,11\n", "row 2"),
+            ("2000000001,WETH,-5\n", "row 1"),
+        ];
+        for (i, (csv, row)) in cases.iter().enumerate() {
+            let path = dir.join(format!("p{i}.csv"));
+            std::fs::write(&path, csv).unwrap();
+            let text = DEFAULT_SCENARIO_TOML.replacen(
+                "[prices]",
+                &format!("[prices]\ncsv = {:?}", path.display().to_string()),
+                1,
+            );
+            let err = LoadedScenario::from_text(&text, "s.toml", None)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(row), "{err}");
+        }
+    }
+}

@@ -1,0 +1,1220 @@
+//! Recorded-window datasets on disk: a folder `datasets/<name>/` holding `manifest.json` and one
+//! Parquet file per record kind, each protected by a sha256 content hash in the manifest.
+//!
+//! Layout (column names are the record field names; rows keep the order of the [`Window`]):
+//!
+//! | file                   | columns                                                               |
+//! |------------------------|-----------------------------------------------------------------------|
+//! | `accounts.parquet`     | `address` bin20, `balance` bin32 (big-endian), `nonce` u64, `code_hash` bin32 |
+//! | `code.parquet`         | `code_hash` bin32, `code` binary                                      |
+//! | `storage.parquet`      | `address` bin20, `slot` bin32, `value` bin32                          |
+//! | `blocks.parquet`       | `number`, `timestamp`, `base_fee`, `gas_limit` u64, `beneficiary` bin20, `prevrandao` bin32, `difficulty` bin32 |
+//! | `transactions.parquet` | `block` u64, `index` u32, `hash` bin32, `raw` binary                  |
+//! | `receipts.parquet`     | `block` u64, `index` u32, `success` bool, `gas_used` u64, `cumulative_gas_used` u64 |
+//! | `logs.parquet`         | `block` u64, `tx_index` u32, `log_index` u32, `address` bin20, `topics` binary (32-byte topics concatenated), `data` binary |
+//!
+//! Files are written uncompressed, single-threaded and without timestamps, so the same
+//! [`Window`] always gives byte-identical files (and therefore the same manifest hashes).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Cursor, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use alloy_primitives::{Address, Bytes, B256, U256};
+use polars::prelude::{
+    BinaryChunked, BooleanChunked, Column, DataFrame, NamedFrom, ParquetCompression, ParquetReader,
+    ParquetWriter, SerReader, Series, UInt32Chunked, UInt64Chunked,
+};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::source::records::{
+    AccountRecord, BlockRecord, CodeRecord, LogRecord, Manifest, ReceiptRecord, StorageRecord,
+    TransactionRecord, Window, FORMAT_VERSION,
+};
+
+/// Name of the manifest file inside a dataset folder.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// Pre-state accounts file.
+pub const ACCOUNTS_FILE: &str = "accounts.parquet";
+/// Pre-state code file.
+pub const CODE_FILE: &str = "code.parquet";
+/// Pre-state storage file.
+pub const STORAGE_FILE: &str = "storage.parquet";
+/// Block headers file.
+pub const BLOCKS_FILE: &str = "blocks.parquet";
+/// Transactions file.
+pub const TRANSACTIONS_FILE: &str = "transactions.parquet";
+/// Receipts file.
+pub const RECEIPTS_FILE: &str = "receipts.parquet";
+/// Logs file.
+pub const LOGS_FILE: &str = "logs.parquet";
+
+/// Every data file of a dataset, in the order they are written.
+pub const DATA_FILES: [&str; 7] = [
+    ACCOUNTS_FILE,
+    CODE_FILE,
+    STORAGE_FILE,
+    BLOCKS_FILE,
+    TRANSACTIONS_FILE,
+    RECEIPTS_FILE,
+    LOGS_FILE,
+];
+
+/// Most topics a log can have (LOG0..LOG4).
+const MAX_TOPICS: usize = 4;
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+// ---------------------------------------------------------------------------------------------
+
+/// Writes `window` as a dataset folder at `dir` and returns the manifest written.
+///
+/// The manifest is the window's, with `format_version` set to [`FORMAT_VERSION`] and `files`
+/// replaced by the sha256 of every data file. Output is deterministic: the same window always
+/// gives byte-identical files. The write is atomic at folder level: everything goes into a
+/// sibling folder `<dir>.tmp-<pid>` first, which is then renamed over `dir` (an existing `dir`
+/// is removed first), so a crash never leaves a half-written folder under the final name.
+pub fn write_dataset(dir: &Path, window: &Window) -> Result<Manifest> {
+    let tmp = temp_dir_for(dir)?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(|e| Error::io("creating folder", parent, e))?;
+    }
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(|e| Error::io("removing stale folder", &tmp, e))?;
+    }
+    fs::create_dir(&tmp).map_err(|e| Error::io("creating folder", &tmp, e))?;
+
+    match write_into(&tmp, window) {
+        Ok(manifest) => {
+            if dir.exists() {
+                fs::remove_dir_all(dir).map_err(|e| Error::io("removing old dataset", dir, e))?;
+            }
+            fs::rename(&tmp, dir).map_err(|e| Error::io("renaming temporary folder to", dir, e))?;
+            tracing::debug!(dataset = %dir.display(), "wrote dataset");
+            Ok(manifest)
+        }
+        Err(err) => {
+            // Best effort: the temporary folder is never mistaken for a dataset anyway.
+            let _ = fs::remove_dir_all(&tmp);
+            Err(err)
+        }
+    }
+}
+
+/// `<dir>.tmp-<pid>` next to `dir`.
+fn temp_dir_for(dir: &Path) -> Result<PathBuf> {
+    let name = dir.file_name().ok_or_else(|| Error::InvalidFile {
+        path: dir.to_path_buf(),
+        message: "a dataset folder path must end in a folder name".to_string(),
+    })?;
+    let mut tmp_name = name.to_os_string();
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    Ok(dir.with_file_name(tmp_name))
+}
+
+/// Writes all files into the (fresh) folder `dir`, manifest last.
+fn write_into(dir: &Path, window: &Window) -> Result<Manifest> {
+    let tables: [(&str, FrameResult); 7] = [
+        (ACCOUNTS_FILE, accounts_frame(&window.accounts)),
+        (CODE_FILE, code_frame(&window.code)),
+        (STORAGE_FILE, storage_frame(&window.storage)),
+        (BLOCKS_FILE, blocks_frame(&window.blocks)),
+        (TRANSACTIONS_FILE, transactions_frame(&window.transactions)),
+        (RECEIPTS_FILE, receipts_frame(&window.receipts)),
+        (LOGS_FILE, logs_frame(&window.logs)),
+    ];
+
+    let mut files = BTreeMap::new();
+    for (name, frame) in tables {
+        let path = dir.join(name);
+        let mut frame = frame.map_err(|e| Error::InvalidFile {
+            path: path.clone(),
+            message: format!("cannot build table: {e}"),
+        })?;
+        let bytes = parquet_bytes(&mut frame).map_err(|e| Error::InvalidFile {
+            path: path.clone(),
+            message: format!("cannot encode Parquet: {e}"),
+        })?;
+        write_file_synced(&path, &bytes)?;
+        files.insert(name.to_string(), sha256_hex(&bytes));
+    }
+
+    let mut manifest = window.manifest.clone();
+    manifest.format_version = FORMAT_VERSION;
+    manifest.files = files;
+    let path = dir.join(MANIFEST_FILE);
+    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::InvalidFile {
+        path: path.clone(),
+        message: format!("cannot encode manifest: {e}"),
+    })?;
+    json.push(b'\n');
+    write_file_synced(&path, &json)?;
+    Ok(manifest)
+}
+
+/// Encodes a frame as deterministic Parquet bytes (uncompressed, single-threaded).
+fn parquet_bytes(frame: &mut DataFrame) -> polars::prelude::PolarsResult<Vec<u8>> {
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes)
+        .with_compression(ParquetCompression::Uncompressed)
+        .set_parallel(false)
+        .finish(frame)?;
+    Ok(bytes)
+}
+
+fn write_file_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = fs::File::create(path).map_err(|e| Error::io("creating", path, e))?;
+    file.write_all(bytes)
+        .map_err(|e| Error::io("writing", path, e))?;
+    file.sync_all().map_err(|e| Error::io("syncing", path, e))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+type FrameResult = polars::prelude::PolarsResult<DataFrame>;
+
+fn bin_col<'a>(name: &str, values: impl Iterator<Item = &'a [u8]>) -> Column {
+    let values: Vec<&[u8]> = values.collect();
+    Series::new(name.into(), values).into()
+}
+
+fn u64_col(name: &str, values: impl Iterator<Item = u64>) -> Column {
+    Series::new(name.into(), values.collect::<Vec<u64>>()).into()
+}
+
+fn u32_col(name: &str, values: impl Iterator<Item = u32>) -> Column {
+    Series::new(name.into(), values.collect::<Vec<u32>>()).into()
+}
+
+fn accounts_frame(rows: &[AccountRecord]) -> FrameResult {
+    let balances: Vec<[u8; 32]> = rows.iter().map(|r| r.balance.to_be_bytes::<32>()).collect();
+    DataFrame::new(
+        rows.len(),
+        vec![
+            bin_col("address", rows.iter().map(|r| r.address.as_slice())),
+            bin_col("balance", balances.iter().map(|b| b.as_slice())),
+            u64_col("nonce", rows.iter().map(|r| r.nonce)),
+            bin_col("code_hash", rows.iter().map(|r| r.code_hash.as_slice())),
+        ],
+    )
+}
+
+fn code_frame(rows: &[CodeRecord]) -> FrameResult {
+    DataFrame::new(
+        rows.len(),
+        vec![
+            bin_col("code_hash", rows.iter().map(|r| r.code_hash.as_slice())),
+            bin_col("code", rows.iter().map(|r| r.code.as_ref())),
+        ],
+    )
+}
+
+fn storage_frame(rows: &[StorageRecord]) -> FrameResult {
+    let slots: Vec<[u8; 32]> = rows.iter().map(|r| r.slot.to_be_bytes::<32>()).collect();
+    let values: Vec<[u8; 32]> = rows.iter().map(|r| r.value.to_be_bytes::<32>()).collect();
+    DataFrame::new(
+        rows.len(),
+        vec![
+            bin_col("address", rows.iter().map(|r| r.address.as_slice())),
+            bin_col("slot", slots.iter().map(|b| b.as_slice())),
+            bin_col("value", values.iter().map(|b| b.as_slice())),
+        ],
+    )
+}
+
+fn blocks_frame(rows: &[BlockRecord]) -> FrameResult {
+    let difficulty: Vec<[u8; 32]> = rows
+        .iter()
+        .map(|r| r.difficulty.to_be_bytes::<32>())
+        .collect();
+    DataFrame::new(
+        rows.len(),
+        vec![
+            u64_col("number", rows.iter().map(|r| r.number)),
+            u64_col("timestamp", rows.iter().map(|r| r.timestamp)),
+            u64_col("base_fee", rows.iter().map(|r| r.base_fee)),
+            u64_col("gas_limit", rows.iter().map(|r| r.gas_limit)),
+            bin_col("beneficiary", rows.iter().map(|r| r.beneficiary.as_slice())),
+            bin_col("prevrandao", rows.iter().map(|r| r.prevrandao.as_slice())),
+            bin_col("difficulty", difficulty.iter().map(|b| b.as_slice())),
+        ],
+    )
+}
+
+fn transactions_frame(rows: &[TransactionRecord]) -> FrameResult {
+    DataFrame::new(
+        rows.len(),
+        vec![
+            u64_col("block", rows.iter().map(|r| r.block)),
+            u32_col("index", rows.iter().map(|r| r.index)),
+            bin_col("hash", rows.iter().map(|r| r.hash.as_slice())),
+            bin_col("raw", rows.iter().map(|r| r.raw.as_ref())),
+        ],
+    )
+}
+
+fn receipts_frame(rows: &[ReceiptRecord]) -> FrameResult {
+    let success: Vec<bool> = rows.iter().map(|r| r.success).collect();
+    DataFrame::new(
+        rows.len(),
+        vec![
+            u64_col("block", rows.iter().map(|r| r.block)),
+            u32_col("index", rows.iter().map(|r| r.index)),
+            Series::new("success".into(), success).into(),
+            u64_col("gas_used", rows.iter().map(|r| r.gas_used)),
+            u64_col(
+                "cumulative_gas_used",
+                rows.iter().map(|r| r.cumulative_gas_used),
+            ),
+        ],
+    )
+}
+
+fn logs_frame(rows: &[LogRecord]) -> FrameResult {
+    let topics: Vec<Vec<u8>> = rows
+        .iter()
+        .map(|r| r.topics.iter().flat_map(|t| t.0).collect())
+        .collect();
+    DataFrame::new(
+        rows.len(),
+        vec![
+            u64_col("block", rows.iter().map(|r| r.block)),
+            u32_col("tx_index", rows.iter().map(|r| r.tx_index)),
+            u32_col("log_index", rows.iter().map(|r| r.log_index)),
+            bin_col("address", rows.iter().map(|r| r.address.as_slice())),
+            bin_col("topics", topics.iter().map(|t| t.as_slice())),
+            bin_col("data", rows.iter().map(|r| r.data.as_ref())),
+        ],
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+// ---------------------------------------------------------------------------------------------
+
+/// Reads and checks `<dir>/manifest.json` (without checking the data files).
+///
+/// Fails with [`Error::Io`] when the file is missing or unreadable, [`Error::InvalidFile`] when
+/// it is not a valid manifest, lists a file name that is not a plain file name, or has a
+/// `format_version` newer than [`FORMAT_VERSION`].
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let path = dir.join(MANIFEST_FILE);
+    let text = fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
+    let manifest: Manifest = serde_json::from_slice(&text).map_err(|e| Error::InvalidFile {
+        path: path.clone(),
+        message: format!("not a valid dataset manifest: {e}"),
+    })?;
+    if manifest.format_version > FORMAT_VERSION {
+        return Err(Error::InvalidFile {
+            path,
+            message: format!(
+                "dataset format version {} is newer than this liqsim understands ({}); upgrade liqsim",
+                manifest.format_version, FORMAT_VERSION
+            ),
+        });
+    }
+    if let Some(bad) = manifest.files.keys().find(|name| !is_plain_file_name(name)) {
+        return Err(Error::InvalidFile {
+            path,
+            message: format!(
+                "lists `{bad}`, which is not a plain file name inside the dataset folder"
+            ),
+        });
+    }
+    Ok(manifest)
+}
+
+/// True for a single path component that stays inside the folder (`a.parquet`, not `../x`).
+fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains('/')
+        && !name.contains('\\')
+        && !name.contains('\0')
+}
+
+/// Checks the content hash of every file listed in the manifest of the dataset at `dir`, and
+/// returns the manifest. Does not parse the data files.
+pub fn verify_dataset(dir: &Path) -> Result<Manifest> {
+    let manifest = read_manifest(dir)?;
+    verified_files(dir, &manifest)?;
+    Ok(manifest)
+}
+
+/// Reads every file the manifest lists and checks its hash; returns name → bytes.
+fn verified_files(dir: &Path, manifest: &Manifest) -> Result<BTreeMap<String, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    for (name, expected) in &manifest.files {
+        let path = dir.join(name);
+        let bytes = fs::read(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::InvalidFile {
+                    path: path.clone(),
+                    message: format!("listed in {MANIFEST_FILE} but missing from the dataset"),
+                }
+            } else {
+                Error::io("reading", &path, e)
+            }
+        })?;
+        let found = sha256_hex(&bytes);
+        if !found.eq_ignore_ascii_case(expected) {
+            return Err(Error::InvalidFile {
+                path,
+                message: format!(
+                    "content hash mismatch (expected {expected}, found {found}): the file is damaged or was edited"
+                ),
+            });
+        }
+        out.insert(name.clone(), bytes);
+    }
+    Ok(out)
+}
+
+/// Reads the dataset at `dir`: its manifest, then every listed file after checking its hash,
+/// then the seven data files into a [`Window`].
+///
+/// The returned window's manifest is the one on disk with `files` emptied: file hashes belong to
+/// the on-disk copy (use [`read_manifest`] or [`verify_dataset`] to see them), so that
+/// `read_dataset` gives back exactly the window that [`write_dataset`] was given (when that
+/// window's `files` was empty and its `format_version` current).
+///
+/// Fails with [`Error::InvalidFile`] naming the file on a hash mismatch, a missing listed file,
+/// a data file the manifest does not list, unreadable Parquet, or a column of the wrong type,
+/// length or value (naming the column and row). Panics inside the Parquet decoder (polars 0.55
+/// panics on some malformed files) are caught and reported as [`Error::InvalidFile`]. Limitation:
+/// a file deliberately edited *and* re-hashed can still claim absurd sizes that make the decoder
+/// abort on allocation failure; accidental damage is always caught by the hash check first.
+pub fn read_dataset(dir: &Path) -> Result<Window> {
+    let manifest = read_manifest(dir)?;
+    let files = verified_files(dir, &manifest)?;
+    let table = |name: &str| -> Result<Table> {
+        let bytes = files.get(name).ok_or_else(|| Error::InvalidFile {
+            path: dir.join(MANIFEST_FILE),
+            message: format!("does not list the required file `{name}`"),
+        })?;
+        Table::parse(dir.join(name), bytes)
+    };
+    let accounts = parse_accounts(&table(ACCOUNTS_FILE)?)?;
+    let code = parse_code(&table(CODE_FILE)?)?;
+    let storage = parse_storage(&table(STORAGE_FILE)?)?;
+    let blocks = parse_blocks(&table(BLOCKS_FILE)?)?;
+    let transactions = parse_transactions(&table(TRANSACTIONS_FILE)?)?;
+    let receipts = parse_receipts(&table(RECEIPTS_FILE)?)?;
+    let logs = parse_logs(&table(LOGS_FILE)?)?;
+    let mut manifest = manifest;
+    manifest.files.clear();
+    Ok(Window {
+        manifest,
+        accounts,
+        code,
+        storage,
+        blocks,
+        transactions,
+        receipts,
+        logs,
+    })
+}
+
+/// A decoded Parquet file with typed, error-naming column accessors.
+struct Table {
+    path: PathBuf,
+    frame: DataFrame,
+}
+
+impl Table {
+    fn parse(path: PathBuf, bytes: &[u8]) -> Result<Self> {
+        let decoded = catch_unwind(AssertUnwindSafe(|| {
+            ParquetReader::new(Cursor::new(bytes)).finish()
+        }));
+        let frame = match decoded {
+            Ok(Ok(frame)) => frame,
+            Ok(Err(e)) => {
+                return Err(Error::InvalidFile {
+                    path,
+                    message: format!("not a readable Parquet file: {e}"),
+                })
+            }
+            Err(_) => {
+                return Err(Error::InvalidFile {
+                    path,
+                    message: "not a readable Parquet file: the Parquet decoder failed".to_string(),
+                })
+            }
+        };
+        Ok(Self { path, frame })
+    }
+
+    fn height(&self) -> usize {
+        self.frame.height()
+    }
+
+    fn invalid(&self, message: String) -> Error {
+        Error::InvalidFile {
+            path: self.path.clone(),
+            message,
+        }
+    }
+
+    fn column(&self, name: &str) -> Result<&Column> {
+        self.frame
+            .column(name)
+            .map_err(|_| self.invalid(format!("missing column `{name}`")))
+    }
+
+    fn wrong_type(&self, name: &str, col: &Column, expected: &str) -> Error {
+        self.invalid(format!(
+            "column `{name}` has type {}, expected {expected}",
+            col.dtype()
+        ))
+    }
+
+    fn null(&self, name: &str, row: usize) -> Error {
+        self.invalid(format!("column `{name}` row {row}: null value"))
+    }
+
+    fn check_len(&self, name: &str, len: usize) -> Result<()> {
+        if len == self.height() {
+            Ok(())
+        } else {
+            Err(self.invalid(format!(
+                "column `{name}` has {len} rows, the table has {}",
+                self.height()
+            )))
+        }
+    }
+
+    fn binary(&self, name: &str) -> Result<Vec<Vec<u8>>> {
+        let col = self.column(name)?;
+        let ca: &BinaryChunked = col
+            .binary()
+            .map_err(|_| self.wrong_type(name, col, "binary"))?;
+        let values = ca
+            .iter()
+            .enumerate()
+            .map(|(row, v)| v.map(<[u8]>::to_vec).ok_or_else(|| self.null(name, row)))
+            .collect::<Result<Vec<_>>>()?;
+        self.check_len(name, values.len())?;
+        Ok(values)
+    }
+
+    fn fixed<const N: usize>(&self, name: &str) -> Result<Vec<[u8; N]>> {
+        self.binary(name)?
+            .into_iter()
+            .enumerate()
+            .map(|(row, v)| {
+                <[u8; N]>::try_from(v.as_slice()).map_err(|_| {
+                    self.invalid(format!(
+                        "column `{name}` row {row}: expected {N} bytes, found {}",
+                        v.len()
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    fn addresses(&self, name: &str) -> Result<Vec<Address>> {
+        Ok(self
+            .fixed::<20>(name)?
+            .into_iter()
+            .map(Address::from)
+            .collect())
+    }
+
+    fn b256s(&self, name: &str) -> Result<Vec<B256>> {
+        Ok(self
+            .fixed::<32>(name)?
+            .into_iter()
+            .map(B256::from)
+            .collect())
+    }
+
+    fn u256s(&self, name: &str) -> Result<Vec<U256>> {
+        Ok(self
+            .fixed::<32>(name)?
+            .into_iter()
+            .map(U256::from_be_bytes)
+            .collect())
+    }
+
+    fn u64s(&self, name: &str) -> Result<Vec<u64>> {
+        let col = self.column(name)?;
+        let ca: &UInt64Chunked = col.u64().map_err(|_| self.wrong_type(name, col, "u64"))?;
+        let values = ca
+            .iter()
+            .enumerate()
+            .map(|(row, v)| v.ok_or_else(|| self.null(name, row)))
+            .collect::<Result<Vec<_>>>()?;
+        self.check_len(name, values.len())?;
+        Ok(values)
+    }
+
+    fn u32s(&self, name: &str) -> Result<Vec<u32>> {
+        let col = self.column(name)?;
+        let ca: &UInt32Chunked = col.u32().map_err(|_| self.wrong_type(name, col, "u32"))?;
+        let values = ca
+            .iter()
+            .enumerate()
+            .map(|(row, v)| v.ok_or_else(|| self.null(name, row)))
+            .collect::<Result<Vec<_>>>()?;
+        self.check_len(name, values.len())?;
+        Ok(values)
+    }
+
+    fn bools(&self, name: &str) -> Result<Vec<bool>> {
+        let col = self.column(name)?;
+        let ca: &BooleanChunked = col.bool().map_err(|_| self.wrong_type(name, col, "bool"))?;
+        let values = ca
+            .iter()
+            .enumerate()
+            .map(|(row, v)| v.ok_or_else(|| self.null(name, row)))
+            .collect::<Result<Vec<_>>>()?;
+        self.check_len(name, values.len())?;
+        Ok(values)
+    }
+}
+
+fn parse_accounts(t: &Table) -> Result<Vec<AccountRecord>> {
+    let address = t.addresses("address")?;
+    let balance = t.u256s("balance")?;
+    let nonce = t.u64s("nonce")?;
+    let code_hash = t.b256s("code_hash")?;
+    Ok((0..t.height())
+        .map(|i| AccountRecord {
+            address: address[i],
+            balance: balance[i],
+            nonce: nonce[i],
+            code_hash: code_hash[i],
+        })
+        .collect())
+}
+
+fn parse_code(t: &Table) -> Result<Vec<CodeRecord>> {
+    let code_hash = t.b256s("code_hash")?;
+    let code = t.binary("code")?;
+    Ok(code_hash
+        .into_iter()
+        .zip(code)
+        .map(|(code_hash, code)| CodeRecord {
+            code_hash,
+            code: Bytes::from(code),
+        })
+        .collect())
+}
+
+fn parse_storage(t: &Table) -> Result<Vec<StorageRecord>> {
+    let address = t.addresses("address")?;
+    let slot = t.u256s("slot")?;
+    let value = t.u256s("value")?;
+    Ok((0..t.height())
+        .map(|i| StorageRecord {
+            address: address[i],
+            slot: slot[i],
+            value: value[i],
+        })
+        .collect())
+}
+
+fn parse_blocks(t: &Table) -> Result<Vec<BlockRecord>> {
+    let number = t.u64s("number")?;
+    let timestamp = t.u64s("timestamp")?;
+    let base_fee = t.u64s("base_fee")?;
+    let gas_limit = t.u64s("gas_limit")?;
+    let beneficiary = t.addresses("beneficiary")?;
+    let prevrandao = t.b256s("prevrandao")?;
+    let difficulty = t.u256s("difficulty")?;
+    Ok((0..t.height())
+        .map(|i| BlockRecord {
+            number: number[i],
+            timestamp: timestamp[i],
+            base_fee: base_fee[i],
+            gas_limit: gas_limit[i],
+            beneficiary: beneficiary[i],
+            prevrandao: prevrandao[i],
+            difficulty: difficulty[i],
+        })
+        .collect())
+}
+
+fn parse_transactions(t: &Table) -> Result<Vec<TransactionRecord>> {
+    let block = t.u64s("block")?;
+    let index = t.u32s("index")?;
+    let hash = t.b256s("hash")?;
+    let raw = t.binary("raw")?;
+    Ok(raw
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| TransactionRecord {
+            block: block[i],
+            index: index[i],
+            hash: hash[i],
+            raw: Bytes::from(raw),
+        })
+        .collect())
+}
+
+fn parse_receipts(t: &Table) -> Result<Vec<ReceiptRecord>> {
+    let block = t.u64s("block")?;
+    let index = t.u32s("index")?;
+    let success = t.bools("success")?;
+    let gas_used = t.u64s("gas_used")?;
+    let cumulative_gas_used = t.u64s("cumulative_gas_used")?;
+    Ok((0..t.height())
+        .map(|i| ReceiptRecord {
+            block: block[i],
+            index: index[i],
+            success: success[i],
+            gas_used: gas_used[i],
+            cumulative_gas_used: cumulative_gas_used[i],
+        })
+        .collect())
+}
+
+fn parse_logs(t: &Table) -> Result<Vec<LogRecord>> {
+    let block = t.u64s("block")?;
+    let tx_index = t.u32s("tx_index")?;
+    let log_index = t.u32s("log_index")?;
+    let address = t.addresses("address")?;
+    let topics = t.binary("topics")?;
+    let data = t.binary("data")?;
+    let mut out = Vec::with_capacity(t.height());
+    for (i, (topics, data)) in topics.into_iter().zip(data).enumerate() {
+        if topics.len() % 32 != 0 || topics.len() / 32 > MAX_TOPICS {
+            return Err(t.invalid(format!(
+                "column `topics` row {i}: expected 0 to {MAX_TOPICS} 32-byte topics, found {} bytes",
+                topics.len()
+            )));
+        }
+        out.push(LogRecord {
+            block: block[i],
+            tx_index: tx_index[i],
+            log_index: log_index[i],
+            address: address[i],
+            topics: topics.chunks_exact(32).map(B256::from_slice).collect(),
+            data: Bytes::from(data),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::records::{ProtocolInfo, Provenance};
+
+    fn b(n: u8) -> B256 {
+        B256::repeat_byte(n)
+    }
+
+    fn a(n: u8) -> Address {
+        Address::repeat_byte(n)
+    }
+
+    fn sample_window() -> Window {
+        let mut addresses = BTreeMap::new();
+        addresses.insert("pool".to_string(), a(0xaa));
+        addresses.insert("oracle".to_string(), a(0xbb));
+        Window {
+            manifest: Manifest {
+                format_version: FORMAT_VERSION,
+                name: "sample".to_string(),
+                chain_id: 1,
+                first_block: 100,
+                last_block: 101,
+                protocol: ProtocolInfo {
+                    kind: "aave-v3".to_string(),
+                    addresses,
+                    details: serde_json::json!({"reserves": ["WETH", "USDC"]}),
+                },
+                provenance: Provenance {
+                    kind: "devnet".to_string(),
+                    liqsim_version: "0.1.0".to_string(),
+                    scenario: Some("scenarios/crash.toml".to_string()),
+                    scenario_sha256: None,
+                },
+                files: BTreeMap::new(),
+            },
+            accounts: vec![
+                AccountRecord {
+                    address: a(2),
+                    balance: U256::MAX,
+                    nonce: 7,
+                    code_hash: b(9),
+                },
+                AccountRecord {
+                    address: a(1),
+                    balance: U256::from(12345u64),
+                    nonce: 0,
+                    code_hash: b(8),
+                },
+            ],
+            code: vec![
+                CodeRecord {
+                    code_hash: b(9),
+                    code: Bytes::from(vec![0x60, 0x00, 0x56]),
+                },
+                CodeRecord {
+                    code_hash: b(8),
+                    code: Bytes::new(),
+                },
+            ],
+            storage: vec![
+                StorageRecord {
+                    address: a(2),
+                    slot: U256::from(5u64),
+                    value: U256::from(1u64) << 200,
+                },
+                StorageRecord {
+                    address: a(2),
+                    slot: U256::ZERO,
+                    value: U256::ZERO,
+                },
+            ],
+            blocks: vec![
+                BlockRecord {
+                    number: 100,
+                    timestamp: 1_700_000_000,
+                    base_fee: 7,
+                    gas_limit: 30_000_000,
+                    beneficiary: a(0xcc),
+                    prevrandao: b(3),
+                    difficulty: U256::ZERO,
+                },
+                BlockRecord {
+                    number: 101,
+                    timestamp: 1_700_000_012,
+                    base_fee: u64::MAX,
+                    gas_limit: 30_000_000,
+                    beneficiary: a(0xcd),
+                    prevrandao: b(4),
+                    difficulty: U256::from(131072u64),
+                },
+            ],
+            transactions: vec![
+                TransactionRecord {
+                    block: 100,
+                    index: 0,
+                    hash: b(0x10),
+                    raw: Bytes::from(vec![0x02, 0xf8, 0x01]),
+                },
+                TransactionRecord {
+                    block: 101,
+                    index: 3,
+                    hash: b(0x11),
+                    raw: Bytes::from(vec![0xf8; 300]),
+                },
+            ],
+            receipts: vec![
+                ReceiptRecord {
+                    block: 100,
+                    index: 0,
+                    success: true,
+                    gas_used: 21_000,
+                    cumulative_gas_used: 21_000,
+                },
+                ReceiptRecord {
+                    block: 101,
+                    index: 3,
+                    success: false,
+                    gas_used: 50_000,
+                    cumulative_gas_used: 90_000,
+                },
+            ],
+            logs: vec![
+                LogRecord {
+                    block: 100,
+                    tx_index: 0,
+                    log_index: 0,
+                    address: a(0xaa),
+                    topics: vec![b(0x20), b(0x21), b(0x22), b(0x23)],
+                    data: Bytes::from(vec![1, 2, 3]),
+                },
+                LogRecord {
+                    block: 100,
+                    tx_index: 0,
+                    log_index: 1,
+                    address: a(0xab),
+                    topics: vec![],
+                    data: Bytes::new(),
+                },
+                LogRecord {
+                    block: 101,
+                    tx_index: 3,
+                    log_index: 0,
+                    address: a(0xaa),
+                    topics: vec![b(0x30)],
+                    data: Bytes::from(vec![0u8; 64]),
+                },
+            ],
+        }
+    }
+
+    /// A fresh, empty scratch folder unique to the test.
+    fn scratch(test: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("liqsim-dataset-test-{}-{test}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn message(err: &Error) -> String {
+        err.to_string()
+    }
+
+    /// Rewrites the manifest's hash for `name` to match the file's current bytes.
+    fn rehash(dir: &Path, name: &str) {
+        let mut manifest = read_manifest(dir).unwrap();
+        let bytes = fs::read(dir.join(name)).unwrap();
+        manifest.files.insert(name.to_string(), sha256_hex(&bytes));
+        fs::write(
+            dir.join(MANIFEST_FILE),
+            serde_json::to_vec_pretty(&manifest).unwrap(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn round_trip() {
+        let root = scratch("round_trip");
+        let dir = root.join("datasets").join("sample");
+        let window = sample_window();
+        let manifest = write_dataset(&dir, &window).unwrap();
+        assert_eq!(manifest.files.len(), DATA_FILES.len());
+        for name in DATA_FILES {
+            assert_eq!(manifest.files[name].len(), 64, "{name}");
+        }
+        let read = read_dataset(&dir).unwrap();
+        assert_eq!(read, window);
+        assert_eq!(verify_dataset(&dir).unwrap(), manifest);
+        assert_eq!(read_manifest(&dir).unwrap(), manifest);
+        let mut without_files = manifest.clone();
+        without_files.files.clear();
+        assert_eq!(without_files, window.manifest);
+        // No temporary folder is left behind.
+        let leftovers: Vec<_> = fs::read_dir(dir.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from("sample")]);
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn empty_window_round_trips() {
+        let root = scratch("empty");
+        let dir = root.join("empty");
+        let mut window = sample_window();
+        window.accounts.clear();
+        window.code.clear();
+        window.storage.clear();
+        window.blocks.clear();
+        window.transactions.clear();
+        window.receipts.clear();
+        window.logs.clear();
+        write_dataset(&dir, &window).unwrap();
+        assert_eq!(read_dataset(&dir).unwrap(), window);
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn writing_is_deterministic_and_replaces_old_dataset() {
+        let root = scratch("deterministic");
+        let dir = root.join("sample");
+        let window = sample_window();
+        let first = write_dataset(&dir, &window).unwrap();
+        let snapshot: Vec<(String, Vec<u8>)> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(snapshot.len(), DATA_FILES.len() + 1);
+        // A stray file in the old folder must not survive the rewrite.
+        fs::write(dir.join("stray.txt"), b"x").unwrap();
+        let second = write_dataset(&dir, &window).unwrap();
+        assert_eq!(first, second);
+        assert!(!dir.join("stray.txt").exists());
+        for (name, bytes) in &snapshot {
+            assert_eq!(&fs::read(dir.join(name)).unwrap(), bytes, "{name} differs");
+        }
+        // A different window gives different hashes.
+        let mut other = window.clone();
+        other.receipts[0].gas_used += 1;
+        let third = write_dataset(&dir, &other).unwrap();
+        assert_ne!(third.files[RECEIPTS_FILE], first.files[RECEIPTS_FILE]);
+        assert_eq!(third.files[ACCOUNTS_FILE], first.files[ACCOUNTS_FILE]);
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn flipped_byte_is_a_hash_mismatch_naming_the_file() {
+        let root = scratch("flip");
+        let dir = root.join("sample");
+        write_dataset(&dir, &sample_window()).unwrap();
+        let path = dir.join(RECEIPTS_FILE);
+        let mut bytes = fs::read(&path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+        fs::write(&path, &bytes).unwrap();
+        for err in [
+            read_dataset(&dir).unwrap_err(),
+            verify_dataset(&dir).unwrap_err(),
+        ] {
+            match &err {
+                Error::InvalidFile { path, message } => {
+                    assert!(path.ends_with(RECEIPTS_FILE), "{err}");
+                    assert!(message.contains("content hash mismatch"), "{err}");
+                }
+                other => panic!("unexpected error {other}"),
+            }
+            assert!(message(&err).contains("receipts.parquet"), "{err}");
+        }
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn newer_format_version_is_refused() {
+        let root = scratch("version");
+        let dir = root.join("sample");
+        let mut manifest = write_dataset(&dir, &sample_window()).unwrap();
+        manifest.format_version = FORMAT_VERSION + 1;
+        fs::write(
+            dir.join(MANIFEST_FILE),
+            serde_json::to_vec_pretty(&manifest).unwrap(),
+        )
+        .unwrap();
+        for err in [
+            read_manifest(&dir).unwrap_err(),
+            read_dataset(&dir).unwrap_err(),
+        ] {
+            let text = message(&err);
+            assert!(matches!(err, Error::InvalidFile { .. }), "{text}");
+            assert!(
+                text.contains(&format!(
+                    "dataset format version {} is newer than this liqsim understands ({FORMAT_VERSION}); upgrade liqsim",
+                    FORMAT_VERSION + 1
+                )),
+                "{text}"
+            );
+        }
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn truncated_parquet_with_matching_hash_is_invalid_file() {
+        let root = scratch("truncated");
+        let dir = root.join("sample");
+        write_dataset(&dir, &sample_window()).unwrap();
+        for keep in [0usize, 4, 20, 100] {
+            let path = dir.join(LOGS_FILE);
+            let bytes = fs::read(&path).unwrap();
+            let cut = keep.min(bytes.len());
+            fs::write(&path, &bytes[..cut]).unwrap();
+            rehash(&dir, LOGS_FILE);
+            verify_dataset(&dir).unwrap();
+            let err = read_dataset(&dir).unwrap_err();
+            match &err {
+                Error::InvalidFile { path, message } => {
+                    assert!(path.ends_with(LOGS_FILE), "{err}");
+                    assert!(message.contains("Parquet"), "{err}");
+                }
+                other => panic!("unexpected error {other}"),
+            }
+            write_dataset(&dir, &sample_window()).unwrap();
+        }
+        // Cut just before the footer too.
+        let path = dir.join(LOGS_FILE);
+        let bytes = fs::read(&path).unwrap();
+        fs::write(&path, &bytes[..bytes.len() - 9]).unwrap();
+        rehash(&dir, LOGS_FILE);
+        assert!(matches!(
+            read_dataset(&dir).unwrap_err(),
+            Error::InvalidFile { ref path, .. } if path.ends_with(LOGS_FILE)
+        ));
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn corrupted_footer_bytes_never_panic() {
+        let root = scratch("footer");
+        let dir = root.join("sample");
+        write_dataset(&dir, &sample_window()).unwrap();
+        let path = dir.join(STORAGE_FILE);
+        let original = fs::read(&path).unwrap();
+        let mut failures = 0;
+        // polars 0.55 panics on some corrupt footers (a few of these mutations trigger it):
+        // they must come back as InvalidFile, never unwind out of read_dataset.
+        let footer = original.len().saturating_sub(200)..original.len() - 8;
+        for (pos, value) in footer.flat_map(|pos| (0..=255u8).step_by(15).map(move |v| (pos, v))) {
+            let mut bytes = original.clone();
+            bytes[pos] = value;
+            fs::write(&path, &bytes).unwrap();
+            rehash(&dir, STORAGE_FILE);
+            if let Err(err) = read_dataset(&dir) {
+                failures += 1;
+                assert!(
+                    matches!(&err, Error::InvalidFile { path, .. } if path.ends_with(STORAGE_FILE)),
+                    "{err}"
+                );
+            }
+        }
+        assert!(failures > 0);
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn wrong_address_length_names_file_column_and_row() {
+        let root = scratch("badaddr");
+        let dir = root.join("sample");
+        write_dataset(&dir, &sample_window()).unwrap();
+        // Hand-craft an accounts table whose second address has 19 bytes.
+        let short = [7u8; 19];
+        let good = [1u8; 20];
+        let word = [0u8; 32];
+        let mut frame = DataFrame::new(
+            2,
+            vec![
+                bin_col("address", [good.as_slice(), short.as_slice()].into_iter()),
+                bin_col("balance", [word.as_slice(), word.as_slice()].into_iter()),
+                u64_col("nonce", [1u64, 2].into_iter()),
+                bin_col("code_hash", [word.as_slice(), word.as_slice()].into_iter()),
+            ],
+        )
+        .unwrap();
+        fs::write(dir.join(ACCOUNTS_FILE), parquet_bytes(&mut frame).unwrap()).unwrap();
+        rehash(&dir, ACCOUNTS_FILE);
+        let err = read_dataset(&dir).unwrap_err();
+        let text = message(&err);
+        assert!(matches!(err, Error::InvalidFile { .. }), "{text}");
+        assert!(text.contains(ACCOUNTS_FILE), "{text}");
+        assert!(text.contains("`address` row 1"), "{text}");
+        assert!(text.contains("expected 20 bytes, found 19"), "{text}");
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn wrong_column_type_and_missing_column_are_reported() {
+        let root = scratch("badtype");
+        let dir = root.join("sample");
+        write_dataset(&dir, &sample_window()).unwrap();
+        // `index` stored as u64 instead of u32, and no `success` column.
+        let mut frame = DataFrame::new(
+            1,
+            vec![
+                u64_col("block", [1u64].into_iter()),
+                u64_col("index", [0u64].into_iter()),
+                u64_col("gas_used", [1u64].into_iter()),
+                u64_col("cumulative_gas_used", [1u64].into_iter()),
+            ],
+        )
+        .unwrap();
+        fs::write(dir.join(RECEIPTS_FILE), parquet_bytes(&mut frame).unwrap()).unwrap();
+        rehash(&dir, RECEIPTS_FILE);
+        let text = message(&read_dataset(&dir).unwrap_err());
+        assert!(text.contains(RECEIPTS_FILE), "{text}");
+        assert!(text.contains("column `index`"), "{text}");
+        assert!(text.contains("expected u32"), "{text}");
+
+        let mut frame = DataFrame::new(
+            1,
+            vec![
+                u64_col("block", [1u64].into_iter()),
+                u32_col("index", [0u32].into_iter()),
+                u64_col("gas_used", [1u64].into_iter()),
+                u64_col("cumulative_gas_used", [1u64].into_iter()),
+            ],
+        )
+        .unwrap();
+        fs::write(dir.join(RECEIPTS_FILE), parquet_bytes(&mut frame).unwrap()).unwrap();
+        rehash(&dir, RECEIPTS_FILE);
+        let text = message(&read_dataset(&dir).unwrap_err());
+        assert!(text.contains("missing column `success`"), "{text}");
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn bad_topics_length_is_reported() {
+        let root = scratch("badtopics");
+        let dir = root.join("sample");
+        write_dataset(&dir, &sample_window()).unwrap();
+        let topics = [0u8; 33];
+        let addr = [0u8; 20];
+        let mut frame = DataFrame::new(
+            1,
+            vec![
+                u64_col("block", [1u64].into_iter()),
+                u32_col("tx_index", [0u32].into_iter()),
+                u32_col("log_index", [0u32].into_iter()),
+                bin_col("address", [addr.as_slice()].into_iter()),
+                bin_col("topics", [topics.as_slice()].into_iter()),
+                bin_col("data", [[].as_slice()].into_iter()),
+            ],
+        )
+        .unwrap();
+        fs::write(dir.join(LOGS_FILE), parquet_bytes(&mut frame).unwrap()).unwrap();
+        rehash(&dir, LOGS_FILE);
+        let text = message(&read_dataset(&dir).unwrap_err());
+        assert!(text.contains("logs.parquet"), "{text}");
+        assert!(text.contains("`topics` row 0"), "{text}");
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn manifest_errors() {
+        let root = scratch("manifest");
+        let dir = root.join("sample");
+        // Missing manifest: an I/O error naming the path.
+        fs::create_dir_all(&dir).unwrap();
+        let err = read_manifest(&dir).unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err}");
+        assert!(message(&err).contains("manifest.json"), "{err}");
+
+        // Invalid JSON.
+        fs::write(dir.join(MANIFEST_FILE), b"{ not json").unwrap();
+        let err = read_manifest(&dir).unwrap_err();
+        assert!(matches!(err, Error::InvalidFile { .. }), "{err}");
+        assert!(message(&err).contains("manifest.json"), "{err}");
+
+        // A listed file that is missing.
+        write_dataset(&dir, &sample_window()).unwrap();
+        fs::remove_file(dir.join(CODE_FILE)).unwrap();
+        let text = message(&read_dataset(&dir).unwrap_err());
+        assert!(text.contains("code.parquet"), "{text}");
+        assert!(text.contains("missing"), "{text}");
+
+        // A required file that is not listed.
+        write_dataset(&dir, &sample_window()).unwrap();
+        let mut manifest = read_manifest(&dir).unwrap();
+        manifest.files.remove(STORAGE_FILE);
+        fs::write(
+            dir.join(MANIFEST_FILE),
+            serde_json::to_vec_pretty(&manifest).unwrap(),
+        )
+        .unwrap();
+        let text = message(&read_dataset(&dir).unwrap_err());
+        assert!(text.contains("storage.parquet"), "{text}");
+
+        // A listed name escaping the folder.
+        manifest
+            .files
+            .insert("../escape.parquet".to_string(), "00".to_string());
+        fs::write(
+            dir.join(MANIFEST_FILE),
+            serde_json::to_vec_pretty(&manifest).unwrap(),
+        )
+        .unwrap();
+        let text = message(&read_manifest(&dir).unwrap_err());
+        assert!(text.contains("not a plain file name"), "{text}");
+        fs::remove_dir_all(&root).unwrap();
+    }
+}
