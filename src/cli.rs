@@ -59,6 +59,12 @@ pub struct RunArgs {
     /// Stop at the first receipt that differs from the recorded one.
     #[arg(long)]
     pub strict: bool,
+    /// Output folder; default `out/<scenario name>`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Threads evaluating strategies (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Artifact location.
     #[command(flatten)]
     pub artifacts: ArtifactArgs,
@@ -139,11 +145,32 @@ pub fn run(cli: Cli) -> Result<()> {
                 Some(path) => crate::scenario::LoadedScenario::from_file(path)?,
                 None => crate::scenario::LoadedScenario::default_scenario()?,
             };
+            let out = args
+                .out
+                .unwrap_or_else(|| PathBuf::from("out").join(&loaded.scenario.name));
+            crate::output::check_writable(&out)?;
+            if let Some(n) = args.threads {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build_global()
+                    .map_err(|e| Error::config("--threads", n, e.to_string()))?;
+            }
             let store = args.artifacts.aave_v3()?;
             let dir = crate::run::ensure_dataset(&loaded, &store, &args.datasets)?;
             let window = crate::source::dataset::read_dataset(&dir)?;
-            let report = crate::run::replay_window(&window, args.strict, true)?;
-            crate::run::print_report(&report);
+            let run = crate::run::run_strategies(&window, &loaded.instances, args.strict, true)?;
+            crate::run::write_outputs(&out, &run, &loaded.instances, &loaded.source)?;
+            let f = &run.fidelity;
+            println!(
+                "replayed {} blocks, {} transactions ({:.1} Mgas): {} receipts matched ({:.1}%); {} what-if executions in {:.1} s",
+                f.blocks, f.transactions, f.gas_used as f64 / 1e6, f.receipts_matched, f.matched_percent(), run.what_ifs, run.seconds
+            );
+            println!(
+                "{} liquidation opportunities; outputs in {}",
+                run.opportunities.len(),
+                out.display()
+            );
+            print!("{}", crate::analytics::summary::table(&run.summary));
             Ok(())
         }
         Command::Dataset(DatasetCommand::Build(args)) => {

@@ -1,5 +1,5 @@
 //! The main job, end to end: scenario → dataset (built on first use) → replay with the borrower
-//! index and opportunity ledger → summary.
+//! index, opportunity ledger and strategy sweep → outputs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::engine::evm::Evm;
 use crate::engine::opportunities::{Ending, Opportunity, OpportunityTracker};
 use crate::engine::replay::{replay, Fidelity};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::protocol::aave_v3::abi::IPool;
 use crate::protocol::artifacts::ArtifactStore;
 use crate::protocol::price_feed::SettablePriceFeed;
@@ -244,4 +244,116 @@ pub fn inspect(dir: &Path) -> Result<(Manifest, Inspection)> {
     }
     i.active_users = users.len();
     Ok((window.manifest, i))
+}
+
+/// Everything a strategy run produced.
+pub struct StrategyRun {
+    /// Receipt fidelity of the replay.
+    pub fidelity: Fidelity,
+    /// Opportunities of the window.
+    pub opportunities: Vec<Opportunity>,
+    /// Actions per instance.
+    pub actions: Vec<Vec<crate::analytics::runner::Action>>,
+    /// Misses of all instances.
+    pub misses: Vec<crate::analytics::runner::Miss>,
+    /// Summary rows, one per instance.
+    pub summary: Vec<crate::analytics::summary::SummaryRow>,
+    /// Per-block figures.
+    pub blocks: Vec<crate::analytics::runner::BlockRow>,
+    /// The market.
+    pub market: crate::protocol::aave_v3::AaveV3Market,
+    /// What-if executions.
+    pub what_ifs: u64,
+    /// Seconds replaying and evaluating.
+    pub seconds: f64,
+}
+
+/// Replays `window` once, evaluating every strategy instance at every hook point.
+pub fn run_strategies(
+    window: &Window,
+    instances: &[crate::strategy::Instance],
+    strict: bool,
+    show_progress: bool,
+) -> Result<StrategyRun> {
+    use crate::analytics::runner::{competition, StrategyRunner};
+    let details = WindowDetails::from_manifest(&window.manifest)?;
+    let db = load_prestate(&window.accounts, &window.code, &window.storage)?;
+    let mut evm = Evm::from_cache_db(db, window.manifest.chain_id);
+    if let Some(first) = window.blocks.first() {
+        evm.set_block(crate::source::devnet::block_env(first));
+    }
+    let tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
+    let history = competition(window, details.market.pool)?;
+    let mut runner = StrategyRunner::new(tracker, &details.market, history, instances)?;
+    let bar = if show_progress {
+        progress_bar(window.blocks.len() as u64, "replaying")
+    } else {
+        ProgressBar::hidden()
+    };
+    let start = Instant::now();
+    let fidelity = replay(&mut evm, window, strict, &mut runner, Some(&bar))?;
+    bar.finish_and_clear();
+    let what_ifs = runner.what_ifs;
+    let blocks = std::mem::take(&mut runner.blocks);
+    let (actions, misses, opportunities) = runner.finish();
+    let summary = instances
+        .iter()
+        .enumerate()
+        .map(|(i, inst)| {
+            let mine: Vec<_> = misses.iter().filter(|m| m.instance == i).cloned().collect();
+            crate::analytics::summary::summarise(inst, &actions[i], &mine, &opportunities)
+        })
+        .collect();
+    Ok(StrategyRun {
+        fidelity,
+        opportunities,
+        actions,
+        misses,
+        summary,
+        blocks,
+        market: details.market,
+        what_ifs,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Writes a run's outputs into `dir` atomically.
+pub fn write_outputs(
+    dir: &Path,
+    run: &StrategyRun,
+    instances: &[crate::strategy::Instance],
+    scenario: &str,
+) -> Result<()> {
+    use crate::output::parquet as pq;
+    let all_actions: Vec<_> = run.actions.iter().flatten().cloned().collect();
+    let json = serde_json::json!({
+        "scenario": scenario,
+        "liqsim_version": env!("CARGO_PKG_VERSION"),
+        "fidelity": run.fidelity,
+        "opportunities": run.opportunities.len(),
+        "what_ifs": run.what_ifs,
+        "strategies": run.summary,
+    });
+    let json = serde_json::to_vec_pretty(&json).map_err(|e| Error::Decode {
+        what: "summary.json".into(),
+        message: e.to_string(),
+    })?;
+    let files = vec![
+        (
+            "opportunities.parquet".to_string(),
+            pq::opportunities(&run.opportunities, &run.market)?,
+        ),
+        (
+            "actions.parquet".to_string(),
+            pq::actions(&all_actions, instances, &run.market)?,
+        ),
+        (
+            "missed.parquet".to_string(),
+            pq::missed(&run.misses, instances)?,
+        ),
+        ("summary.parquet".to_string(), pq::summary(&run.summary)?),
+        ("blocks.parquet".to_string(), pq::blocks(&run.blocks)?),
+        ("summary.json".to_string(), json),
+    ];
+    crate::output::write_atomically(dir, &files)
 }

@@ -177,6 +177,9 @@ pub struct Scenario {
     /// Historical competitor liquidators.
     #[serde(default)]
     pub competitors: Vec<CompetitorConfig>,
+    /// Strategies to evaluate; a parameter given as a list is swept.
+    #[serde(default)]
+    pub strategies: Vec<crate::strategy::StrategySpec>,
 }
 
 /// A parsed scenario with its resolved price paths.
@@ -192,6 +195,8 @@ pub struct LoadedScenario {
     pub price_paths: BTreeMap<String, Vec<(u64, U256)>>,
     /// `(unix timestamp, base fee in wei)` points in time order.
     pub base_fee_path: Vec<(u64, U256)>,
+    /// The expanded strategy × parameter grid.
+    pub instances: Vec<crate::strategy::Instance>,
 }
 
 impl LoadedScenario {
@@ -375,6 +380,11 @@ impl LoadedScenario {
         if base_fee_path.is_empty() {
             return Err(invalid("base_fee", &"[]", "at least one point"));
         }
+        let instances =
+            crate::strategy::expand(&scenario.strategies).map_err(|e| Error::InvalidFile {
+                path: PathBuf::from(source),
+                message: format!("[[strategies]] {e}"),
+            })?;
         use sha2::Digest;
         let sha256 = hex::encode(sha2::Sha256::digest(text.as_bytes()));
         Ok(Self {
@@ -383,6 +393,7 @@ impl LoadedScenario {
             sha256,
             price_paths,
             base_fee_path,
+            instances,
         })
     }
 

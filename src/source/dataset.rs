@@ -156,7 +156,7 @@ fn write_into(dir: &Path, window: &Window) -> Result<Manifest> {
 }
 
 /// Encodes a frame as deterministic Parquet bytes (uncompressed, single-threaded).
-fn parquet_bytes(frame: &mut DataFrame) -> polars::prelude::PolarsResult<Vec<u8>> {
+pub(crate) fn parquet_bytes(frame: &mut DataFrame) -> polars::prelude::PolarsResult<Vec<u8>> {
     let mut bytes = Vec::new();
     ParquetWriter::new(&mut bytes)
         .with_compression(ParquetCompression::Uncompressed)
@@ -165,7 +165,7 @@ fn parquet_bytes(frame: &mut DataFrame) -> polars::prelude::PolarsResult<Vec<u8>
     Ok(bytes)
 }
 
-fn write_file_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_file_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut file = fs::File::create(path).map_err(|e| Error::io("creating", path, e))?;
     file.write_all(bytes)
         .map_err(|e| Error::io("writing", path, e))?;

@@ -1,0 +1,464 @@
+//! Strategy evaluation over one replay: at every hook point each strategy × parameter set decides
+//! on the open opportunities, in parallel (rayon); every decision to act is executed for real by
+//! the what-if executor, then judged against the recorded competitors.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use alloy_primitives::{Address, I256, U256};
+use rayon::prelude::*;
+use revm::context::BlockEnv;
+use revm::database::{CacheDB, EmptyDB};
+
+use crate::engine::evm::Evm;
+use crate::engine::opportunities::OpportunityTracker;
+use crate::engine::replay::{ReplayHooks, ReplayedTx};
+use crate::engine::tx::SignedTx;
+use crate::engine::whatif::what_if_liquidations;
+use crate::error::Result;
+use crate::math::aave as aave_math;
+use crate::protocol::aave_v3::abi::IPool;
+use crate::protocol::aave_v3::{AaveV3Market, LiquidationRequest};
+use crate::source::keys::actor;
+use crate::source::records::{BlockRecord, Window};
+use crate::strategy::{Candidate, Decision, Funding, HookView, Instance, MissReason, Strategy};
+
+/// In-memory replay state.
+pub type MemDb = CacheDB<EmptyDB>;
+
+/// A recorded liquidation as competition: where it landed and the tip it paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Competition {
+    /// Block.
+    pub block: u64,
+    /// Position in the block.
+    pub tx_index: u32,
+    /// Priority fee per gas, wei.
+    pub priority_fee_wei: u128,
+}
+
+/// Recorded liquidations of each user, from the window's logs and transactions.
+pub fn competition(window: &Window, pool: Address) -> Result<BTreeMap<Address, Vec<Competition>>> {
+    use alloy_sol_types::SolEvent;
+    let mut tips: BTreeMap<(u64, u32), u128> = BTreeMap::new();
+    let mut out: BTreeMap<Address, Vec<Competition>> = BTreeMap::new();
+    for log in &window.logs {
+        if log.address != pool
+            || log.topics.first() != Some(&IPool::LiquidationCall::SIGNATURE_HASH)
+        {
+            continue;
+        }
+        let Some(user) = log.topics.get(3) else {
+            continue;
+        };
+        let key = (log.block, log.tx_index);
+        let tip = match tips.get(&key) {
+            Some(tip) => *tip,
+            None => {
+                let tx = window
+                    .transactions
+                    .iter()
+                    .find(|t| t.block == log.block && t.index == log.tx_index);
+                let tip = match tx {
+                    Some(t) => SignedTx::decode(&t.raw)?.priority_fee(),
+                    None => 0,
+                };
+                tips.insert(key, tip);
+                tip
+            }
+        };
+        out.entry(Address::from_word(*user))
+            .or_default()
+            .push(Competition {
+                block: log.block,
+                tx_index: log.tx_index,
+                priority_fee_wei: tip,
+            });
+    }
+    Ok(out)
+}
+
+/// One executed (what-if) liquidation of a strategy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    /// Instance index in the sweep.
+    pub instance: usize,
+    /// Opportunity id.
+    pub opportunity_id: u64,
+    /// Block the strategy decided in.
+    pub decided_block: u64,
+    /// Block it lands in (decided + latency).
+    pub block: u64,
+    /// Borrower.
+    pub user: Address,
+    /// Collateral reserve index.
+    pub collateral: usize,
+    /// Debt reserve index.
+    pub debt: usize,
+    /// `liquidationCall`s sent.
+    pub calls: usize,
+    /// Debt repaid (all calls), debt-asset units.
+    pub debt_repaid: U256,
+    /// Collateral received (all calls), collateral-asset units.
+    pub collateral_received: U256,
+    /// Collateral value − debt value at the oracle, base currency (8 decimals).
+    pub bonus_base: I256,
+    /// EVM gas used (all calls).
+    pub gas_used: u64,
+    /// Effective gas price, wei.
+    pub gas_price_wei: U256,
+    /// Gas cost, wei.
+    pub gas_cost_wei: U256,
+    /// Gas cost, base currency.
+    pub gas_cost_base: U256,
+    /// Funding cost (flash-loan premium), base currency.
+    pub funding_cost_base: U256,
+    /// Slippage selling collateral, base currency (0 when kept).
+    pub slippage_base: U256,
+    /// Net profit, base currency.
+    pub net_profit_base: I256,
+    /// Funding source.
+    pub funding: Funding,
+}
+
+/// An opportunity a strategy did not capture, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Miss {
+    /// Instance index.
+    pub instance: usize,
+    /// Opportunity id.
+    pub opportunity_id: u64,
+    /// Borrower.
+    pub user: Address,
+    /// Why.
+    pub reason: MissReason,
+    /// Block of the last decision about it (None when never seen at a hook point).
+    pub block: Option<u64>,
+}
+
+struct InstanceState {
+    strategy: Box<dyn Strategy>,
+    liquidator: Address,
+    done: BTreeSet<u64>,
+    last_reason: BTreeMap<u64, (MissReason, u64)>,
+    actions: Vec<Action>,
+}
+
+/// Per-block figures for `blocks.parquet`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockRow {
+    /// Block number.
+    pub number: u64,
+    /// Timestamp.
+    pub timestamp: u64,
+    /// Base fee, wei.
+    pub base_fee: u64,
+    /// Native asset price (8 decimals).
+    pub native_price: U256,
+    /// Open opportunities at the top of the block.
+    pub open_opportunities: u64,
+}
+
+/// Replay hooks running a whole sweep of strategies.
+pub struct StrategyRunner {
+    /// Borrower index and ledger.
+    pub tracker: OpportunityTracker,
+    market: AaveV3Market,
+    native: usize,
+    competition: BTreeMap<Address, Vec<Competition>>,
+    instances: Vec<InstanceState>,
+    /// Per-block figures.
+    pub blocks: Vec<BlockRow>,
+    /// Hook points at which strategies were consulted.
+    pub hooks_evaluated: u64,
+    /// What-if executions.
+    pub what_ifs: u64,
+}
+
+impl StrategyRunner {
+    /// A runner for `instances` over `market`.
+    pub fn new(
+        tracker: OpportunityTracker,
+        market: &AaveV3Market,
+        competition: BTreeMap<Address, Vec<Competition>>,
+        instances: &[Instance],
+    ) -> Result<Self> {
+        let native = market.asset(&market.config.native_asset)?;
+        let states = instances
+            .iter()
+            .enumerate()
+            .map(|(i, inst)| {
+                Ok(InstanceState {
+                    strategy: inst.build()?,
+                    liquidator: actor(&format!("strategy-{i}")),
+                    done: BTreeSet::new(),
+                    last_reason: BTreeMap::new(),
+                    actions: Vec::new(),
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            tracker,
+            market: market.clone(),
+            native,
+            competition,
+            instances: states,
+            blocks: Vec::new(),
+            hooks_evaluated: 0,
+            what_ifs: 0,
+        })
+    }
+
+    fn candidates(&self) -> Result<Vec<Candidate>> {
+        let mut out = Vec::new();
+        for o in self.tracker.ledger.open() {
+            let reserves = self.tracker.index.user_reserves(&o.user)?;
+            let account = aave_math::user_account_data(&reserves)?;
+            if !aave_math::is_liquidatable(account.health_factor) {
+                continue;
+            }
+            out.push(Candidate {
+                opportunity_id: o.id,
+                user: o.user,
+                account,
+                best: self.tracker.index.best_liquidation(&o.user)?,
+                reserves,
+            });
+        }
+        Ok(out)
+    }
+
+    fn evaluate(
+        &mut self,
+        evm: &Evm<EmptyDB>,
+        block: &BlockRecord,
+        next_tx_index: u32,
+    ) -> Result<()> {
+        let candidates = self.candidates()?;
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        self.hooks_evaluated += 1;
+        let configs = self.tracker.index.configs().to_vec();
+        let view = HookView {
+            block: block.number,
+            timestamp: block.timestamp,
+            base_fee: block.base_fee,
+            native_price: self.tracker.index.reserves()[self.native].price,
+            configs: &configs,
+            flash_loan_premium_bps: self.market.config.flash_loan_premium_bps,
+        };
+        let state = evm.db();
+        let env = evm.block().clone();
+        let chain_id = evm.chain_id();
+        let market = &self.market;
+        let competition = &self.competition;
+        let what_ifs: Vec<Result<u64>> = self
+            .instances
+            .par_iter_mut()
+            .enumerate()
+            .map(|(i, inst)| {
+                step(
+                    i,
+                    inst,
+                    &view,
+                    &candidates,
+                    state,
+                    &env,
+                    chain_id,
+                    market,
+                    competition,
+                    next_tx_index,
+                )
+            })
+            .collect();
+        for w in what_ifs {
+            self.what_ifs += w?;
+        }
+        Ok(())
+    }
+
+    /// Ends the run: actions and misses of every instance, in instance order.
+    pub fn finish(
+        self,
+    ) -> (
+        Vec<Vec<Action>>,
+        Vec<Miss>,
+        Vec<crate::engine::opportunities::Opportunity>,
+    ) {
+        let opportunities = self.tracker.ledger.finish();
+        let mut misses = Vec::new();
+        let mut actions = Vec::new();
+        for (i, inst) in self.instances.into_iter().enumerate() {
+            let captured: BTreeSet<u64> = inst.actions.iter().map(|a| a.opportunity_id).collect();
+            for o in &opportunities {
+                if captured.contains(&o.id) {
+                    continue;
+                }
+                let (reason, block) = match inst.last_reason.get(&o.id) {
+                    Some((r, b)) => (r.clone(), Some(*b)),
+                    None => (MissReason::Latency, None),
+                };
+                misses.push(Miss {
+                    instance: i,
+                    opportunity_id: o.id,
+                    user: o.user,
+                    reason,
+                    block,
+                });
+            }
+            actions.push(inst.actions);
+        }
+        (actions, misses, opportunities)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn step(
+    i: usize,
+    inst: &mut InstanceState,
+    view: &HookView<'_>,
+    candidates: &[Candidate],
+    state: &MemDb,
+    env: &BlockEnv,
+    chain_id: u64,
+    market: &AaveV3Market,
+    competition: &BTreeMap<Address, Vec<Competition>>,
+    next_tx_index: u32,
+) -> Result<u64> {
+    let mut what_ifs = 0;
+    for c in candidates {
+        if inst.done.contains(&c.opportunity_id) {
+            continue;
+        }
+        let intent = match inst.strategy.decide(view, c)? {
+            Decision::Skip(reason) => {
+                inst.last_reason
+                    .insert(c.opportunity_id, (reason, view.block));
+                continue;
+            }
+            Decision::Act(intent) => intent,
+        };
+        let landing = view.block + inst.strategy.latency_blocks();
+        let beaten = competition.get(&c.user).is_some_and(|list| {
+            list.iter().any(|h| {
+                let after_hook =
+                    h.block > view.block || (h.block == view.block && h.tx_index >= next_tx_index);
+                after_hook
+                    && (h.block < landing
+                        || (h.block == landing && h.priority_fee_wei >= intent.priority_fee_wei))
+            })
+        });
+        inst.done.insert(c.opportunity_id);
+        if beaten {
+            inst.last_reason
+                .insert(c.opportunity_id, (MissReason::LostToCompetitor, view.block));
+            continue;
+        }
+        let steps: Vec<LiquidationRequest> = intent
+            .debt_to_cover
+            .iter()
+            .map(|d| LiquidationRequest {
+                collateral: intent.collateral,
+                debt: intent.debt,
+                debt_to_cover: *d,
+                receive_a_token: intent.receive_a_token,
+            })
+            .collect();
+        what_ifs += 1;
+        let results = what_if_liquidations(
+            state,
+            env,
+            chain_id,
+            market,
+            inst.liquidator,
+            c.user,
+            &steps,
+            intent.priority_fee_wei,
+        )?;
+        if let Some(failed) = results.iter().find(|r| !r.success) {
+            let reason = failed.revert_reason.clone().unwrap_or_default();
+            inst.last_reason
+                .insert(c.opportunity_id, (MissReason::Reverted(reason), view.block));
+            continue;
+        }
+        let debt_repaid: U256 = results.iter().map(|r| r.debt_repaid).sum();
+        let collateral_received: U256 = results.iter().map(|r| r.collateral_received).sum();
+        let gas_used: u64 = results.iter().map(|r| r.gas_used).sum();
+        let cr = &c.reserves[intent.collateral];
+        let dr = &c.reserves[intent.debt];
+        let received =
+            aave_math::collateral_value_base(collateral_received, cr.price, cr.decimals)?;
+        let paid = aave_math::debt_value_base(debt_repaid, dr.price, dr.decimals)?;
+        let bonus_base = I256::from_raw(received) - I256::from_raw(paid);
+        let gas = crate::cost::gas_cost(
+            gas_used,
+            view.base_fee,
+            intent.priority_fee_wei,
+            view.native_price,
+        );
+        let funding_cost_base = match intent.funding {
+            Funding::Own => U256::ZERO,
+            Funding::FlashLoan => aave_math::debt_value_base(
+                crate::cost::flash_loan_premium(debt_repaid, view.flash_loan_premium_bps)?,
+                dr.price,
+                dr.decimals,
+            )?,
+        };
+        let net = bonus_base - I256::from_raw(gas.base) - I256::from_raw(funding_cost_base);
+        inst.actions.push(Action {
+            instance: i,
+            opportunity_id: c.opportunity_id,
+            decided_block: view.block,
+            block: landing,
+            user: c.user,
+            collateral: intent.collateral,
+            debt: intent.debt,
+            calls: results.len(),
+            debt_repaid,
+            collateral_received,
+            bonus_base,
+            gas_used,
+            gas_price_wei: gas.gas_price_wei,
+            gas_cost_wei: gas.wei,
+            gas_cost_base: gas.base,
+            funding_cost_base,
+            slippage_base: U256::ZERO,
+            net_profit_base: net,
+            funding: intent.funding,
+        });
+    }
+    Ok(what_ifs)
+}
+
+impl ReplayHooks<EmptyDB> for StrategyRunner {
+    fn on_block_start(&mut self, evm: &mut Evm<EmptyDB>, block: &BlockRecord) -> Result<()> {
+        self.tracker.on_block_start(evm, block)?;
+        self.blocks.push(BlockRow {
+            number: block.number,
+            timestamp: block.timestamp,
+            base_fee: block.base_fee,
+            native_price: self.tracker.index.reserves()[self.native].price,
+            open_opportunities: self.tracker.ledger.open().count() as u64,
+        });
+        self.evaluate(evm, block, 0)
+    }
+
+    fn on_transaction(
+        &mut self,
+        evm: &mut Evm<EmptyDB>,
+        block: &BlockRecord,
+        tx: &ReplayedTx<'_>,
+    ) -> Result<()> {
+        self.tracker.on_transaction(evm, block, tx)
+    }
+
+    fn on_price_update(
+        &mut self,
+        evm: &mut Evm<EmptyDB>,
+        block: &BlockRecord,
+        tx: &ReplayedTx<'_>,
+    ) -> Result<()> {
+        self.tracker.on_price_update(evm, block, tx)?;
+        self.evaluate(evm, block, tx.index + 1)
+    }
+}

@@ -1,0 +1,412 @@
+//! The run's tables as Parquet: opportunities, actions, missed, summary and blocks (exact values as
+//! decimal text next to report floats).
+
+use polars::prelude::{Column, DataFrame, NamedFrom, Series};
+
+use crate::analytics::runner::{Action, BlockRow, Miss};
+use crate::analytics::summary::SummaryRow;
+use crate::engine::opportunities::Opportunity;
+use crate::error::{Error, Result};
+use crate::math::profit::{i256_to_f64_lossy, to_f64_lossy};
+use crate::protocol::aave_v3::AaveV3Market;
+use crate::strategy::Instance;
+
+fn col<T>(name: &str, values: Vec<T>) -> Column
+where
+    Series: NamedFrom<Vec<T>, [T]>,
+{
+    Series::new(name.into(), values).into()
+}
+
+fn frame(height: usize, columns: Vec<Column>, what: &str) -> Result<Vec<u8>> {
+    let mut df = DataFrame::new(height, columns).map_err(|e| Error::Decode {
+        what: what.into(),
+        message: e.to_string(),
+    })?;
+    crate::source::dataset::parquet_bytes(&mut df).map_err(|e| Error::Decode {
+        what: what.into(),
+        message: e.to_string(),
+    })
+}
+
+fn symbol(market: &AaveV3Market, i: usize) -> String {
+    market
+        .reserves
+        .get(i)
+        .map(|r| r.symbol.clone())
+        .unwrap_or_default()
+}
+
+/// `opportunities.parquet`.
+pub fn opportunities(rows: &[Opportunity], market: &AaveV3Market) -> Result<Vec<u8>> {
+    frame(
+        rows.len(),
+        vec![
+            col(
+                "opportunity_id",
+                rows.iter().map(|o| o.id).collect::<Vec<u64>>(),
+            ),
+            col(
+                "user",
+                rows.iter()
+                    .map(|o| format!("{:#x}", o.user))
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "first_block",
+                rows.iter().map(|o| o.first_block).collect::<Vec<u64>>(),
+            ),
+            col(
+                "last_block",
+                rows.iter().map(|o| o.last_block).collect::<Vec<u64>>(),
+            ),
+            col(
+                "min_health_factor",
+                rows.iter()
+                    .map(|o| to_f64_lossy(o.min_health_factor, 18))
+                    .collect::<Vec<f64>>(),
+            ),
+            col(
+                "min_health_factor_wad",
+                rows.iter()
+                    .map(|o| o.min_health_factor.to_string())
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "best_bonus_usd",
+                rows.iter()
+                    .map(|o| i256_to_f64_lossy(o.best_bonus_value_base, 8))
+                    .collect::<Vec<f64>>(),
+            ),
+            col(
+                "best_collateral",
+                rows.iter()
+                    .map(|o| symbol(market, o.best_collateral))
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "best_debt",
+                rows.iter()
+                    .map(|o| symbol(market, o.best_debt))
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "ending",
+                rows.iter()
+                    .map(|o| o.ending.as_str().to_string())
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "end_block",
+                rows.iter()
+                    .map(|o| o.end_block)
+                    .collect::<Vec<Option<u64>>>(),
+            ),
+            col(
+                "historical_liquidations",
+                rows.iter()
+                    .map(|o| o.liquidations.len() as u32)
+                    .collect::<Vec<u32>>(),
+            ),
+            col(
+                "first_liquidator",
+                rows.iter()
+                    .map(|o| {
+                        o.liquidations
+                            .first()
+                            .map(|l| format!("{:#x}", l.liquidator))
+                    })
+                    .collect::<Vec<Option<String>>>(),
+            ),
+            col(
+                "first_liquidation_tx",
+                rows.iter()
+                    .map(|o| o.liquidations.first().map(|l| format!("{:#x}", l.tx_hash)))
+                    .collect::<Vec<Option<String>>>(),
+            ),
+        ],
+        "opportunities table",
+    )
+}
+
+/// `actions.parquet`.
+pub fn actions(rows: &[Action], instances: &[Instance], market: &AaveV3Market) -> Result<Vec<u8>> {
+    let inst = |a: &Action| &instances[a.instance];
+    frame(
+        rows.len(),
+        vec![
+            col(
+                "strategy",
+                rows.iter()
+                    .map(|a| inst(a).kind.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "params",
+                rows.iter()
+                    .map(|a| inst(a).params_text())
+                    .collect::<Vec<_>>(),
+            ),
+            col("block", rows.iter().map(|a| a.block).collect::<Vec<u64>>()),
+            col(
+                "decided_block",
+                rows.iter().map(|a| a.decided_block).collect::<Vec<u64>>(),
+            ),
+            col(
+                "opportunity_id",
+                rows.iter().map(|a| a.opportunity_id).collect::<Vec<u64>>(),
+            ),
+            col(
+                "user",
+                rows.iter()
+                    .map(|a| format!("{:#x}", a.user))
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "collateral_asset",
+                rows.iter()
+                    .map(|a| symbol(market, a.collateral))
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "debt_asset",
+                rows.iter()
+                    .map(|a| symbol(market, a.debt))
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "calls",
+                rows.iter().map(|a| a.calls as u32).collect::<Vec<u32>>(),
+            ),
+            col(
+                "debt_repaid",
+                rows.iter()
+                    .map(|a| a.debt_repaid.to_string())
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "collateral_received",
+                rows.iter()
+                    .map(|a| a.collateral_received.to_string())
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "bonus_usd",
+                rows.iter()
+                    .map(|a| i256_to_f64_lossy(a.bonus_base, 8))
+                    .collect::<Vec<f64>>(),
+            ),
+            col(
+                "gas_used",
+                rows.iter().map(|a| a.gas_used).collect::<Vec<u64>>(),
+            ),
+            col(
+                "gas_price_gwei",
+                rows.iter()
+                    .map(|a| to_f64_lossy(a.gas_price_wei, 9))
+                    .collect::<Vec<f64>>(),
+            ),
+            col(
+                "gas_cost_eth",
+                rows.iter()
+                    .map(|a| to_f64_lossy(a.gas_cost_wei, 18))
+                    .collect::<Vec<f64>>(),
+            ),
+            col(
+                "gas_cost_usd",
+                rows.iter()
+                    .map(|a| to_f64_lossy(a.gas_cost_base, 8))
+                    .collect::<Vec<f64>>(),
+            ),
+            col(
+                "funding",
+                rows.iter()
+                    .map(|a| a.funding.as_str().to_string())
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "funding_cost_usd",
+                rows.iter()
+                    .map(|a| to_f64_lossy(a.funding_cost_base, 8))
+                    .collect::<Vec<f64>>(),
+            ),
+            col(
+                "slippage_usd",
+                rows.iter()
+                    .map(|a| to_f64_lossy(a.slippage_base, 8))
+                    .collect::<Vec<f64>>(),
+            ),
+            col(
+                "net_profit_usd",
+                rows.iter()
+                    .map(|a| i256_to_f64_lossy(a.net_profit_base, 8))
+                    .collect::<Vec<f64>>(),
+            ),
+            col(
+                "net_profit_base",
+                rows.iter()
+                    .map(|a| a.net_profit_base.to_string())
+                    .collect::<Vec<_>>(),
+            ),
+        ],
+        "actions table",
+    )
+}
+
+/// `missed.parquet`.
+pub fn missed(rows: &[Miss], instances: &[Instance]) -> Result<Vec<u8>> {
+    frame(
+        rows.len(),
+        vec![
+            col(
+                "opportunity_id",
+                rows.iter().map(|m| m.opportunity_id).collect::<Vec<u64>>(),
+            ),
+            col(
+                "user",
+                rows.iter()
+                    .map(|m| format!("{:#x}", m.user))
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "strategy",
+                rows.iter()
+                    .map(|m| instances[m.instance].kind.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "params",
+                rows.iter()
+                    .map(|m| instances[m.instance].params_text())
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "reason",
+                rows.iter()
+                    .map(|m| m.reason.as_str().to_string())
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "detail",
+                rows.iter()
+                    .map(|m| match &m.reason {
+                        crate::strategy::MissReason::Reverted(r) => Some(r.clone()),
+                        _ => None,
+                    })
+                    .collect::<Vec<Option<String>>>(),
+            ),
+            col(
+                "last_decision_block",
+                rows.iter().map(|m| m.block).collect::<Vec<Option<u64>>>(),
+            ),
+        ],
+        "missed table",
+    )
+}
+
+/// `summary.parquet`.
+pub fn summary(rows: &[SummaryRow]) -> Result<Vec<u8>> {
+    frame(
+        rows.len(),
+        vec![
+            col(
+                "strategy",
+                rows.iter().map(|r| r.strategy.clone()).collect::<Vec<_>>(),
+            ),
+            col(
+                "params",
+                rows.iter().map(|r| r.params.clone()).collect::<Vec<_>>(),
+            ),
+            col(
+                "captured_bonus_usd",
+                rows.iter()
+                    .map(|r| r.captured_bonus_usd)
+                    .collect::<Vec<f64>>(),
+            ),
+            col(
+                "gas_spent_eth",
+                rows.iter().map(|r| r.gas_spent_eth).collect::<Vec<f64>>(),
+            ),
+            col(
+                "gas_spent_usd",
+                rows.iter().map(|r| r.gas_spent_usd).collect::<Vec<f64>>(),
+            ),
+            col(
+                "funding_cost_usd",
+                rows.iter()
+                    .map(|r| r.funding_cost_usd)
+                    .collect::<Vec<f64>>(),
+            ),
+            col(
+                "net_profit_usd",
+                rows.iter().map(|r| r.net_profit_usd).collect::<Vec<f64>>(),
+            ),
+            col(
+                "net_profit_base",
+                rows.iter()
+                    .map(|r| r.net_profit_base.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "liquidations",
+                rows.iter().map(|r| r.liquidations).collect::<Vec<u64>>(),
+            ),
+            col(
+                "opportunities",
+                rows.iter().map(|r| r.opportunities).collect::<Vec<u64>>(),
+            ),
+            col(
+                "captured",
+                rows.iter().map(|r| r.captured).collect::<Vec<u64>>(),
+            ),
+            col(
+                "missed",
+                rows.iter().map(|r| r.missed).collect::<Vec<u64>>(),
+            ),
+            col(
+                "missed_value_usd",
+                rows.iter()
+                    .map(|r| r.missed_value_usd)
+                    .collect::<Vec<f64>>(),
+            ),
+            col(
+                "capture_rate",
+                rows.iter().map(|r| r.capture_rate).collect::<Vec<f64>>(),
+            ),
+        ],
+        "summary table",
+    )
+}
+
+/// `blocks.parquet`.
+pub fn blocks(rows: &[BlockRow]) -> Result<Vec<u8>> {
+    frame(
+        rows.len(),
+        vec![
+            col("block", rows.iter().map(|b| b.number).collect::<Vec<u64>>()),
+            col(
+                "timestamp",
+                rows.iter().map(|b| b.timestamp).collect::<Vec<u64>>(),
+            ),
+            col(
+                "base_fee_gwei",
+                rows.iter()
+                    .map(|b| to_f64_lossy(alloy_primitives::U256::from(b.base_fee), 9))
+                    .collect::<Vec<f64>>(),
+            ),
+            col(
+                "eth_price_usd",
+                rows.iter()
+                    .map(|b| to_f64_lossy(b.native_price, 8))
+                    .collect::<Vec<f64>>(),
+            ),
+            col(
+                "open_opportunities",
+                rows.iter()
+                    .map(|b| b.open_opportunities)
+                    .collect::<Vec<u64>>(),
+            ),
+        ],
+        "blocks table",
+    )
+}

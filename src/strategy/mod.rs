@@ -1,0 +1,392 @@
+//! Liquidation strategies: one small trait, one file per built-in strategy, and the registry that
+//! builds them from a scenario's (swept) parameters.
+
+pub mod flash_loan;
+pub mod gas_threshold;
+pub mod greedy;
+pub mod two_step;
+
+use std::collections::BTreeMap;
+
+use alloy_primitives::{Address, I256, U256};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::borrowers::BestLiquidation;
+use crate::error::{Error, Result};
+use crate::math::aave::{AccountData, ReserveConfig, UserReserve};
+
+/// An open liquidation opportunity as strategies see it at a hook point.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// Opportunity id in the ledger.
+    pub opportunity_id: u64,
+    /// The borrower.
+    pub user: Address,
+    /// Account data from the shared math.
+    pub account: AccountData,
+    /// Per-reserve balances, prices and flags.
+    pub reserves: Vec<UserReserve>,
+    /// The most valuable pair with `debtToCover = max`.
+    pub best: Option<BestLiquidation>,
+}
+
+/// What strategies see at a hook point.
+#[derive(Debug, Clone, Copy)]
+pub struct HookView<'a> {
+    /// Block number.
+    pub block: u64,
+    /// Block timestamp.
+    pub timestamp: u64,
+    /// Base fee, wei.
+    pub base_fee: u64,
+    /// Price of the native (gas) asset, 8 decimals.
+    pub native_price: U256,
+    /// Reserve configurations.
+    pub configs: &'a [ReserveConfig],
+    /// Flash-loan premium of the market, bps.
+    pub flash_loan_premium_bps: u16,
+}
+
+/// How a liquidation is funded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Funding {
+    /// The liquidator's own inventory.
+    Own,
+    /// An Aave flash loan, paying its premium.
+    FlashLoan,
+}
+
+impl Funding {
+    /// Column value in outputs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Funding::Own => "own",
+            Funding::FlashLoan => "flash_loan",
+        }
+    }
+}
+
+/// A liquidation a strategy wants executed (one or more `liquidationCall`s in one go).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    /// Collateral reserve index.
+    pub collateral: usize,
+    /// Debt reserve index.
+    pub debt: usize,
+    /// `debtToCover` of each call, in order (two-step strategies send two).
+    pub debt_to_cover: Vec<U256>,
+    /// Receive aTokens instead of the underlying.
+    pub receive_a_token: bool,
+    /// Priority fee per gas, wei.
+    pub priority_fee_wei: u128,
+    /// Funding source.
+    pub funding: Funding,
+}
+
+/// Why a strategy did not capture an opportunity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissReason {
+    /// Expected profit after costs below the strategy's bar.
+    Unprofitable,
+    /// Base fee + priority fee above the strategy's gas-price cap.
+    OverGasCap,
+    /// A historical liquidator took it first (earlier block, or same block with a higher tip).
+    LostToCompetitor,
+    /// It ended before the strategy could act (its reaction latency, or between hook points).
+    Latency,
+    /// Not enough capital.
+    OutOfCapital,
+    /// The liquidation reverted in the EVM (decoded reason).
+    Reverted(String),
+}
+
+impl MissReason {
+    /// Column value in outputs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MissReason::Unprofitable => "unprofitable",
+            MissReason::OverGasCap => "over_gas_cap",
+            MissReason::LostToCompetitor => "lost_to_competitor",
+            MissReason::Latency => "latency",
+            MissReason::OutOfCapital => "out_of_capital",
+            MissReason::Reverted(_) => "reverted",
+        }
+    }
+}
+
+/// A strategy's answer for one candidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Execute this.
+    Act(Intent),
+    /// Not now, for this reason.
+    Skip(MissReason),
+}
+
+/// Gas a liquidation is expected to use when strategies estimate profit (the EVM decides the
+/// real figure).
+pub const LIQUIDATION_GAS_ESTIMATE: u64 = 450_000;
+
+/// A liquidation strategy with fixed parameters.
+pub trait Strategy: Send {
+    /// Strategy kind, e.g. `greedy`.
+    fn kind(&self) -> &'static str;
+    /// Blocks between deciding and landing on chain.
+    fn latency_blocks(&self) -> u64;
+    /// Decides what to do with one open opportunity.
+    fn decide(&mut self, view: &HookView<'_>, candidate: &Candidate) -> Result<Decision>;
+}
+
+/// Expected profit (base currency) of liquidating `best` at `priority_fee_wei`, with estimated gas
+/// and, for flash loans, the premium. Negative when it loses money.
+pub fn expected_profit(
+    view: &HookView<'_>,
+    candidate: &Candidate,
+    best: &BestLiquidation,
+    priority_fee_wei: u128,
+    funding: Funding,
+) -> Result<I256> {
+    let gas = crate::cost::gas_cost(
+        LIQUIDATION_GAS_ESTIMATE,
+        view.base_fee,
+        priority_fee_wei,
+        view.native_price,
+    );
+    let premium = match funding {
+        Funding::Own => U256::ZERO,
+        Funding::FlashLoan => {
+            let debt = &candidate.reserves[best.debt];
+            let amount = crate::cost::flash_loan_premium(
+                best.outcome.debt_repaid,
+                view.flash_loan_premium_bps,
+            )?;
+            crate::math::aave::debt_value_base(amount, debt.price, debt.decimals)?
+        }
+    };
+    let cost = I256::try_from(gas.base + premium)
+        .map_err(|_| Error::config("cost", gas.base, "below 2^255"))?;
+    Ok(best.bonus_value_base - cost)
+}
+
+/// One parameter value of a strategy (numbers as exact decimal text).
+pub type Params = BTreeMap<String, String>;
+
+/// A strategy kind: its parameters with defaults, and a constructor.
+pub struct StrategyKind {
+    /// Name as written in scenarios.
+    pub name: &'static str,
+    /// `(parameter, default)`.
+    pub params: &'static [(&'static str, &'static str)],
+    /// Builds an instance from complete parameters.
+    pub build: fn(&Params) -> Result<Box<dyn Strategy>>,
+}
+
+/// Every built-in strategy.
+pub const KINDS: &[StrategyKind] = &[
+    greedy::KIND,
+    gas_threshold::KIND,
+    two_step::KIND,
+    flash_loan::KIND,
+];
+
+/// Reads a non-negative decimal parameter with `decimals` decimals.
+pub fn param_units(params: &Params, name: &str, decimals: u8) -> Result<U256> {
+    let text = params
+        .get(name)
+        .ok_or_else(|| Error::config(name, "missing", "a value"))?;
+    crate::units::parse_units(text, decimals)
+        .map_err(|e| Error::config(name, text, format!("a non-negative decimal ({e})")))
+}
+
+/// Reads a whole-number parameter.
+pub fn param_u64(params: &Params, name: &str) -> Result<u64> {
+    let text = params
+        .get(name)
+        .ok_or_else(|| Error::config(name, "missing", "a value"))?;
+    text.parse()
+        .map_err(|_| Error::config(name, text, "a whole number ≥ 0"))
+}
+
+/// Finds a strategy kind by name.
+pub fn kind(name: &str) -> Result<&'static StrategyKind> {
+    KINDS
+        .iter()
+        .find(|k| k.name == name)
+        .ok_or_else(|| Error::Unknown {
+            kind: "strategy",
+            name: name.to_string(),
+            known: KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", "),
+        })
+}
+
+/// A strategy entry of a scenario: a kind and parameters, each a value or a list to sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StrategySpec {
+    /// Strategy kind.
+    pub kind: String,
+    /// Parameters (a value or a list of values each).
+    #[serde(flatten)]
+    pub params: BTreeMap<String, toml::Value>,
+}
+
+/// One concrete strategy × parameter set of a sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// Strategy kind.
+    pub kind: String,
+    /// Complete parameters.
+    pub params: Params,
+}
+
+impl Instance {
+    /// `key=value,key=value` in parameter order.
+    pub fn params_text(&self) -> String {
+        self.params
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Builds the strategy.
+    pub fn build(&self) -> Result<Box<dyn Strategy>> {
+        (kind(&self.kind)?.build)(&self.params)
+    }
+}
+
+fn value_text(field: &str, v: &toml::Value) -> Result<String> {
+    match v {
+        toml::Value::Integer(i) if *i >= 0 => Ok(i.to_string()),
+        toml::Value::Float(f) if *f >= 0.0 && f.is_finite() => Ok(format!("{f}")),
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        other => Err(Error::config(
+            field,
+            other,
+            "a non-negative number, a string or a boolean",
+        )),
+    }
+}
+
+/// Expands specs into the grid of instances, checking kinds, parameter names and values.
+pub fn expand(specs: &[StrategySpec]) -> Result<Vec<Instance>> {
+    let mut out = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let kind = kind(&spec.kind)?;
+        let mut axes: Vec<(String, Vec<String>)> = Vec::new();
+        for (name, _) in kind.params {
+            let field = format!("strategies[{i}].{name}");
+            let values = match spec.params.get(*name) {
+                None => vec![kind
+                    .params
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, d)| d.to_string())
+                    .unwrap_or_default()],
+                Some(toml::Value::Array(list)) => {
+                    if list.is_empty() {
+                        return Err(Error::config(field, "[]", "at least one value to sweep"));
+                    }
+                    list.iter()
+                        .map(|v| value_text(&field, v))
+                        .collect::<Result<_>>()?
+                }
+                Some(v) => vec![value_text(&field, v)?],
+            };
+            axes.push((name.to_string(), values));
+        }
+        for name in spec.params.keys() {
+            if !kind.params.iter().any(|(n, _)| n == name) {
+                return Err(Error::Unknown {
+                    kind: "strategy parameter",
+                    name: format!("{}.{name}", spec.kind),
+                    known: kind
+                        .params
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        }
+        let mut grid: Vec<Params> = vec![Params::new()];
+        for (name, values) in &axes {
+            grid = grid
+                .into_iter()
+                .flat_map(|p| {
+                    values.iter().map(move |v| {
+                        let mut q = p.clone();
+                        q.insert(name.clone(), v.clone());
+                        q
+                    })
+                })
+                .collect();
+        }
+        for params in grid {
+            let instance = Instance {
+                kind: spec.kind.clone(),
+                params,
+            };
+            instance.build().map_err(|e| {
+                Error::config(
+                    format!("strategies[{i}]"),
+                    instance.params_text(),
+                    e.to_string(),
+                )
+            })?;
+            out.push(instance);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> Vec<StrategySpec> {
+        #[derive(Deserialize)]
+        struct W {
+            strategies: Vec<StrategySpec>,
+        }
+        toml::from_str::<W>(text).unwrap().strategies
+    }
+
+    #[test]
+    fn sweeps_expand_to_the_grid() {
+        let s = spec("[[strategies]]\nkind = \"gas-threshold\"\nmax_gas_price_gwei = [20, 50, 100, 200]\nmin_profit_usd = [0, 10, 50]\n");
+        let grid = expand(&s).unwrap();
+        assert_eq!(grid.len(), 12);
+        assert_eq!(grid[0].params["max_gas_price_gwei"], "20");
+        assert!(grid.iter().all(|g| g.params.contains_key("latency_blocks")));
+    }
+
+    #[test]
+    fn unknown_kinds_and_params_list_the_valid_ones() {
+        let err = expand(&spec("[[strategies]]\nkind = \"sniper\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("greedy") && err.contains("gas-threshold"),
+            "{err}"
+        );
+        let err = expand(&spec("[[strategies]]\nkind = \"greedy\"\nspeed = 3\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("priority_fee_gwei"), "{err}");
+        let err = expand(&spec(
+            "[[strategies]]\nkind = \"gas-threshold\"\nmax_gas_price_gwei = [-5]\n",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("max_gas_price_gwei"), "{err}");
+        let err = expand(&spec(
+            "[[strategies]]\nkind = \"gas-threshold\"\nmax_gas_price_gwei = []\n",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("at least one value"), "{err}");
+    }
+}

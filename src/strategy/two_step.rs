@@ -1,0 +1,189 @@
+//! `two-step`: the strategy of Qin et al., "An Empirical Study of DeFi Liquidations" (IMC 2021):
+//! split a liquidation in two so that the position stays liquidatable after the first, then
+//! liquidate up to the close factor again — repaying more than one close-factor's worth.
+//!
+//! The first `debtToCover` is the largest amount (binary search on the shared math) that keeps the
+//! health factor below 1; the second is `max`. It falls back to one `max` liquidation when
+//! splitting earns less than the extra gas.
+//!
+//! Parameters: `latency_blocks` (1), `priority_fee_gwei` (2).
+
+use alloy_primitives::{I256, U256};
+
+use super::{
+    expected_profit, param_u64, param_units, Candidate, Decision, Funding, HookView, Intent,
+    MissReason, Params, Strategy, StrategyKind,
+};
+use crate::error::Result;
+use crate::math::aave::{
+    self as aave_math, LiquidationInput, LiquidationOutcome, ReserveConfig, UserReserve,
+};
+
+/// Registry entry.
+pub const KIND: StrategyKind = StrategyKind {
+    name: "two-step",
+    params: &[("latency_blocks", "1"), ("priority_fee_gwei", "2")],
+    build,
+};
+
+fn build(params: &Params) -> Result<Box<dyn Strategy>> {
+    Ok(Box::new(TwoStep {
+        latency_blocks: param_u64(params, "latency_blocks")?,
+        priority_fee_wei: param_units(params, "priority_fee_gwei", 9)?.to(),
+    }))
+}
+
+/// The two-step liquidator.
+#[derive(Debug, Clone)]
+pub struct TwoStep {
+    /// Reaction latency.
+    pub latency_blocks: u64,
+    /// Priority fee per gas, wei.
+    pub priority_fee_wei: u128,
+}
+
+/// Shared-math outcome of liquidating `debt_to_cover` of `reserves` on pair (c, d).
+pub fn outcome(
+    reserves: &[UserReserve],
+    configs: &[ReserveConfig],
+    c: usize,
+    d: usize,
+    debt_to_cover: U256,
+) -> Result<LiquidationOutcome> {
+    let account = aave_math::user_account_data(reserves)?;
+    aave_math::liquidation_outcome(&LiquidationInput {
+        health_factor: account.health_factor,
+        user_debt: reserves[d].debt_balance,
+        debt_to_cover,
+        user_collateral_balance: reserves[c].collateral_balance,
+        collateral_price: reserves[c].price,
+        collateral_decimals: reserves[c].decimals,
+        debt_price: reserves[d].price,
+        debt_decimals: reserves[d].decimals,
+        liquidation_bonus: configs[c].liquidation_bonus,
+        liquidation_protocol_fee: configs[c].liquidation_protocol_fee,
+    })
+}
+
+/// The position after a liquidation with outcome `o` on pair (c, d).
+pub fn after(
+    reserves: &[UserReserve],
+    c: usize,
+    d: usize,
+    o: &LiquidationOutcome,
+) -> Vec<UserReserve> {
+    let mut r = reserves.to_vec();
+    r[c].collateral_balance = r[c]
+        .collateral_balance
+        .saturating_sub(o.collateral_to_liquidator + o.protocol_fee);
+    r[d].debt_balance = r[d].debt_balance.saturating_sub(o.debt_repaid);
+    if r[d].debt_balance.is_zero() {
+        r[d].borrowing = false;
+    }
+    if r[c].collateral_balance.is_zero() {
+        r[c].usage_as_collateral = false;
+    }
+    r
+}
+
+/// Collateral value received minus debt value repaid (base currency).
+pub fn bonus_value(
+    reserves: &[UserReserve],
+    c: usize,
+    d: usize,
+    o: &LiquidationOutcome,
+) -> Result<I256> {
+    let received = aave_math::collateral_value_base(
+        o.collateral_to_liquidator,
+        reserves[c].price,
+        reserves[c].decimals,
+    )?;
+    let paid = aave_math::debt_value_base(o.debt_repaid, reserves[d].price, reserves[d].decimals)?;
+    Ok(I256::from_raw(received).saturating_sub(I256::from_raw(paid)))
+}
+
+/// The two-step plan for pair (c, d): the first `debtToCover` and the total bonus value of both
+/// steps, or `None` when no first step keeps the position liquidatable.
+pub fn plan(
+    reserves: &[UserReserve],
+    configs: &[ReserveConfig],
+    c: usize,
+    d: usize,
+) -> Result<Option<(U256, I256)>> {
+    let max = outcome(reserves, configs, c, d, U256::MAX)?.max_liquidatable_debt;
+    let still_liquidatable = |x: U256| -> Result<bool> {
+        let o = outcome(reserves, configs, c, d, x)?;
+        Ok(aave_math::is_liquidatable(
+            aave_math::user_account_data(&after(reserves, c, d, &o))?.health_factor,
+        ))
+    };
+    if max.is_zero() || !still_liquidatable(U256::from(1u64))? {
+        return Ok(None);
+    }
+    let (mut lo, mut hi) = (U256::from(1u64), max);
+    while lo < hi {
+        let mid = hi - (hi - lo) / U256::from(2u64);
+        if still_liquidatable(mid)? {
+            lo = mid;
+        } else {
+            hi = mid - U256::from(1u64);
+        }
+    }
+    let first = outcome(reserves, configs, c, d, lo)?;
+    let rest = after(reserves, c, d, &first);
+    let second = outcome(&rest, configs, c, d, U256::MAX)?;
+    let total = bonus_value(reserves, c, d, &first)? + bonus_value(&rest, c, d, &second)?;
+    Ok(Some((lo, total)))
+}
+
+impl Strategy for TwoStep {
+    fn kind(&self) -> &'static str {
+        "two-step"
+    }
+    fn latency_blocks(&self) -> u64 {
+        self.latency_blocks
+    }
+    fn decide(&mut self, view: &HookView<'_>, candidate: &Candidate) -> Result<Decision> {
+        let Some(best) = candidate.best else {
+            return Ok(Decision::Skip(MissReason::Unprofitable));
+        };
+        let single = expected_profit(view, candidate, &best, self.priority_fee_wei, Funding::Own)?;
+        let extra_gas = crate::cost::gas_cost(
+            super::LIQUIDATION_GAS_ESTIMATE,
+            view.base_fee,
+            self.priority_fee_wei,
+            view.native_price,
+        )
+        .base;
+        let split = plan(
+            &candidate.reserves,
+            view.configs,
+            best.collateral,
+            best.debt,
+        )?;
+        let debt_to_cover = match split {
+            Some((first, total)) if total - I256::from_raw(extra_gas) > best.bonus_value_base => {
+                if single + (total - best.bonus_value_base) - I256::from_raw(extra_gas)
+                    <= I256::ZERO
+                {
+                    return Ok(Decision::Skip(MissReason::Unprofitable));
+                }
+                vec![first, U256::MAX]
+            }
+            _ => {
+                if single <= I256::ZERO {
+                    return Ok(Decision::Skip(MissReason::Unprofitable));
+                }
+                vec![U256::MAX]
+            }
+        };
+        Ok(Decision::Act(Intent {
+            collateral: best.collateral,
+            debt: best.debt,
+            debt_to_cover,
+            receive_a_token: false,
+            priority_fee_wei: self.priority_fee_wei,
+            funding: Funding::Own,
+        }))
+    }
+}
