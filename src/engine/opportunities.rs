@@ -60,6 +60,8 @@ pub struct HistoricalLiquidation {
     pub collateral_received: U256,
     /// Priority fee per gas the liquidator paid.
     pub priority_fee_per_gas: u128,
+    /// Collateral value received minus debt value repaid at the oracle then (base currency).
+    pub bonus_value_base: I256,
 }
 
 /// One liquidation opportunity.
@@ -280,6 +282,24 @@ where
                     .iter()
                     .position(|r| r.underlying == e.debtAsset)
                     .unwrap_or(usize::MAX);
+                let states = self.index.reserves();
+                let configs = self.index.configs();
+                let bonus_value_base = match (states.get(collateral), states.get(debt)) {
+                    (Some(c), Some(d)) => {
+                        let received = crate::math::aave::collateral_value_base(
+                            e.liquidatedCollateralAmount,
+                            c.price,
+                            configs[collateral].decimals,
+                        )?;
+                        let paid = crate::math::aave::debt_value_base(
+                            e.debtToCover,
+                            d.price,
+                            configs[debt].decimals,
+                        )?;
+                        I256::from_raw(received) - I256::from_raw(paid)
+                    }
+                    _ => I256::ZERO,
+                };
                 self.ledger.on_liquidation(
                     e.user,
                     HistoricalLiquidation {
@@ -292,6 +312,7 @@ where
                         debt_repaid: e.debtToCover,
                         collateral_received: e.liquidatedCollateralAmount,
                         priority_fee_per_gas: tx.tx.priority_fee(),
+                        bonus_value_base,
                     },
                 );
             }
@@ -348,6 +369,7 @@ mod tests {
                 debt_repaid: U256::from(1u64),
                 collateral_received: U256::from(1u64),
                 priority_fee_per_gas: 1,
+                bonus_value_base: I256::ZERO,
             },
         );
         l.observe(a, 21, hf(1050), None);

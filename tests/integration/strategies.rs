@@ -1,0 +1,278 @@
+//! Strategies over a replayed window: gas caps, competition against recorded history, two-step vs
+//! greedy, and thread-count independence of sweeps.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use alloy_primitives::{I256, U256};
+use liqsim::engine::evm::Evm;
+use liqsim::engine::whatif::what_if_liquidations;
+use liqsim::math::aave as aave_math;
+use liqsim::protocol::aave_v3::LiquidationRequest;
+use liqsim::protocol::actor;
+use liqsim::run::{run_strategies, StrategyRun};
+use liqsim::scenario::LoadedScenario;
+use liqsim::source::devnet::build_window;
+use liqsim::source::records::Window;
+use liqsim::strategy::two_step::{bonus_value, plan};
+use liqsim::strategy::{expand, Candidate, Decision, HookView, Instance, StrategySpec};
+
+use crate::common::{aave_v3_artifacts, default_market};
+
+fn window() -> &'static Window {
+    static WINDOW: OnceLock<Window> = OnceLock::new();
+    WINDOW.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-crash.toml");
+        let loaded = LoadedScenario::from_file(&path).unwrap();
+        build_window(&loaded, aave_v3_artifacts(), None)
+            .unwrap()
+            .window
+    })
+}
+
+fn instances(toml_text: &str) -> Vec<Instance> {
+    #[derive(serde::Deserialize)]
+    struct W {
+        strategies: Vec<StrategySpec>,
+    }
+    expand(&toml::from_str::<W>(toml_text).unwrap().strategies).unwrap()
+}
+
+fn sweep() -> Vec<Instance> {
+    instances(
+        r#"
+[[strategies]]
+kind = "greedy"
+latency_blocks = 0
+priority_fee_gwei = 10
+[[strategies]]
+kind = "gas-threshold"
+max_gas_price_gwei = [1, 1200]
+min_profit_usd = [0, 100]
+[[strategies]]
+kind = "two-step"
+[[strategies]]
+kind = "flash-loan"
+"#,
+    )
+}
+
+fn run() -> &'static StrategyRun {
+    static RUN: OnceLock<StrategyRun> = OnceLock::new();
+    RUN.get_or_init(|| run_strategies(window(), &sweep(), true, false).unwrap())
+}
+
+#[test]
+fn a_gas_cap_below_every_base_fee_captures_nothing() {
+    let run = run();
+    let cap = 1; // instance 1: max_gas_price_gwei = 1, below every block's base fee
+    assert!(window().blocks.iter().all(|b| b.base_fee > 1_000_000_000));
+    assert!(run.actions[cap].is_empty());
+    assert_eq!(run.summary[cap].captured, 0);
+    let misses: Vec<_> = run.misses.iter().filter(|m| m.instance == cap).collect();
+    assert_eq!(misses.len(), run.opportunities.len());
+    assert!(!misses.is_empty());
+    for m in misses {
+        assert_eq!(m.reason.as_str(), "over_gas_cap", "{m:?}");
+    }
+}
+
+#[test]
+fn greedy_first_in_line_captures_everything_competitors_took() {
+    let run = run();
+    let greedy = 0; // latency 0, 10 gwei tip: above both competitors' (4 and 1.5 gwei)
+    let captured: BTreeSet<u64> = run.actions[greedy]
+        .iter()
+        .map(|a| a.opportunity_id)
+        .collect();
+    let taken: Vec<_> = run
+        .opportunities
+        .iter()
+        .filter(|o| !o.liquidations.is_empty())
+        .collect();
+    assert!(!taken.is_empty());
+    for o in &taken {
+        assert!(
+            captured.contains(&o.id),
+            "opportunity {} taken by a competitor, missed by greedy",
+            o.id
+        );
+    }
+    // Its bonus on them is what the competitors earned: the same close-factor liquidation, only
+    // earlier (a block or more, so a little interest and price drift apart).
+    let historical: I256 = taken
+        .iter()
+        .map(|o| o.liquidations[0].bonus_value_base)
+        .fold(I256::ZERO, |a, b| a + b);
+    let mine: I256 = run.actions[greedy]
+        .iter()
+        .filter(|a| taken.iter().any(|o| o.id == a.opportunity_id))
+        .map(|a| a.bonus_base)
+        .fold(I256::ZERO, |a, b| a + b);
+    let diff = (mine - historical).abs();
+    assert!(
+        diff * I256::try_from(20).unwrap() <= historical,
+        "greedy bonus {mine} vs competitors' {historical}"
+    );
+    // ...and its net profit is that bonus minus the gas the EVM measured.
+    for a in &run.actions[greedy] {
+        assert_eq!(
+            a.net_profit_base,
+            a.bonus_base - I256::from_raw(a.gas_cost_base)
+        );
+        assert!(a.gas_used > 100_000);
+    }
+}
+
+#[test]
+fn sweep_results_do_not_depend_on_the_thread_count() {
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let two = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let a = one
+        .install(|| run_strategies(window(), &sweep(), true, false))
+        .unwrap();
+    let b = two
+        .install(|| run_strategies(window(), &sweep(), true, false))
+        .unwrap();
+    assert_eq!(a.summary, b.summary);
+    assert_eq!(a.actions, b.actions);
+    assert_eq!(a.misses, b.misses);
+    assert!(a.summary.iter().any(|s| s.captured > 0));
+}
+
+#[test]
+fn two_step_earns_more_than_greedy_on_a_position_built_for_it() {
+    let prepared = default_market();
+    let market = &prepared.market;
+    let mut evm = Evm::from_cache_db(prepared.state.clone(), market.config.chain_id);
+    evm.set_block(prepared.block.clone());
+    let (weth, usdc) = (market.asset("WETH").unwrap(), market.asset("USDC").unwrap());
+    let user = actor("two-step-target");
+    let eth = U256::from(10u64).pow(U256::from(18u64));
+    market
+        .fund(&mut evm, weth, user, U256::from(300u64) * eth)
+        .unwrap();
+    market
+        .supply(&mut evm, user, weth, U256::from(300u64) * eth)
+        .unwrap();
+    // 300 ETH × 3400 × 80% LTV = 816,000 USDC
+    market
+        .borrow(
+            &mut evm,
+            user,
+            usdc,
+            U256::from(800_000u64) * U256::from(1_000_000u64),
+        )
+        .unwrap();
+    // HF = 300 × p × 0.825 / 800,000 = 0.99 → p = 3200
+    market
+        .set_price(
+            &mut evm,
+            weth,
+            U256::from(3_200u64) * U256::from(100_000_000u64),
+        )
+        .unwrap();
+    let reserves = market.user_reserves(&mut evm, user).unwrap();
+    let configs: Vec<_> = (0..market.reserves.len())
+        .map(|i| market.reserve_config(&mut evm, i).unwrap())
+        .collect();
+    let hf = aave_math::user_account_data(&reserves)
+        .unwrap()
+        .health_factor;
+    assert!(
+        hf > aave_math::CLOSE_FACTOR_HF_THRESHOLD && aave_math::is_liquidatable(hf),
+        "{hf}"
+    );
+
+    // The strategy itself chooses to split.
+    let mut two_step = instances("[[strategies]]\nkind = \"two-step\"\n")[0]
+        .build()
+        .unwrap();
+    let index_best =
+        liqsim::engine::borrowers::BorrowerIndex::new(market, &mut evm).and_then(|mut idx| {
+            idx.refresh_user(&mut evm, user)?;
+            idx.best_liquidation(&user)
+        });
+    let best = index_best.unwrap().unwrap();
+    let view = HookView {
+        block: 1,
+        timestamp: 1,
+        base_fee: 30_000_000_000,
+        native_price: U256::from(3_200u64) * U256::from(100_000_000u64),
+        configs: &configs,
+        flash_loan_premium_bps: 9,
+    };
+    let candidate = Candidate {
+        opportunity_id: 0,
+        user,
+        account: aave_math::user_account_data(&reserves).unwrap(),
+        reserves: reserves.clone(),
+        best: Some(best),
+    };
+    let Decision::Act(intent) = two_step.decide(&view, &candidate).unwrap() else {
+        panic!("two-step declined")
+    };
+    assert_eq!(intent.debt_to_cover.len(), 2, "{intent:?}");
+    let (first, predicted_total) = plan(&reserves, &configs, weth, usdc).unwrap().unwrap();
+    assert_eq!(intent.debt_to_cover[0], first);
+
+    // Both executed for real on the same state.
+    let request = |d: U256| LiquidationRequest {
+        collateral: weth,
+        debt: usdc,
+        debt_to_cover: d,
+        receive_a_token: false,
+    };
+    let liquidator = actor("two-step-liquidator");
+    let greedy = what_if_liquidations(
+        evm.db(),
+        evm.block(),
+        evm.chain_id(),
+        market,
+        liquidator,
+        user,
+        &[request(U256::MAX)],
+        0,
+    )
+    .unwrap();
+    let split = what_if_liquidations(
+        evm.db(),
+        evm.block(),
+        evm.chain_id(),
+        market,
+        liquidator,
+        user,
+        &[request(first), request(U256::MAX)],
+        0,
+    )
+    .unwrap();
+    assert!(greedy.iter().chain(&split).all(|r| r.success));
+    let value = |r: &liqsim::engine::whatif::WhatIfLiquidation| {
+        let o = aave_math::LiquidationOutcome {
+            debt_repaid: r.debt_repaid,
+            collateral_to_liquidator: r.collateral_received,
+            ..Default::default()
+        };
+        bonus_value(&reserves, weth, usdc, &o).unwrap()
+    };
+    let greedy_bonus = value(&greedy[0]);
+    let split_bonus = value(&split[0]) + value(&split[1]);
+    let extra_gas =
+        liqsim::cost::gas_cost(split[1].gas_used, view.base_fee, 0, view.native_price).base;
+    assert!(
+        split_bonus - I256::from_raw(extra_gas) > greedy_bonus,
+        "two-step {split_bonus} vs greedy {greedy_bonus}"
+    );
+    assert_eq!(
+        split_bonus, predicted_total,
+        "the shared math's plan equals the EVM's result"
+    );
+    assert!(split[0].debt_repaid + split[1].debt_repaid > greedy[0].debt_repaid);
+}
