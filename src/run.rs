@@ -260,6 +260,8 @@ pub struct StrategyRun {
     pub summary: Vec<crate::analytics::summary::SummaryRow>,
     /// Per-block figures.
     pub blocks: Vec<crate::analytics::runner::BlockRow>,
+    /// Borrowers' health factors at snapshot blocks.
+    pub health_snapshots: Vec<(u64, Vec<f64>)>,
     /// The market.
     pub market: crate::protocol::aave_v3::AaveV3Market,
     /// What-if executions.
@@ -293,8 +295,12 @@ pub fn run_strategies(
     let start = Instant::now();
     let fidelity = replay(&mut evm, window, strict, &mut runner, Some(&bar))?;
     bar.finish_and_clear();
+    if let Some(last) = window.blocks.last() {
+        runner.snapshot_health(last.number)?;
+    }
     let what_ifs = runner.what_ifs;
     let blocks = std::mem::take(&mut runner.blocks);
+    let health_snapshots = std::mem::take(&mut runner.health_snapshots);
     let (actions, misses, opportunities) = runner.finish();
     let summary = instances
         .iter()
@@ -311,6 +317,7 @@ pub fn run_strategies(
         misses,
         summary,
         blocks,
+        health_snapshots,
         market: details.market,
         what_ifs,
         seconds: start.elapsed().as_secs_f64(),
@@ -355,5 +362,9 @@ pub fn write_outputs(
         ("blocks.parquet".to_string(), pq::blocks(&run.blocks)?),
         ("summary.json".to_string(), json),
     ];
-    crate::output::write_atomically(dir, &files)
+    crate::output::write_atomically(dir, &files, |tmp| {
+        let charts = crate::output::charts::write_charts(tmp, run, instances)?;
+        let html = crate::output::report::html(scenario, run, instances, &charts);
+        crate::source::dataset::write_file_synced(&tmp.join("report.html"), html.as_bytes())
+    })
 }

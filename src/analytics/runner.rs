@@ -168,6 +168,8 @@ pub struct StrategyRunner {
     instances: Vec<InstanceState>,
     /// Per-block figures.
     pub blocks: Vec<BlockRow>,
+    /// `(block, health factors of every borrower with debt)`, every 100 blocks and at the end.
+    pub health_snapshots: Vec<(u64, Vec<f64>)>,
     /// Hook points at which strategies were consulted.
     pub hooks_evaluated: u64,
     /// What-if executions.
@@ -203,9 +205,23 @@ impl StrategyRunner {
             competition,
             instances: states,
             blocks: Vec::new(),
+            health_snapshots: Vec::new(),
             hooks_evaluated: 0,
             what_ifs: 0,
         })
+    }
+
+    /// Records the health factor of every borrower with debt (report only).
+    pub fn snapshot_health(&mut self, block: u64) -> Result<()> {
+        let mut values = Vec::new();
+        for (user, _) in self.tracker.index.users() {
+            let account = self.tracker.index.account_data(user)?;
+            if !account.total_debt_base.is_zero() {
+                values.push(crate::math::profit::to_f64_lossy(account.health_factor, 18));
+            }
+        }
+        self.health_snapshots.push((block, values));
+        Ok(())
     }
 
     fn candidates(&self) -> Result<Vec<Candidate>> {
@@ -440,6 +456,9 @@ impl ReplayHooks<EmptyDB> for StrategyRunner {
             native_price: self.tracker.index.reserves()[self.native].price,
             open_opportunities: self.tracker.ledger.open().count() as u64,
         });
+        if self.blocks.len() % 100 == 1 {
+            self.snapshot_health(block.number)?;
+        }
         self.evaluate(evm, block, 0)
     }
 

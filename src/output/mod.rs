@@ -1,7 +1,9 @@
 //! Outputs of a run, written atomically into `out/<scenario>/`: Parquet tables, `summary.json`,
 //! and the terminal table.
 
+pub mod charts;
 pub mod parquet;
+pub mod report;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -21,14 +23,26 @@ pub fn check_writable(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes `files` (name → bytes) into `dir` atomically: a sibling temporary folder is filled,
-/// then renamed over `dir`, so readers never see a half-written output.
-pub fn write_atomically(dir: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
+/// Writes `files` (name → bytes) into `dir` atomically: a sibling temporary folder is filled
+/// (`extra` may write more into it), then renamed over `dir`, so readers never see a half-written
+/// output; on any error the temporary folder is removed and `dir` is left as it was.
+pub fn write_atomically(
+    dir: &Path,
+    files: &[(String, Vec<u8>)],
+    extra: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
     let tmp = PathBuf::from(format!("{}.tmp-{}", dir.display(), std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
-    for (name, bytes) in files {
-        crate::source::dataset::write_file_synced(&tmp.join(name), bytes)?;
+    let filled = files
+        .iter()
+        .try_for_each(|(name, bytes)| {
+            crate::source::dataset::write_file_synced(&tmp.join(name), bytes)
+        })
+        .and_then(|()| extra(&tmp));
+    if let Err(e) = filled {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
     }
     if dir.exists() {
         fs::remove_dir_all(dir).map_err(|e| Error::io("replacing", dir, e))?;

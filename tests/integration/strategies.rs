@@ -276,3 +276,60 @@ fn two_step_earns_more_than_greedy_on_a_position_built_for_it() {
     );
     assert!(split[0].debt_repaid + split[1].debt_repaid > greedy[0].debt_repaid);
 }
+
+#[test]
+fn every_output_file_is_written_and_the_report_shows_every_chart() {
+    let dir = std::env::temp_dir().join(format!("liqsim-out-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    liqsim::run::write_outputs(&dir, run(), &sweep(), "small-crash").unwrap();
+    for f in [
+        "opportunities.parquet",
+        "actions.parquet",
+        "missed.parquet",
+        "summary.parquet",
+        "blocks.parquet",
+        "summary.json",
+        "report.html",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    for chart in [
+        "cumulative_net_profit",
+        "gas_threshold_tuning",
+        "missed_by_reason",
+        "price_and_liquidations",
+        "health_factor_distribution",
+    ] {
+        assert!(
+            dir.join(format!("{chart}.png")).is_file()
+                && dir.join(format!("{chart}.svg")).is_file(),
+            "{chart}"
+        );
+        assert!(
+            report.contains(&format!("{chart}.svg")),
+            "{chart} not in the report"
+        );
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        summary["strategies"].as_array().unwrap().len(),
+        sweep().len()
+    );
+    // no temporary folder is left behind
+    let parent = dir.parent().unwrap();
+    let name = dir.file_name().unwrap().to_string_lossy().to_string();
+    assert!(!std::fs::read_dir(parent).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with(&format!("{name}.tmp"))));
+}
+
+#[test]
+fn an_unwritable_output_folder_is_refused_before_work() {
+    let file = std::env::temp_dir().join(format!("liqsim-not-a-dir-{}", std::process::id()));
+    std::fs::write(&file, b"x").unwrap();
+    assert!(liqsim::output::check_writable(&file.join("out")).is_err());
+}
