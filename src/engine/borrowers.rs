@@ -14,7 +14,6 @@ use crate::math::aave::{
 };
 use crate::math::fixed::ray_mul;
 use crate::math::profit::{liquidation_profit, ProfitInput};
-use crate::protocol::aave_v3::abi::IPool;
 use crate::protocol::aave_v3::{decode_events, AaveV3Market, PoolEvent};
 
 /// Prices and indexes of one reserve at a point in time.
@@ -59,6 +58,8 @@ pub struct BorrowerIndex {
     configs: Vec<ReserveConfig>,
     users: BTreeMap<Address, UserPosition>,
     reserves: Vec<ReserveState>,
+    data: Vec<aave_math::ReserveIndexes>,
+    now: u64,
 }
 
 impl BorrowerIndex {
@@ -76,6 +77,8 @@ impl BorrowerIndex {
             configs,
             users: BTreeMap::new(),
             reserves: Vec::new(),
+            data: Vec::new(),
+            now: 0,
         };
         index.refresh_reserves(evm)?;
         Ok(index)
@@ -111,28 +114,106 @@ impl BorrowerIndex {
         self.users.is_empty()
     }
 
-    /// Re-reads prices and indexes (after a price update, or at a new block timestamp).
+    /// Re-reads everything from protocol state: reserve data, prices, and the indexes now.
     pub fn refresh_reserves<DB>(&mut self, evm: &mut Evm<DB>) -> Result<()>
     where
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
-        let mut states = Vec::with_capacity(self.market.reserves.len());
-        for (i, r) in self.market.reserves.iter().enumerate() {
-            states.push(ReserveState {
-                price: self.market.price(evm, i)?,
-                liquidity_index: self.market.normalized_income(evm, i)?,
-                variable_debt_index: evm.view(
-                    self.market.pool,
-                    &IPool::getReserveNormalizedVariableDebtCall {
-                        asset: r.underlying,
-                    },
-                    "getReserveNormalizedVariableDebt",
-                )?,
-            });
+        let all: Vec<usize> = (0..self.market.reserves.len()).collect();
+        self.refresh_reserve_data(evm, &all)?;
+        self.refresh_prices(evm)
+    }
+
+    /// Re-reads the oracle prices (after a price update).
+    pub fn refresh_prices<DB>(&mut self, evm: &mut Evm<DB>) -> Result<()>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        self.ensure_len();
+        for i in 0..self.market.reserves.len() {
+            self.reserves[i].price = self.market.price(evm, i)?;
         }
-        self.reserves = states;
         Ok(())
+    }
+
+    /// Re-reads the rates and indexes of `which` reserves (after a Pool action touched them) and
+    /// recomputes their normalized income and debt at the EVM's block timestamp.
+    pub fn refresh_reserve_data<DB>(&mut self, evm: &mut Evm<DB>, which: &[usize]) -> Result<()>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        self.ensure_len();
+        let now: u64 = evm.block().timestamp.saturating_to();
+        for &i in which {
+            let d = self.market.reserve_data(evm, i)?;
+            self.data[i] = aave_math::ReserveIndexes {
+                liquidity_index: U256::from(d.liquidityIndex),
+                current_liquidity_rate: U256::from(d.currentLiquidityRate),
+                variable_borrow_index: U256::from(d.variableBorrowIndex),
+                current_variable_borrow_rate: U256::from(d.currentVariableBorrowRate),
+                last_update_timestamp: d.lastUpdateTimestamp.to::<u64>(),
+            };
+            self.reserves[i].liquidity_index = aave_math::normalized_income(&self.data[i], now)?;
+            self.reserves[i].variable_debt_index = aave_math::normalized_debt(&self.data[i], now)?;
+        }
+        self.now = now;
+        Ok(())
+    }
+
+    /// Moves to a new block timestamp: normalized income and debt are recomputed natively from
+    /// the last reserve data read (exactly what the Pool's views return), with no EVM call.
+    pub fn set_timestamp(&mut self, now: u64) -> Result<()> {
+        if now == self.now {
+            return Ok(());
+        }
+        for (state, data) in self.reserves.iter_mut().zip(&self.data) {
+            state.liquidity_index = aave_math::normalized_income(data, now)?;
+            state.variable_debt_index = aave_math::normalized_debt(data, now)?;
+        }
+        self.now = now;
+        Ok(())
+    }
+
+    fn ensure_len(&mut self) {
+        let n = self.market.reserves.len();
+        self.reserves.resize(n, ReserveState::default());
+        self.data.resize(n, aave_math::ReserveIndexes::default());
+    }
+
+    /// Reserves named by the Pool events in `logs` (whose rates and indexes those actions moved).
+    pub fn touched_reserves(&self, logs: &[Log]) -> Vec<usize> {
+        let mut assets = BTreeSet::new();
+        for event in decode_events(self.market.pool, logs) {
+            match event {
+                PoolEvent::Supply(e) => {
+                    assets.insert(e.reserve);
+                }
+                PoolEvent::Withdraw(e) => {
+                    assets.insert(e.reserve);
+                }
+                PoolEvent::Borrow(e) => {
+                    assets.insert(e.reserve);
+                }
+                PoolEvent::Repay(e) => {
+                    assets.insert(e.reserve);
+                }
+                PoolEvent::LiquidationCall(e) => {
+                    assets.insert(e.collateralAsset);
+                    assets.insert(e.debtAsset);
+                }
+                _ => {}
+            }
+        }
+        self.market
+            .reserves
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| assets.contains(&r.underlying))
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// Users whose positions the Pool events in `logs` may have changed.
@@ -202,12 +283,16 @@ impl BorrowerIndex {
         Ok(())
     }
 
-    /// Refreshes every user the events in `logs` touched; returns them.
+    /// Refreshes every reserve and user the events in `logs` touched; returns the users.
     pub fn apply_logs<DB>(&mut self, evm: &mut Evm<DB>, logs: &[Log]) -> Result<BTreeSet<Address>>
     where
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
+        let reserves = self.touched_reserves(logs);
+        if !reserves.is_empty() {
+            self.refresh_reserve_data(evm, &reserves)?;
+        }
         let touched = self.touched_users(logs);
         for user in &touched {
             self.refresh_user(evm, *user)?;

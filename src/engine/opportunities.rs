@@ -249,8 +249,8 @@ where
     DB: DatabaseRef,
     DB::Error: DBErrorMarker + std::fmt::Display,
 {
-    fn on_block_start(&mut self, evm: &mut Evm<DB>, block: &BlockRecord) -> Result<()> {
-        self.index.refresh_reserves(evm)?;
+    fn on_block_start(&mut self, _evm: &mut Evm<DB>, block: &BlockRecord) -> Result<()> {
+        self.index.set_timestamp(block.timestamp)?;
         // Interest drifts health factors slowly: a full sweep at the start and every 25 blocks.
         if !self.started || block.number % 25 == 0 {
             self.started = true;
@@ -330,7 +330,7 @@ where
         block: &BlockRecord,
         _tx: &ReplayedTx<'_>,
     ) -> Result<()> {
-        self.index.refresh_reserves(evm)?;
+        self.index.refresh_prices(evm)?;
         self.observe_all(block.number)
     }
 }

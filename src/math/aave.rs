@@ -11,7 +11,7 @@ use alloy_primitives::U256;
 use crate::error::Result;
 use crate::math::fixed::{
     checked_add, checked_div, checked_mul, checked_sub, math_err, percent_div, percent_mul, pow10,
-    ray_div, ray_mul, wad_div, WAD,
+    ray_div, ray_mul, wad_div, RAY, WAD,
 };
 
 /// Health factor at or below which the close factor becomes 100 % (`LiquidationLogic.CLOSE_FACTOR_HF_THRESHOLD` = 0.95e18).
@@ -1116,5 +1116,110 @@ mod tests {
             debt_value_base(u(16_000_000_000), u(100_010_000), 6).unwrap(),
             u(1_600_160_000_000)
         );
+    }
+}
+
+/// Seconds per year in Aave's interest math (`MathUtils.SECONDS_PER_YEAR`).
+pub const SECONDS_PER_YEAR: u64 = 365 * 24 * 3600;
+
+/// The reserve fields the normalized income and debt derive from (`getReserveData`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReserveIndexes {
+    /// `liquidityIndex` (ray).
+    pub liquidity_index: U256,
+    /// `currentLiquidityRate` (ray).
+    pub current_liquidity_rate: U256,
+    /// `variableBorrowIndex` (ray).
+    pub variable_borrow_index: U256,
+    /// `currentVariableBorrowRate` (ray).
+    pub current_variable_borrow_rate: U256,
+    /// `lastUpdateTimestamp`.
+    pub last_update_timestamp: u64,
+}
+
+/// `MathUtils.calculateLinearInterest`: `RAY + rate·Δt / SECONDS_PER_YEAR`.
+pub fn linear_interest(rate: U256, last: u64, now: u64) -> Result<U256> {
+    let dt = U256::from(
+        now.checked_sub(last)
+            .ok_or_else(|| math_err("linear_interest", "time went backwards"))?,
+    );
+    let result = checked_mul("linear_interest", rate, dt)? / U256::from(SECONDS_PER_YEAR);
+    checked_add("linear_interest", RAY, result)
+}
+
+/// `MathUtils.calculateCompoundedInterest`: the three-term binomial approximation of
+/// `(1 + rate/SECONDS_PER_YEAR)^Δt`, with Solidity's operation order and truncations.
+pub fn compounded_interest(rate: U256, last: u64, now: u64) -> Result<U256> {
+    let exp = now
+        .checked_sub(last)
+        .ok_or_else(|| math_err("compounded_interest", "time went backwards"))?;
+    if exp == 0 {
+        return Ok(RAY);
+    }
+    let exp_u = U256::from(exp);
+    let exp_minus_one = U256::from(exp - 1);
+    let exp_minus_two = U256::from(exp.saturating_sub(2));
+    let year = U256::from(SECONDS_PER_YEAR);
+    let base_power_two = ray_mul(rate, rate)? / (year * year);
+    let base_power_three = ray_mul(base_power_two, rate)? / year;
+    let op = "compounded_interest";
+    let second =
+        checked_mul(op, checked_mul(op, exp_u, exp_minus_one)?, base_power_two)? / U256::from(2u64);
+    let third = checked_mul(
+        op,
+        checked_mul(op, checked_mul(op, exp_u, exp_minus_one)?, exp_minus_two)?,
+        base_power_three,
+    )? / U256::from(6u64);
+    let first = checked_mul(op, rate, exp_u)? / year;
+    checked_add(
+        op,
+        checked_add(op, checked_add(op, RAY, first)?, second)?,
+        third,
+    )
+}
+
+/// `ReserveLogic.getNormalizedIncome` at `now`.
+pub fn normalized_income(r: &ReserveIndexes, now: u64) -> Result<U256> {
+    if r.last_update_timestamp == now {
+        return Ok(r.liquidity_index);
+    }
+    ray_mul(
+        linear_interest(r.current_liquidity_rate, r.last_update_timestamp, now)?,
+        r.liquidity_index,
+    )
+}
+
+/// `ReserveLogic.getNormalizedDebt` at `now`.
+pub fn normalized_debt(r: &ReserveIndexes, now: u64) -> Result<U256> {
+    if r.last_update_timestamp == now {
+        return Ok(r.variable_borrow_index);
+    }
+    ray_mul(
+        compounded_interest(r.current_variable_borrow_rate, r.last_update_timestamp, now)?,
+        r.variable_borrow_index,
+    )
+}
+
+#[cfg(test)]
+mod interest_tests {
+    use super::*;
+
+    #[test]
+    fn no_time_no_interest_and_one_year_linear() {
+        let rate = RAY / U256::from(10u64); // 10% a year
+        assert_eq!(linear_interest(rate, 5, 5).unwrap(), RAY);
+        assert_eq!(compounded_interest(rate, 5, 5).unwrap(), RAY);
+        assert_eq!(
+            linear_interest(rate, 0, SECONDS_PER_YEAR).unwrap(),
+            RAY + rate
+        );
+        // compounding a year at 10% ≈ e^0.1 − 1 = 10.517%: the 3-term approximation gives 10.5167%
+        let c = compounded_interest(rate, 0, SECONDS_PER_YEAR).unwrap();
+        assert!(
+            c > RAY + rate
+                && c < RAY + rate + rate / U256::from(10u64) * U256::from(6u64) / U256::from(10u64),
+            "{c}"
+        );
+        assert!(linear_interest(rate, 10, 5).is_err());
     }
 }

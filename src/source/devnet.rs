@@ -259,7 +259,7 @@ pub fn build_window(
             difficulty: U256::ZERO,
         };
         evm.set_block(block_env(&header));
-        index.refresh_reserves(&mut evm)?;
+        index.set_timestamp(timestamp)?;
 
         let mut intents: Vec<(u128, Intent)> = Vec::new();
         // Oracle updates (Chainlink-style deviation or heartbeat).
@@ -460,7 +460,7 @@ pub fn build_window(
             );
             let touched = index.apply_logs(&mut evm, &outcome.logs)?;
             if intent.oracle && outcome.success {
-                index.refresh_reserves(&mut evm)?;
+                index.refresh_prices(&mut evm)?;
                 prices_moved = true;
             }
             for event in crate::protocol::aave_v3::decode_events(market.pool, &outcome.logs) {

@@ -163,6 +163,25 @@ impl ReplayHooks<EmptyDB> for WhatIfProbe {
         tx: &ReplayedTx<'_>,
     ) -> liqsim::Result<()> {
         self.tracker.on_price_update(evm, block, tx)?;
+        // The index's natively computed normalized income and debt equal the Pool's views.
+        for (i, r) in self.market.reserves.iter().enumerate() {
+            let state = self.tracker.index.reserves()[i];
+            assert_eq!(
+                state.liquidity_index,
+                self.market.normalized_income(evm, i)?,
+                "{} income",
+                r.symbol
+            );
+            let debt = evm.view(
+                self.market.pool,
+                &liqsim::protocol::aave_v3::abi::IPool::getReserveNormalizedVariableDebtCall {
+                    asset: r.underlying,
+                },
+                "debt index",
+            )?;
+            assert_eq!(state.variable_debt_index, debt, "{} debt", r.symbol);
+            assert_eq!(state.price, self.market.price(evm, i)?);
+        }
         if self.checked >= 3 {
             return Ok(());
         }
