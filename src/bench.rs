@@ -122,6 +122,8 @@ pub struct ReplayBench {
     pub liqsim_seconds: f64,
     /// Seconds for bare revm.
     pub bare_seconds: f64,
+    /// Seconds for liqsim's replay with receipt checks but no hooks.
+    pub checks_only_seconds: f64,
 }
 
 impl fmt::Display for ReplayBench {
@@ -131,12 +133,14 @@ impl fmt::Display for ReplayBench {
         let (bb, bg) = rate(self.bare_seconds);
         write!(
             f,
-            "replay of {} blocks / {} transactions / {:.1} Mgas:\n  liqsim replay (receipt checks + borrower index + ledger): {:.0} blocks/s, {:.1} Mgas/s\n  bare revm (decode + execute only):                        {:.0} blocks/s, {:.1} Mgas/s\n  liqsim at {:.0}% of the bare rate",
+            "replay of {} blocks / {} transactions / {:.1} Mgas:\n  liqsim replay (receipt checks + borrower index + ledger): {:.0} blocks/s, {:.1} Mgas/s\n  liqsim replay (receipt checks only):                      {:.0} blocks/s, {:.1} Mgas/s\n  bare revm (decode + execute only):                        {:.0} blocks/s, {:.1} Mgas/s\n  liqsim at {:.0}% of the bare rate",
             self.blocks,
             self.transactions,
             self.gas as f64 / 1e6,
             lb,
             lg,
+            rate(self.checks_only_seconds).0,
+            rate(self.checks_only_seconds).1,
             bb,
             bg,
             100.0 * self.bare_seconds / self.liqsim_seconds
@@ -151,11 +155,24 @@ pub fn replay(dir: &std::path::Path, rounds: usize) -> Result<ReplayBench> {
     let window = crate::source::dataset::read_dataset(dir)?;
     let mut best_liqsim = f64::MAX;
     let mut best_bare = f64::MAX;
+    let mut best_checks = f64::MAX;
     let mut gas = 0;
     for _ in 0..rounds.max(1) {
         let report = crate::run::replay_window(&window, true, false)?;
         best_liqsim = best_liqsim.min(report.seconds);
         gas = report.fidelity.gas_used;
+
+        let db = load_prestate(&window.accounts, &window.code, &window.storage)?;
+        let mut evm = Evm::from_cache_db(db, window.manifest.chain_id);
+        let start = Instant::now();
+        crate::engine::replay::replay(
+            &mut evm,
+            &window,
+            true,
+            &mut crate::engine::replay::NoHooks,
+            None,
+        )?;
+        best_checks = best_checks.min(start.elapsed().as_secs_f64());
 
         let db = load_prestate(&window.accounts, &window.code, &window.storage)?;
         let mut evm = Evm::from_cache_db(db, window.manifest.chain_id);
@@ -179,5 +196,6 @@ pub fn replay(dir: &std::path::Path, rounds: usize) -> Result<ReplayBench> {
         gas,
         liqsim_seconds: best_liqsim,
         bare_seconds: best_bare,
+        checks_only_seconds: best_checks,
     })
 }

@@ -60,6 +60,121 @@ pub struct BorrowerIndex {
     reserves: Vec<ReserveState>,
     data: Vec<aave_math::ReserveIndexes>,
     now: u64,
+    layout: Option<StorageLayout>,
+}
+
+/// Where the Pool keeps user configurations and the tokens keep scaled balances (mapping slots).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageLayout {
+    /// Slot of the Pool's `mapping(address => UserConfigurationMap)`.
+    pub user_config: U256,
+    /// Slot of the aToken's `mapping(address => UserState)` (balance in the low 128 bits).
+    pub a_token_balances: U256,
+    /// Slot of the variable debt token's `mapping(address => UserState)`.
+    pub debt_token_balances: U256,
+}
+
+/// Mapping slots probed when learning a layout.
+const PROBED_SLOTS: u64 = 128;
+
+impl StorageLayout {
+    fn key(user: Address, slot: U256) -> U256 {
+        let mut buf = [0u8; 64];
+        buf[12..32].copy_from_slice(user.as_slice());
+        buf[32..].copy_from_slice(&slot.to_be_bytes::<32>());
+        U256::from_be_bytes(alloy_primitives::keccak256(buf).0)
+    }
+
+    fn read<DB>(
+        &self,
+        evm: &Evm<DB>,
+        contract: Address,
+        slot: U256,
+        user: Address,
+        low_128: bool,
+    ) -> Result<U256>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let value = evm
+            .db()
+            .storage_ref(contract, Self::key(user, slot))
+            .map_err(|e| {
+                crate::error::Error::Database(format!("reading storage of {contract}: {e}"))
+            })?;
+        Ok(if low_128 {
+            value & U256::from(u128::MAX)
+        } else {
+            value
+        })
+    }
+
+    /// Learns the layout from one user whose configuration, collateral and debt are non-zero,
+    /// accepting it only when every one of that user's values read from storage equals the
+    /// contracts' own views; `None` when no slot matches (views stay in use).
+    fn discover<DB>(
+        evm: &Evm<DB>,
+        market: &AaveV3Market,
+        user: Address,
+        position: &UserPosition,
+    ) -> Result<Option<Self>>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let collateral = position.scaled_collateral.iter().position(|v| !v.is_zero());
+        let debt = position.scaled_debt.iter().position(|v| !v.is_zero());
+        let (Some(c), Some(d)) = (collateral, debt) else {
+            return Ok(None);
+        };
+        let probe = |contract: Address, expected: U256, low: bool| -> Result<Option<U256>> {
+            for slot in 0..PROBED_SLOTS {
+                let candidate = Self {
+                    user_config: U256::ZERO,
+                    a_token_balances: U256::ZERO,
+                    debt_token_balances: U256::ZERO,
+                };
+                if candidate.read(evm, contract, U256::from(slot), user, low)? == expected {
+                    return Ok(Some(U256::from(slot)));
+                }
+            }
+            Ok(None)
+        };
+        let (Some(user_config), Some(a_token_balances), Some(debt_token_balances)) = (
+            probe(market.pool, position.config, false)?,
+            probe(
+                market.reserves[c].a_token,
+                position.scaled_collateral[c],
+                true,
+            )?,
+            probe(
+                market.reserves[d].variable_debt_token,
+                position.scaled_debt[d],
+                true,
+            )?,
+        ) else {
+            return Ok(None);
+        };
+        let layout = Self {
+            user_config,
+            a_token_balances,
+            debt_token_balances,
+        };
+        for (i, r) in market.reserves.iter().enumerate() {
+            if layout.read(evm, r.a_token, a_token_balances, user, true)?
+                != position.scaled_collateral[i]
+                && position.config.bit(2 * i + 1)
+                || layout.read(evm, r.variable_debt_token, debt_token_balances, user, true)?
+                    != position.scaled_debt[i]
+                    && position.config.bit(2 * i)
+            {
+                return Ok(None);
+            }
+        }
+        tracing::debug!(?layout, "learnt the storage layout of user positions");
+        Ok(Some(layout))
+    }
 }
 
 impl BorrowerIndex {
@@ -79,6 +194,7 @@ impl BorrowerIndex {
             reserves: Vec::new(),
             data: Vec::new(),
             now: 0,
+            layout: None,
         };
         index.refresh_reserves(evm)?;
         Ok(index)
@@ -251,8 +367,56 @@ impl BorrowerIndex {
         users
     }
 
-    /// Re-reads one user's scaled balances and configuration from protocol state.
+    /// Re-reads one user's scaled balances and configuration from protocol state: straight from
+    /// storage once the layout is known (learnt and verified against the contracts' own views on
+    /// the first users), through the contracts' views until then.
     pub fn refresh_user<DB>(&mut self, evm: &mut Evm<DB>, user: Address) -> Result<()>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let position = match self.layout {
+            Some(layout) => self.read_position_from_storage(evm, user, layout)?,
+            None => {
+                let position = self.read_position_through_views(evm, user)?;
+                self.layout = StorageLayout::discover(evm, &self.market, user, &position)?;
+                position
+            }
+        };
+        if position.config.is_zero() {
+            self.users.remove(&user);
+        } else {
+            self.users.insert(user, position);
+        }
+        Ok(())
+    }
+
+    /// Whether positions are read straight from storage (the layout was learnt).
+    pub fn reads_storage(&self) -> bool {
+        self.layout.is_some()
+    }
+
+    /// Re-reads every tracked user through the contracts' views; returns the users whose stored
+    /// position differs (empty when the index is exact).
+    pub fn users_differing_from_views<DB>(&self, evm: &mut Evm<DB>) -> Result<Vec<Address>>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let mut differing = Vec::new();
+        for (user, position) in &self.users {
+            if self.read_position_through_views(evm, *user)? != *position {
+                differing.push(*user);
+            }
+        }
+        Ok(differing)
+    }
+
+    fn read_position_through_views<DB>(
+        &self,
+        evm: &mut Evm<DB>,
+        user: Address,
+    ) -> Result<UserPosition>
     where
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
@@ -275,12 +439,42 @@ impl BorrowerIndex {
                         .scaled_balance_of(evm, r.variable_debt_token, user)?;
             }
         }
-        if config.is_zero() {
-            self.users.remove(&user);
-        } else {
-            self.users.insert(user, position);
+        Ok(position)
+    }
+
+    fn read_position_from_storage<DB>(
+        &self,
+        evm: &Evm<DB>,
+        user: Address,
+        layout: StorageLayout,
+    ) -> Result<UserPosition>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let config = layout.read(evm, self.market.pool, layout.user_config, user, false)?;
+        let n = self.market.reserves.len();
+        let mut position = UserPosition {
+            scaled_collateral: vec![U256::ZERO; n],
+            scaled_debt: vec![U256::ZERO; n],
+            config,
+        };
+        for (i, r) in self.market.reserves.iter().enumerate() {
+            if config.bit(2 * i + 1) || config.bit(2 * i) {
+                position.scaled_collateral[i] =
+                    layout.read(evm, r.a_token, layout.a_token_balances, user, true)?;
+            }
+            if config.bit(2 * i) {
+                position.scaled_debt[i] = layout.read(
+                    evm,
+                    r.variable_debt_token,
+                    layout.debt_token_balances,
+                    user,
+                    true,
+                )?;
+            }
         }
-        Ok(())
+        Ok(position)
     }
 
     /// Refreshes every reserve and user the events in `logs` touched; returns the users.

@@ -198,6 +198,8 @@ pub struct OpportunityTracker {
     /// Historical liquidations by liquidator.
     pub liquidations_by: BTreeMap<Address, u64>,
     started: bool,
+    /// Per user: health factor and prices when it was last computed.
+    last_check: BTreeMap<Address, (alloy_primitives::U256, Vec<alloy_primitives::U256>)>,
 }
 
 impl OpportunityTracker {
@@ -220,6 +222,7 @@ impl OpportunityTracker {
             ledger: OpportunityLedger::new(),
             liquidations_by: BTreeMap::new(),
             started: false,
+            last_check: BTreeMap::new(),
         })
     }
 
@@ -232,12 +235,48 @@ impl OpportunityTracker {
         };
         self.ledger
             .observe(user, block, account.health_factor, best);
+        let prices = self.index.reserves().iter().map(|r| r.price).collect();
+        self.last_check
+            .insert(user, (account.health_factor, prices));
         Ok(())
     }
 
+    /// Checks every user whose health factor could have crossed 1 since it was last computed.
+    ///
+    /// A user is skipped when a lower bound of its health factor stays above 1: the last health
+    /// factor scaled by the worst collateral price ratio and the worst debt price ratio since
+    /// then, with a margin for interest accrued between checks. This is only a filter; every
+    /// health factor that is recorded comes from the exact shared math.
     fn observe_all(&mut self, block: u64) -> Result<()> {
-        let users: Vec<Address> = self.index.users().map(|(a, _)| *a).collect();
-        for user in users {
+        const MARGIN: f64 = 1.002;
+        let now: Vec<alloy_primitives::U256> =
+            self.index.reserves().iter().map(|r| r.price).collect();
+        let mut due = Vec::new();
+        for (user, position) in self.index.users() {
+            let Some((hf, then)) = self.last_check.get(user) else {
+                due.push(*user);
+                continue;
+            };
+            let hf = crate::math::profit::to_f64_lossy(*hf, 18);
+            let mut bound = hf;
+            for (i, (p_now, p_then)) in now.iter().zip(then).enumerate() {
+                if p_now == p_then || p_then.is_zero() {
+                    continue;
+                }
+                let ratio = crate::math::profit::to_f64_lossy(*p_now, 8)
+                    / crate::math::profit::to_f64_lossy(*p_then, 8);
+                if position.config.bit(2 * i + 1) && ratio < 1.0 {
+                    bound *= ratio;
+                }
+                if position.config.bit(2 * i) && ratio > 1.0 {
+                    bound /= ratio;
+                }
+            }
+            if bound.partial_cmp(&MARGIN) != Some(std::cmp::Ordering::Greater) {
+                due.push(*user);
+            }
+        }
+        for user in due {
             self.observe(user, block)?;
         }
         Ok(())

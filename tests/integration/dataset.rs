@@ -258,6 +258,17 @@ fn what_if_runs_at_hook_points_without_touching_history() {
         probe.checked > 0,
         "no liquidatable position at any price update"
     );
+    // The index read positions straight from storage, and they equal the contracts' views.
+    assert!(probe.tracker.index.reads_storage());
+    assert!(probe.tracker.index.len() > 100);
+    assert_eq!(
+        probe
+            .tracker
+            .index
+            .users_differing_from_views(&mut evm)
+            .unwrap(),
+        Vec::<alloy_primitives::Address>::new()
+    );
     assert_eq!(fidelity.receipts_matched, fidelity.transactions);
 }
 
