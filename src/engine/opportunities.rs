@@ -257,7 +257,8 @@ impl OpportunityTracker {
                 due.push(*user);
                 continue;
             };
-            let hf = crate::math::profit::to_f64_lossy(*hf, 18);
+            // cheap float views for the filter only (prices and health factors fit in u128)
+            let hf = hf.saturating_to::<u128>() as f64 / 1e18;
             let mut bound = hf;
             for (i, (p_now, p_then)) in now.iter().zip(then).enumerate() {
                 if p_now == p_then || p_then.is_zero() {
