@@ -2,6 +2,7 @@
 
 pub mod aave_v3;
 pub mod artifacts;
+pub mod compound;
 pub mod price_feed;
 
 pub use crate::source::keys::actor;

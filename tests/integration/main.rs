@@ -2,4 +2,5 @@
 
 mod aave_v3;
 mod common;
+mod compound;
 mod dataset;
