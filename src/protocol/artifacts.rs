@@ -39,6 +39,15 @@ pub const AAVE_V3_CORE: NpmPackage = NpmPackage {
     extra_artifact_dirs: &[],
 };
 
+/// Aave V2 protocol, the version issue 6 pins.
+pub const AAVE_V2: NpmPackage = NpmPackage {
+    name: "@aave/protocol-v2",
+    version: "1.0.1",
+    integrity: "sha512-MU3WiigW89DWDpCtvaw4rafih7RbADB45uUM/zqfnOD4g9JNUVfeT6MrjV4/DP/JPA2Iv5ySKSx+a1OfUES0Pg==",
+    env_override: "LIQSIM_AAVE_V2_ARTIFACTS",
+    extra_artifact_dirs: &[],
+};
+
 /// Venus Protocol isolated pools (a maintained Compound V2 fork), the version issue 6 pins. Its
 /// own artifacts plus the OpenZeppelin beacon proxies and Venus' `AccessControlManager` it deploys
 /// behind.
