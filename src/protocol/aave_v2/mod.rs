@@ -343,7 +343,8 @@ impl AaveV2Market {
 /// indexes (`getReserveNormalizedVariableDebt(debt)`, `getReserveNormalizedIncome(collateral)`)
 /// decide code 23 (`LP_LIQUIDATION_CALL_FAILED`): the collateral manager's delegatecall itself
 /// reverts when the debt burn or, taking underlying, the aToken burn scales to 0
-/// (`CT_INVALID_BURN_AMOUNT` inside), e.g. when `debtToCover` is 0.
+/// (`CT_INVALID_BURN_AMOUNT` inside), e.g. when `debtToCover` is 0, or when its SafeMath
+/// overflows (`debtPrice · debt · 10^collateralDecimals` beyond 2^256 for 27-decimal collateral).
 #[allow(clippy::too_many_arguments)]
 pub fn predict_liquidation(
     user: &[UserReserve],
@@ -373,7 +374,9 @@ pub fn predict_liquidation(
     if d.debt_balance.is_zero() {
         return Ok(Err("44"));
     }
-    let outcome = liquidation_outcome_v2(&LiquidationInputV2 {
+    // An overflow in the collateral manager's SafeMath (`mul`, `percentMul`, `percentDiv`)
+    // reverts inside the delegatecall, which the pool reports as 23 (LP_LIQUIDATION_CALL_FAILED).
+    let outcome = match liquidation_outcome_v2(&LiquidationInputV2 {
         user_debt: d.debt_balance,
         debt_to_cover,
         user_collateral_balance: c.collateral_balance,
@@ -382,7 +385,11 @@ pub fn predict_liquidation(
         debt_price: d.price,
         debt_decimals: d.decimals,
         liquidation_bonus: collateral_bonus_bps,
-    })?;
+    }) {
+        Ok(outcome) => outcome,
+        Err(Error::Math { .. }) => return Ok(Err("23")),
+        Err(other) => return Err(other),
+    };
     if !receive_a_token && available_underlying < outcome.collateral_to_liquidator {
         return Ok(Err("45"));
     }
