@@ -401,3 +401,73 @@ pub fn predict_liquidation(
     }
     Ok(Ok(outcome))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_codes_are_named() {
+        assert_eq!(explain_code("42"), "LPCM_HEALTH_FACTOR_NOT_BELOW_THRESHOLD");
+        assert_eq!(explain_code("45"), "LPCM_NOT_ENOUGH_LIQUIDITY_TO_LIQUIDATE");
+        assert_eq!(explain_code("23"), "LP_LIQUIDATION_CALL_FAILED");
+        assert_eq!(explain_code("999"), "unknown");
+    }
+
+    fn reserve(collateral: u128, debt: u128, price: u128) -> UserReserve {
+        UserReserve {
+            collateral_balance: U256::from(collateral),
+            debt_balance: U256::from(debt),
+            price: U256::from(price),
+            decimals: 18,
+            ltv: 8000,
+            liquidation_threshold: 8500,
+            usage_as_collateral: collateral > 0,
+            borrowing: debt > 0,
+        }
+    }
+
+    #[test]
+    fn prediction_order_of_refusals() {
+        let ray = U256::from(10u64).pow(U256::from(27u64));
+        let wad = 1_000_000_000_000_000_000u128;
+        // collateral 1 ETH (LT 85%), debt 0.9 ETH: HF < 1
+        let user = [reserve(wad, 0, wad), reserve(0, 9 * wad / 10, wad)];
+        let p = |c, d, cover: u128, available: u128| {
+            predict_liquidation(
+                &user,
+                c,
+                d,
+                U256::from(cover),
+                false,
+                10_500,
+                U256::from(available),
+                ray,
+                ray,
+            )
+            .unwrap()
+        };
+        assert_eq!(p(1, 1, 1, wad), Err("43")); // not collateral
+        assert_eq!(p(0, 0, 1, wad), Err("44")); // not borrowed
+        assert_eq!(p(0, 1, wad, 1), Err("45")); // aToken holds too little underlying
+        assert_eq!(p(0, 1, 0, wad), Err("23")); // a zero burn reverts inside the manager
+        let ok = p(0, 1, wad, wad).unwrap();
+        assert_eq!(ok.debt_repaid, U256::from(45 * wad / 100)); // 50% close factor
+        let healthy = [reserve(wad, 0, wad), reserve(0, wad / 2, wad)];
+        assert_eq!(
+            predict_liquidation(
+                &healthy,
+                0,
+                1,
+                U256::MAX,
+                true,
+                10_500,
+                U256::ZERO,
+                ray,
+                ray
+            )
+            .unwrap(),
+            Err("42")
+        );
+    }
+}

@@ -627,3 +627,29 @@ impl AccountState {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_sol_types::{Revert, SolError};
+
+    #[test]
+    fn custom_errors_and_require_strings_are_decoded() {
+        let data = VenusErrors::MinimalCollateralViolated {
+            expectedGreaterThan: U256::from(100u8),
+            actual: U256::from(5u8),
+        }
+        .abi_encode();
+        let reason = explain_revert(&data);
+        assert_eq!(
+            revert_name(&reason),
+            "MinimalCollateralViolated",
+            "{reason}"
+        );
+        assert!(reason.contains("100"), "{reason}");
+        let data = VenusErrors::TooMuchRepay {}.abi_encode();
+        assert_eq!(revert_name(&explain_revert(&data)), "TooMuchRepay");
+        let data = Revert::from("LIQUIDATE_SEIZE_TOO_MUCH").abi_encode();
+        assert_eq!(explain_revert(&data), "LIQUIDATE_SEIZE_TOO_MUCH");
+    }
+}
