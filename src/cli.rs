@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::{Error, Result};
-use crate::protocol::artifacts::{ArtifactStore, AAVE_V3_CORE};
+use crate::protocol::artifacts::{ArtifactStore, AAVE_V2, AAVE_V3_CORE, VENUS_ISOLATED_POOLS};
 
 /// liqsim — historical backtesting of DeFi liquidations on real protocol bytecode.
 #[derive(Debug, Parser)]
@@ -23,12 +23,28 @@ pub struct ArtifactArgs {
     /// npm into the cache on first use.
     #[arg(long, env = "LIQSIM_AAVE_V3_ARTIFACTS", help_heading = "Artifacts")]
     pub aave_v3_artifacts: Option<PathBuf>,
+    /// Folder holding an unpacked `@aave/protocol-v2@1.0.1`; default: fetched with npm.
+    #[arg(long, env = "LIQSIM_AAVE_V2_ARTIFACTS", help_heading = "Artifacts")]
+    pub aave_v2_artifacts: Option<PathBuf>,
+    /// Folder holding an unpacked `@venusprotocol/isolated-pools@4.4.0`; default: fetched with npm.
+    #[arg(long, env = "LIQSIM_VENUS_ARTIFACTS", help_heading = "Artifacts")]
+    pub venus_artifacts: Option<PathBuf>,
 }
 
 impl ArtifactArgs {
     /// Opens the Aave V3 artifact store.
     pub fn aave_v3(&self) -> Result<ArtifactStore> {
         ArtifactStore::open(&AAVE_V3_CORE, self.aave_v3_artifacts.as_deref())
+    }
+
+    /// Opens the Aave V2 artifact store.
+    pub fn aave_v2(&self) -> Result<ArtifactStore> {
+        ArtifactStore::open(&AAVE_V2, self.aave_v2_artifacts.as_deref())
+    }
+
+    /// Opens the Venus isolated-pools (Compound-style) artifact store.
+    pub fn venus(&self) -> Result<ArtifactStore> {
+        ArtifactStore::open(&VENUS_ISOLATED_POOLS, self.venus_artifacts.as_deref())
     }
 }
 
@@ -100,8 +116,8 @@ pub struct InspectArgs {
 /// `liqsim verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Protocol to verify.
-    #[arg(value_parser = ["aave-v3"], default_value = "aave-v3")]
+    /// Protocol to verify (`compound` = Venus isolated pools, a Compound V2 fork).
+    #[arg(value_parser = ["aave-v3", "aave-v2", "compound"], default_value = "aave-v3")]
     pub protocol: String,
     /// Liquidation cases to check.
     #[arg(long, default_value_t = 1000)]
@@ -230,6 +246,75 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!("  liquidations by {who}: {n}");
             }
             Ok(())
+        }
+        Command::Verify(args) if args.protocol == "aave-v2" => {
+            let store = args.artifacts.aave_v2()?;
+            let report = crate::protocol::aave_v2::differential::run(
+                &store,
+                args.seed,
+                args.cases,
+                args.markets,
+                args.position,
+            )?;
+            println!(
+                "aave-v2 differential: {} cases over {} positions in {} markets, {} mismatches, {:.1} s",
+                report.cases,
+                report.positions,
+                report.markets,
+                report.mismatches.len(),
+                report.seconds
+            );
+            println!(
+                "  liquidated {}, collateral-capped {}, receiveAToken {}, predicted refusals {}",
+                report.liquidated, report.capped, report.receive_a_token, report.predicted_reverts
+            );
+            for m in report.mismatches.iter().take(20) {
+                println!("  MISMATCH {m}");
+            }
+            if report.mismatches.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::Mismatch(format!(
+                    "{} mismatches",
+                    report.mismatches.len()
+                )))
+            }
+        }
+        Command::Verify(args) if args.protocol == "compound" => {
+            let store = args.artifacts.venus()?;
+            let report = crate::protocol::compound::differential::run(
+                &store,
+                args.seed,
+                args.cases,
+                args.markets,
+                args.position,
+            )?;
+            println!(
+                "compound (venus isolated pools) differential: {} cases over {} positions in {} markets, {} mismatches, {:.1} s",
+                report.cases,
+                report.positions,
+                report.markets,
+                report.mismatches.len(),
+                report.seconds
+            );
+            println!(
+                "  liquidated {}, with protocol seize share {}, predicted reverts {} (MinimalCollateralViolated {})",
+                report.liquidated,
+                report.with_protocol_share,
+                report.predicted_reverts,
+                report.min_collateral_reverts
+            );
+            for m in report.mismatches.iter().take(20) {
+                println!("  MISMATCH {m}");
+            }
+            if report.mismatches.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::Mismatch(format!(
+                    "{} mismatches",
+                    report.mismatches.len()
+                )))
+            }
         }
         Command::Verify(args) => {
             let store = args.artifacts.aave_v3()?;

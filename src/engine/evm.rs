@@ -175,6 +175,13 @@ where
             .unwrap_or_default())
     }
 
+    /// Sets the largest deployable runtime code (`None` = EIP-170's 24,576 bytes, the default).
+    /// Devnets that deploy published artifacts above the limit (Venus' `Comptroller` in
+    /// `@venusprotocol/isolated-pools` 4.4.0 is 24,929 bytes) raise it for those deployments.
+    pub fn set_code_size_limit(&mut self, limit: Option<usize>) {
+        self.inner.ctx.cfg.limit_contract_code_size = limit;
+    }
+
     /// Sets an account's ether balance (devnet funding).
     pub fn set_balance(&mut self, address: Address, balance: U256) -> Result<()> {
         let mut info = self.account(address)?;

@@ -175,6 +175,103 @@ pub fn ctokens_to_underlying(ctokens: U256, exchange_rate_mantissa: U256) -> Res
     mul_scalar_truncate(exchange_rate_mantissa, ctokens)
 }
 
+/// One entered market as Venus isolated pools' `_getHypotheticalLiquiditySnapshot` reads it.
+///
+/// `weight_mantissa` is the liquidation threshold for `getAccountLiquidity` and liquidation
+/// checks, or the collateral factor for borrowing power.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VenusAccountAsset {
+    /// vToken balance (`getAccountSnapshot`).
+    pub vtoken_balance: U256,
+    /// Borrow balance in underlying units (`borrowBalanceStored`).
+    pub borrow_balance: U256,
+    /// `exchangeRateStored` mantissa.
+    pub exchange_rate_mantissa: U256,
+    /// `oracle.getUnderlyingPrice(vToken)`: USD price × 1e(36 − underlying decimals).
+    pub oracle_price_mantissa: U256,
+    /// Liquidation threshold (or collateral factor) mantissa, 1e18 = 100 %.
+    pub weight_mantissa: U256,
+}
+
+/// Venus isolated pools' `AccountLiquiditySnapshot` (without hypothetical effects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VenusLiquiditySnapshot {
+    /// Σ truncate(exchangeRate·price · vTokenBalance): unweighted, compared with
+    /// `minLiquidatableCollateral`.
+    pub total_collateral: U256,
+    /// Σ truncate(weight·(exchangeRate·price) · vTokenBalance).
+    pub weighted_collateral: U256,
+    /// Σ truncate(price · borrowBalance).
+    pub borrows: U256,
+    /// `weightedCollateral - borrows` when positive, else 0.
+    pub liquidity: U256,
+    /// `borrows - weightedCollateral` when collateral does not exceed borrows, else 0.
+    pub shortfall: U256,
+}
+
+/// Venus isolated pools (`@venusprotocol/isolated-pools` 4.4.0)
+/// `Comptroller._getHypotheticalLiquiditySnapshot(account, 0, 0, 0, weight)`.
+///
+/// It differs from Compound V2's [`account_liquidity`] in the order of the truncating products,
+/// so the two can disagree by a few wei, and it also sums the unweighted collateral:
+/// ```text
+/// vTokenPrice         = mul_(Exp(exchangeRate), Exp(oraclePrice))      // Compound: mul_(cf, er) first
+/// weightedVTokenPrice = mul_(weight, vTokenPrice)
+/// weightedCollateral  = mul_ScalarTruncateAddUInt(weightedVTokenPrice, vTokenBalance, weightedCollateral)
+/// totalCollateral     = mul_ScalarTruncateAddUInt(vTokenPrice, vTokenBalance, totalCollateral)
+/// borrows             = mul_ScalarTruncateAddUInt(oraclePrice, borrowBalance, borrows)
+/// ```
+/// An oracle price of 0 is the Comptroller's `PriceError` ([`crate::error::Error::Math`]).
+pub fn venus_liquidity_snapshot(assets: &[VenusAccountAsset]) -> Result<VenusLiquiditySnapshot> {
+    let mut s = VenusLiquiditySnapshot::default();
+    for a in assets {
+        if a.oracle_price_mantissa.is_zero() {
+            return Err(math_err(
+                "venus_liquidity_snapshot",
+                "PriceError: oracle price is 0",
+            ));
+        }
+        let vtoken_price = mul_exp(a.exchange_rate_mantissa, a.oracle_price_mantissa)?;
+        let weighted_price = mul_exp(a.weight_mantissa, vtoken_price)?;
+        s.weighted_collateral =
+            mul_scalar_truncate_add_uint(weighted_price, a.vtoken_balance, s.weighted_collateral)?;
+        s.total_collateral =
+            mul_scalar_truncate_add_uint(vtoken_price, a.vtoken_balance, s.total_collateral)?;
+        s.borrows =
+            mul_scalar_truncate_add_uint(a.oracle_price_mantissa, a.borrow_balance, s.borrows)?;
+    }
+    if s.weighted_collateral > s.borrows {
+        s.liquidity = s.weighted_collateral - s.borrows;
+    } else {
+        s.shortfall = s.borrows - s.weighted_collateral;
+    }
+    Ok(s)
+}
+
+/// Venus isolated pools' `VToken._seize` split, which differs from Compound V2's
+/// [`split_seize_tokens`]: the protocol share is a share of the *incentive-inclusive* seize, scaled
+/// back by the incentive, and it leaves the market as underlying (to the protocol share reserve),
+/// not as reserves:
+/// ```text
+/// protocolSeizeTokens   = div_(mul_(seizeTokens, Exp(protocolSeizeShare)), Exp(liquidationIncentive))
+///                       = (seizeTokens * share / 1e18) * 1e18 / incentive
+/// liquidatorSeizeTokens = seizeTokens - protocolSeizeTokens
+/// protocolSeizeAmount   = mul_ScalarTruncate(Exp(exchangeRateStored), protocolSeizeTokens)
+/// ```
+/// Returns `(liquidator_tokens, protocol_tokens, protocol_underlying)`; `Err` when the incentive is 0.
+pub fn venus_split_seize_tokens(
+    seize_tokens: U256,
+    protocol_seize_share_mantissa: U256,
+    liquidation_incentive_mantissa: U256,
+    exchange_rate_mantissa: U256,
+) -> Result<(U256, U256, U256)> {
+    let numerator = mul_scalar_truncate(protocol_seize_share_mantissa, seize_tokens)?;
+    let protocol = div_exp(numerator, liquidation_incentive_mantissa)?;
+    let liquidator = checked_sub("venus_split_seize_tokens", seize_tokens, protocol)?;
+    let underlying = mul_scalar_truncate(exchange_rate_mantissa, protocol)?;
+    Ok((liquidator, protocol, underlying))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,5 +437,59 @@ mod tests {
         bad[1].oracle_price_mantissa = U256::ZERO;
         assert!(account_liquidity(&bad).is_err());
         assert_eq!(account_liquidity(&[]).unwrap(), AccountLiquidity::default());
+    }
+    #[test]
+    fn venus_snapshot_order_of_truncation() {
+        // exchange rate 3, price 1e18 + 1 (both tiny mantissas make truncation visible):
+        // Venus: vTokenPrice = 3 * (1e18+1) / 1e18 = 3; weighted = 0.5e18 * 3 / 1e18 = 1
+        // Compound V2 order: mul_(0.5e18, 3) = 1; tokensToDenom = 1 * (1e18+1) / 1e18 = 1
+        let a = VenusAccountAsset {
+            vtoken_balance: e(1, 18),
+            borrow_balance: u(1),
+            exchange_rate_mantissa: u(3),
+            oracle_price_mantissa: e(1, 18) + u(1),
+            weight_mantissa: e(5, 17),
+        };
+        let s = venus_liquidity_snapshot(&[a]).unwrap();
+        assert_eq!(s.total_collateral, u(3));
+        assert_eq!(s.weighted_collateral, u(1));
+        assert_eq!(s.borrows, u(1));
+        assert_eq!((s.liquidity, s.shortfall), (U256::ZERO, U256::ZERO));
+        // a case where the two orders differ: er 3, weight 0.5: Venus 0.5*3 = 1 (trunc),
+        // price 2e18: Venus vTokenPrice 6 -> weighted 3; Compound mul_(0.5,3)=1 -> *2 = 2
+        let b = VenusAccountAsset {
+            oracle_price_mantissa: e(2, 18),
+            borrow_balance: U256::ZERO,
+            ..a
+        };
+        assert_eq!(
+            venus_liquidity_snapshot(&[b]).unwrap().weighted_collateral,
+            u(3)
+        );
+        let compound = account_liquidity(&[CompoundAccountAsset {
+            vtoken_balance: b.vtoken_balance,
+            borrow_balance: U256::ZERO,
+            exchange_rate_mantissa: u(3),
+            oracle_price_mantissa: e(2, 18),
+            collateral_factor_mantissa: e(5, 17),
+        }])
+        .unwrap();
+        assert_eq!(compound.sum_collateral, u(2));
+        let zero_price = VenusAccountAsset {
+            oracle_price_mantissa: U256::ZERO,
+            ..a
+        };
+        assert!(venus_liquidity_snapshot(&[zero_price]).is_err());
+    }
+
+    #[test]
+    fn venus_protocol_share_is_scaled_by_the_incentive() {
+        // seize 1_000_000, share 5 %, incentive 1.1: 50_000 * 1e18 / 1.1e18 = 45_454
+        let (liq, prot, under) =
+            venus_split_seize_tokens(u(1_000_000), e(5, 16), e(11, 17), e(2, 17)).unwrap();
+        assert_eq!(prot, u(45_454));
+        assert_eq!(liq, u(954_546));
+        assert_eq!(under, u(9_090)); // 45_454 * 0.2 = 9090.8 -> 9090
+        assert!(venus_split_seize_tokens(u(1), e(5, 16), U256::ZERO, u(1)).is_err());
     }
 }

@@ -1,6 +1,7 @@
-//! Protocol math: Solidity-exact fixed-point arithmetic for Aave V3 and Compound V2 plus liquidation profit accounting.
+//! Protocol math: Solidity-exact fixed-point arithmetic for Aave V3, Aave V2 and Compound V2 (and forks) plus liquidation profit accounting.
 
 pub mod aave;
+pub mod aave_v2;
 pub mod compound;
 pub mod fixed;
 pub mod profit;

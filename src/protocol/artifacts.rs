@@ -25,6 +25,9 @@ pub struct NpmPackage {
     pub integrity: &'static str,
     /// Environment variable that may point at an already unpacked copy of the package.
     pub env_override: &'static str,
+    /// Folders under `package/artifacts/` unpacked besides `contracts/` (compiled dependencies the
+    /// deployment needs, e.g. OpenZeppelin proxies).
+    pub extra_artifact_dirs: &'static [&'static str],
 }
 
 /// Aave V3 core, the version the issue pins.
@@ -33,6 +36,30 @@ pub const AAVE_V3_CORE: NpmPackage = NpmPackage {
     version: "1.19.3",
     integrity: "sha512-Xr7+VcoU5b4mPwM4IUCnskw3lciwrnL4Xloyad8GOddYeixnri2lZYobNmErm1LwE50vqjI0O+9QGNKY2TDkeQ==",
     env_override: "LIQSIM_AAVE_V3_ARTIFACTS",
+    extra_artifact_dirs: &[],
+};
+
+/// Aave V2 protocol, the version issue 6 pins.
+pub const AAVE_V2: NpmPackage = NpmPackage {
+    name: "@aave/protocol-v2",
+    version: "1.0.1",
+    integrity: "sha512-MU3WiigW89DWDpCtvaw4rafih7RbADB45uUM/zqfnOD4g9JNUVfeT6MrjV4/DP/JPA2Iv5ySKSx+a1OfUES0Pg==",
+    env_override: "LIQSIM_AAVE_V2_ARTIFACTS",
+    extra_artifact_dirs: &[],
+};
+
+/// Venus Protocol isolated pools (a maintained Compound V2 fork), the version issue 6 pins. Its
+/// own artifacts plus the OpenZeppelin beacon proxies and Venus' `AccessControlManager` it deploys
+/// behind.
+pub const VENUS_ISOLATED_POOLS: NpmPackage = NpmPackage {
+    name: "@venusprotocol/isolated-pools",
+    version: "4.4.0",
+    integrity: "sha512-OalbpAYhtUJ9ZPHNUKDFZQcvjvRwtFeKU59weL7pUG9AUPBH9CwYhsK/M3OC7YIUmFGe5nBV554nirqCWu2SKA==",
+    env_override: "LIQSIM_VENUS_ARTIFACTS",
+    extra_artifact_dirs: &[
+        "@openzeppelin/contracts/proxy/",
+        "@venusprotocol/governance-contracts/contracts/Governance/",
+    ],
 };
 
 /// Folder under which fetched packages and other caches live (`LIQSIM_CACHE_DIR`, else `.liqsim-cache`).
@@ -322,7 +349,8 @@ fn ensure_cached(package: &NpmPackage) -> Result<PathBuf> {
         message,
     })?;
     let extract_to = staging.join("x");
-    extract_artifacts(&bytes, &extract_to).map_err(|e| Error::io("unpacking", &tarball, e))?;
+    extract_artifacts(&bytes, &extract_to, package.extra_artifact_dirs)
+        .map_err(|e| Error::io("unpacking", &tarball, e))?;
     // Atomic publish: rename the verified tree into place; a concurrent winner is fine.
     if unpacked.exists() {
         let _ = fs::remove_dir_all(&unpacked);
@@ -365,14 +393,18 @@ pub fn verify_integrity(bytes: &[u8], integrity: &str) -> std::result::Result<()
 }
 
 /// Unpacks only what liqsim reads (compiled artifacts, package.json, licence) from a `.tgz`.
-fn extract_artifacts(tgz: &[u8], dest: &Path) -> std::io::Result<()> {
+fn extract_artifacts(tgz: &[u8], dest: &Path, extra_dirs: &[&str]) -> std::io::Result<()> {
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tgz));
     for entry in archive.entries()? {
         let mut entry = entry?;
         let path = entry.path()?.into_owned();
         let text = path.to_string_lossy();
-        let wanted = (text.starts_with("package/artifacts/contracts/")
-            && !text.ends_with(".dbg.json"))
+        let under_artifacts = text.starts_with("package/artifacts/contracts/")
+            || extra_dirs.iter().any(|dir| {
+                text.strip_prefix("package/artifacts/")
+                    .is_some_and(|rest| rest.starts_with(dir))
+            });
+        let wanted = (under_artifacts && !text.ends_with(".dbg.json"))
             || text == "package/package.json"
             || text.starts_with("package/LICENSE");
         if !wanted

@@ -1,6 +1,8 @@
 //! liqsim's integration tests: one binary (each extra one re-links the heavy dependencies).
 
+mod aave_v2;
 mod aave_v3;
 mod common;
+mod compound;
 mod dataset;
 mod strategies;

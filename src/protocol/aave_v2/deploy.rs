@@ -1,0 +1,331 @@
+//! Deploys a complete Aave V2 market from the published `@aave/protocol-v2` artifacts, in the
+//! order the protocol requires.
+
+use std::collections::HashMap;
+
+use alloy_primitives::{Address, U256};
+use alloy_sol_types::SolValue;
+use revm::database_interface::DBErrorMarker;
+use revm::DatabaseRef;
+
+use super::abi::{
+    ILendingPool, ILendingPoolAddressesProvider, ILendingPoolConfigurator, ILendingRateOracle,
+    IPriceOracle,
+};
+use super::config::MarketConfig;
+use super::{AaveV2Market, ReserveV2};
+use crate::engine::evm::Evm;
+use crate::error::Result;
+use crate::protocol::actor;
+use crate::protocol::artifacts::ArtifactStore;
+
+fn ray(numerator: u64, denominator: u64) -> U256 {
+    U256::from(10u64).pow(U256::from(27u64)) * U256::from(numerator) / U256::from(denominator)
+}
+
+fn deploy<DB>(
+    evm: &mut Evm<DB>,
+    artifacts: &ArtifactStore,
+    libraries: &HashMap<String, Address>,
+    from: Address,
+    name: &str,
+    args: Vec<u8>,
+) -> Result<Address>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    let mut code = artifacts
+        .artifact(name)?
+        .linked_bytecode(libraries)?
+        .to_vec();
+    code.extend_from_slice(&args);
+    evm.deploy(from, code.into(), name)
+}
+
+/// Deploys the market described by `config` into `evm` and returns its addresses:
+/// MintableERC20 tokens, LendingPoolAddressesProvider (pool and emergency admin), the
+/// ReserveLogic / GenericLogic / ValidationLogic libraries, LendingPool and
+/// LendingPoolConfigurator behind the provider's proxies, LendingPoolCollateralManager, the mock
+/// PriceOracle (ETH prices in wei) and LendingRateOracle, then per reserve its AToken,
+/// StableDebtToken and VariableDebtToken implementations, a DefaultReserveInterestRateStrategy,
+/// `initReserve`, collateral parameters, borrowing and the reserve factor.
+pub fn deploy_market<DB>(
+    evm: &mut Evm<DB>,
+    artifacts: &ArtifactStore,
+    config: &MarketConfig,
+) -> Result<AaveV2Market>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    config.validate()?;
+    let admin = actor("aave-v2-admin");
+    let treasury = actor("aave-v2-treasury");
+    evm.set_balance(admin, U256::from(10u64).pow(U256::from(24u64)))?;
+    let mut libs = HashMap::new();
+
+    let mut tokens = Vec::new();
+    for a in &config.assets {
+        let args = (a.symbol.clone(), a.symbol.clone(), U256::from(a.decimals)).abi_encode_params();
+        tokens.push(deploy(evm, artifacts, &libs, admin, "MintableERC20", args)?);
+    }
+
+    let provider = deploy(
+        evm,
+        artifacts,
+        &libs,
+        admin,
+        "LendingPoolAddressesProvider",
+        (config.market_id.clone(),).abi_encode_params(),
+    )?;
+    evm.send_call(
+        admin,
+        provider,
+        &ILendingPoolAddressesProvider::setPoolAdminCall { admin },
+        "setPoolAdmin",
+    )?;
+    evm.send_call(
+        admin,
+        provider,
+        &ILendingPoolAddressesProvider::setEmergencyAdminCall {
+            emergencyAdmin: admin,
+        },
+        "setEmergencyAdmin",
+    )?;
+
+    for lib in ["ReserveLogic", "GenericLogic", "ValidationLogic"] {
+        let address = deploy(evm, artifacts, &libs, admin, lib, Vec::new())?;
+        libs.insert(lib.to_string(), address);
+    }
+    let pool_impl = deploy(evm, artifacts, &libs, admin, "LendingPool", Vec::new())?;
+    evm.send_call(
+        admin,
+        provider,
+        &ILendingPoolAddressesProvider::setLendingPoolImplCall { pool: pool_impl },
+        "setLendingPoolImpl",
+    )?;
+    let pool = evm.view(
+        provider,
+        &ILendingPoolAddressesProvider::getLendingPoolCall {},
+        "getLendingPool",
+    )?;
+    let configurator_impl = deploy(
+        evm,
+        artifacts,
+        &libs,
+        admin,
+        "LendingPoolConfigurator",
+        Vec::new(),
+    )?;
+    evm.send_call(
+        admin,
+        provider,
+        &ILendingPoolAddressesProvider::setLendingPoolConfiguratorImplCall {
+            configurator: configurator_impl,
+        },
+        "setLendingPoolConfiguratorImpl",
+    )?;
+    let configurator = evm.view(
+        provider,
+        &ILendingPoolAddressesProvider::getLendingPoolConfiguratorCall {},
+        "getLendingPoolConfigurator",
+    )?;
+    let collateral_manager = deploy(
+        evm,
+        artifacts,
+        &libs,
+        admin,
+        "LendingPoolCollateralManager",
+        Vec::new(),
+    )?;
+    evm.send_call(
+        admin,
+        provider,
+        &ILendingPoolAddressesProvider::setLendingPoolCollateralManagerCall {
+            manager: collateral_manager,
+        },
+        "setLendingPoolCollateralManager",
+    )?;
+    let oracle = deploy(
+        evm,
+        artifacts,
+        &libs,
+        admin,
+        "mocks/oracle/PriceOracle",
+        Vec::new(),
+    )?;
+    evm.send_call(
+        admin,
+        provider,
+        &ILendingPoolAddressesProvider::setPriceOracleCall {
+            priceOracle: oracle,
+        },
+        "setPriceOracle",
+    )?;
+    let rate_oracle = deploy(
+        evm,
+        artifacts,
+        &libs,
+        admin,
+        "LendingRateOracle",
+        Vec::new(),
+    )?;
+    evm.send_call(
+        admin,
+        provider,
+        &ILendingPoolAddressesProvider::setLendingRateOracleCall {
+            lendingRateOracle: rate_oracle,
+        },
+        "setLendingRateOracle",
+    )?;
+
+    let mut reserves = Vec::new();
+    for (i, a) in config.assets.iter().enumerate() {
+        let asset = tokens[i];
+        evm.send_call(
+            admin,
+            oracle,
+            &IPriceOracle::setAssetPriceCall {
+                asset,
+                price: config.price(i)?,
+            },
+            "PriceOracle.setAssetPrice",
+        )?;
+        evm.send_call(
+            admin,
+            rate_oracle,
+            &ILendingRateOracle::setMarketBorrowRateCall {
+                asset,
+                rate: ray(3, 100),
+            },
+            "LendingRateOracle.setMarketBorrowRate",
+        )?;
+        let a_impl = deploy(
+            evm,
+            artifacts,
+            &libs,
+            admin,
+            "protocol/tokenization/AToken",
+            (
+                pool,
+                asset,
+                treasury,
+                format!("Aave {}", a.symbol),
+                format!("a{}", a.symbol),
+                Address::ZERO,
+            )
+                .abi_encode_params(),
+        )?;
+        let debt_args = |prefix: &str| {
+            (
+                pool,
+                asset,
+                format!("{prefix} debt {}", a.symbol),
+                format!("{prefix}Debt{}", a.symbol),
+                Address::ZERO,
+            )
+                .abi_encode_params()
+        };
+        let s_impl = deploy(
+            evm,
+            artifacts,
+            &libs,
+            admin,
+            "protocol/tokenization/StableDebtToken",
+            debt_args("Stable"),
+        )?;
+        let v_impl = deploy(
+            evm,
+            artifacts,
+            &libs,
+            admin,
+            "protocol/tokenization/VariableDebtToken",
+            debt_args("Variable"),
+        )?;
+        let strategy = deploy(
+            evm,
+            artifacts,
+            &libs,
+            admin,
+            "DefaultReserveInterestRateStrategy",
+            (
+                provider,
+                ray(80, 100),
+                U256::ZERO,
+                ray(4, 100),
+                ray(75, 100),
+                ray(2, 100),
+                ray(60, 100),
+            )
+                .abi_encode_params(),
+        )?;
+        evm.send_call(
+            admin,
+            configurator,
+            &ILendingPoolConfigurator::initReserveCall {
+                aTokenImpl: a_impl,
+                stableDebtTokenImpl: s_impl,
+                variableDebtTokenImpl: v_impl,
+                underlyingAssetDecimals: a.decimals,
+                interestRateStrategyAddress: strategy,
+            },
+            "LendingPoolConfigurator.initReserve",
+        )?;
+        evm.send_call(
+            admin,
+            configurator,
+            &ILendingPoolConfigurator::configureReserveAsCollateralCall {
+                asset,
+                ltv: U256::from(a.ltv_bps),
+                liquidationThreshold: U256::from(a.liquidation_threshold_bps),
+                liquidationBonus: U256::from(a.liquidation_bonus_bps),
+            },
+            "LendingPoolConfigurator.configureReserveAsCollateral",
+        )?;
+        evm.send_call(
+            admin,
+            configurator,
+            &ILendingPoolConfigurator::enableBorrowingOnReserveCall {
+                asset,
+                stableBorrowRateEnabled: false,
+            },
+            "LendingPoolConfigurator.enableBorrowingOnReserve",
+        )?;
+        evm.send_call(
+            admin,
+            configurator,
+            &ILendingPoolConfigurator::setReserveFactorCall {
+                asset,
+                reserveFactor: U256::from(a.reserve_factor_bps),
+            },
+            "LendingPoolConfigurator.setReserveFactor",
+        )?;
+        let data = evm.view(
+            pool,
+            &ILendingPool::getReserveDataCall { asset },
+            "getReserveData",
+        )?;
+        reserves.push(ReserveV2 {
+            symbol: a.symbol.clone(),
+            decimals: a.decimals,
+            underlying: asset,
+            a_token: data.aTokenAddress,
+            stable_debt_token: data.stableDebtTokenAddress,
+            variable_debt_token: data.variableDebtTokenAddress,
+            liquidation_threshold_bps: a.liquidation_threshold_bps,
+            ltv_bps: a.ltv_bps,
+            liquidation_bonus_bps: a.liquidation_bonus_bps,
+        });
+    }
+    Ok(AaveV2Market {
+        provider,
+        pool,
+        configurator,
+        collateral_manager,
+        oracle,
+        admin,
+        treasury,
+        reserves,
+    })
+}
