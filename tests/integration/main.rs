@@ -3,3 +3,4 @@
 mod aave_v3;
 mod common;
 mod dataset;
+mod rpc;
