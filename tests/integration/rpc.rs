@@ -257,9 +257,13 @@ fn respond(out: &mut TcpStream, status: &str, extra: &str, body: &[u8]) -> std::
 }
 
 fn serve(conn: TcpStream, upstream: u16, mode: &AtomicU8, seen: &AtomicU64) -> std::io::Result<()> {
+    // small writes without Nagle's delay (headers and body go out separately)
+    conn.set_nodelay(true)?;
     let mut out = conn.try_clone()?;
     let mut reader = BufReader::new(conn);
-    let mut up = BufReader::new(TcpStream::connect(("127.0.0.1", upstream))?);
+    let upstream = TcpStream::connect(("127.0.0.1", upstream))?;
+    upstream.set_nodelay(true)?;
+    let mut up = BufReader::new(upstream);
     while let Some((_, body)) = read_http(&mut reader)? {
         let n = seen.fetch_add(1, Ordering::SeqCst);
         match mode.load(Ordering::SeqCst) {
@@ -357,7 +361,12 @@ fn anvil_record_cache_and_faults() {
     let dir = temp_dir("recorded");
     write_dataset(&dir, &first_run.window).unwrap();
     let offline = read_dataset(&dir).unwrap();
+    let t_offline = Instant::now();
     let replayed = liqsim::run::replay_window(&offline, true, false).unwrap();
+    eprintln!(
+        "offline replay of the recorded dataset in {:.2} s",
+        t_offline.elapsed().as_secs_f64()
+    );
     let reference = liqsim::run::replay_window(&generated, true, false).unwrap();
     assert_eq!(replayed.fidelity, reference.fidelity);
     assert_eq!(replayed.opportunities, reference.opportunities);
@@ -375,6 +384,35 @@ fn anvil_record_cache_and_faults() {
         "first run {} requests in {first_seconds:.2} s; cached run {} requests in {cached_seconds:.2} s",
         first_run.requests, second.requests
     );
+    // the same through the command line (ETH_RPC_URL from the environment), served from the cache
+    let market = temp_dir("generated");
+    write_dataset(&market, &generated).unwrap();
+    let out = temp_dir("cli-recorded");
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_liqsim"))
+        .env("ETH_RPC_URL", anvil.url())
+        .env("LIQSIM_CACHE_DIR", &cache)
+        .arg("record")
+        .args(["--pool", &options(&generated).pool.to_string()])
+        .args(["--from", &generated.manifest.first_block.to_string()])
+        .args(["--to", &generated.manifest.last_block.to_string()])
+        .arg("--out")
+        .arg(&out)
+        .arg("--market-from")
+        .arg(&market)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&cli.stdout);
+    assert!(
+        cli.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert!(stdout.contains(" 0 RPC requests"), "{stdout}");
+    let from_cli = read_dataset(&out).unwrap();
+    assert_eq!(from_cli.storage, first_run.window.storage);
+    assert_eq!(from_cli.accounts, first_run.window.accounts);
+    assert_eq!(from_cli.receipts, first_run.window.receipts);
+
     // a cache of another chain is refused
     match RpcSource::open(&anvil.url(), &cache, Some(1), RetryPolicy::default()) {
         Err(Error::ChainMismatch {
