@@ -161,7 +161,10 @@ impl Http {
                     if status.is_success() {
                         match response.bytes().await {
                             Ok(bytes) => match serde_json::from_slice::<ResponsePacket>(&bytes) {
-                                Ok(packet) => return Ok(packet),
+                                Ok(packet) => match rate_limited(&packet) {
+                                    Some(message) => format!("rate limited: {message}"),
+                                    None => return Ok(packet),
+                                },
                                 Err(e) => format!(
                                     "malformed or truncated response ({} bytes): {e}",
                                     bytes.len()
@@ -205,6 +208,21 @@ impl Http {
             tokio::time::sleep(delay).await;
         }
     }
+}
+
+/// The message of a JSON-RPC error that means "slow down" (code 429 or -32005, or a message
+/// naming a rate limit), which is retried like HTTP 429.
+fn rate_limited(packet: &ResponsePacket) -> Option<String> {
+    let ResponsePacket::Single(response) = packet else {
+        return None;
+    };
+    let error = response.payload.as_error()?;
+    let lower = error.message.to_ascii_lowercase();
+    (error.code == 429
+        || error.code == -32005
+        || lower.contains("rate limit")
+        || lower.contains("too many requests"))
+    .then(|| error.message.to_string())
 }
 
 /// A blocking JSON-RPC client: an alloy provider on its own tokio runtime.

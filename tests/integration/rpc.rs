@@ -298,6 +298,16 @@ fn serve(conn: TcpStream, upstream: u16, mode: &AtomicU8, seen: &AtomicU64) -> s
                 respond(&mut out, "500 Internal Server Error", "", b"oops")?;
                 continue;
             }
+            90 => {
+                // a JSON-RPC level rate limit inside an HTTP 200
+                let id = serde_json::from_slice::<Value>(&body)
+                    .map(|v| v["id"].clone())
+                    .unwrap_or(Value::Null);
+                let reply = json!({"jsonrpc": "2.0", "id": id,
+                    "error": {"code": -32005, "message": "request rate limit exceeded"}});
+                respond(&mut out, "200 OK", "", reply.to_string().as_bytes())?;
+                continue;
+            }
             _ => {}
         }
         let up_stream = up.get_mut();
@@ -431,7 +441,17 @@ fn anvil_record_cache_and_faults() {
         fast_policy(),
     )
     .unwrap();
-    assert!(faulty.retries >= 4, "{} retries", faulty.retries);
+    assert!(faulty.retries >= 5, "{} retries", faulty.retries);
+    eprintln!(
+        "through the fault proxy: {} requests ({} retries) in {:.2} s; window: {} transactions, pre-state {} accounts, {} slots (generated: {} slots)",
+        faulty.requests,
+        faulty.retries,
+        faulty.seconds,
+        generated.transactions.len(),
+        faulty.window.accounts.len(),
+        faulty.window.storage.len(),
+        generated.storage.len()
+    );
     assert_eq!(faulty.window, first_run.window);
 
     // persistent failure: a clear error naming the method, never the credentials
