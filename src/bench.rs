@@ -199,3 +199,72 @@ pub fn replay(dir: &std::path::Path, rounds: usize) -> Result<ReplayBench> {
         checks_only_seconds: best_checks,
     })
 }
+
+/// Sweep throughput: strategy × parameter evaluations over one replay, on 1 and 2 threads.
+#[derive(Debug, Clone)]
+pub struct SweepBench {
+    /// Strategy × parameter sets.
+    pub instances: usize,
+    /// Hook points at which strategies decided (per run).
+    pub evaluations: u64,
+    /// What-if executions (per run).
+    pub what_ifs: u64,
+    /// Seconds on one thread.
+    pub one_thread_seconds: f64,
+    /// Seconds on two threads.
+    pub two_threads_seconds: f64,
+}
+
+impl fmt::Display for SweepBench {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sweep of {} strategy x parameter sets over one replay ({} what-if executions):\n  1 thread:  {:.2} s, {:.0} strategy-evaluations/s\n  2 threads: {:.2} s, {:.0} strategy-evaluations/s\n  speed-up {:.2}x",
+            self.instances,
+            self.what_ifs,
+            self.one_thread_seconds,
+            self.evaluations as f64 / self.one_thread_seconds,
+            self.two_threads_seconds,
+            self.evaluations as f64 / self.two_threads_seconds,
+            self.one_thread_seconds / self.two_threads_seconds
+        )
+    }
+}
+
+/// Times `run_strategies` for the default scenario's sweep on the dataset in `dir`, with 1 and 2
+/// threads (best of `rounds`); results must be identical.
+pub fn sweep(dir: &std::path::Path, rounds: usize) -> Result<SweepBench> {
+    let loaded = crate::scenario::LoadedScenario::default_scenario()?;
+    let window = crate::source::dataset::read_dataset(dir)?;
+    let mut best = [f64::MAX, f64::MAX];
+    let mut summaries = Vec::new();
+    let mut what_ifs = 0;
+    let mut hooks = 0;
+    for _ in 0..rounds.max(1) {
+        for (slot, threads) in [1usize, 2].into_iter().enumerate() {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map_err(|e| Error::config("threads", threads, e.to_string()))?;
+            let start = Instant::now();
+            let run = pool
+                .install(|| crate::run::run_strategies(&window, &loaded.instances, true, false))?;
+            best[slot] = best[slot].min(start.elapsed().as_secs_f64());
+            what_ifs = run.what_ifs;
+            hooks = run.hooks_evaluated;
+            summaries.push(run.summary);
+        }
+    }
+    if summaries.windows(2).any(|w| w[0] != w[1]) {
+        return Err(Error::Mismatch(
+            "sweep results differ between 1 and 2 threads".into(),
+        ));
+    }
+    Ok(SweepBench {
+        instances: loaded.instances.len(),
+        evaluations: hooks * loaded.instances.len() as u64,
+        what_ifs,
+        one_thread_seconds: best[0],
+        two_threads_seconds: best[1],
+    })
+}

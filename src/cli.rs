@@ -56,6 +56,8 @@ pub enum Command {
     /// Datasets: build a devnet window from a scenario.
     #[command(subcommand)]
     Dataset(DatasetCommand),
+    /// Record a block range from a node (ideally an archive node) into a dataset.
+    Record(RecordArgs),
     /// Show what a dataset holds (after checking every file's hash).
     Inspect(InspectArgs),
     /// Differential proof: the shared math against the protocol's own bytecode on random positions.
@@ -84,6 +86,33 @@ pub struct RunArgs {
     /// Artifact location.
     #[command(flatten)]
     pub artifacts: ArtifactArgs,
+}
+
+/// `liqsim record`.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// JSON-RPC endpoint over HTTP(S); an archive node for anything but recent blocks. Never
+    /// printed: logs and errors show it redacted.
+    #[arg(long, env = "ETH_RPC_URL", hide_env_values = true)]
+    pub rpc_url: String,
+    /// The Aave V3 Pool address.
+    #[arg(long)]
+    pub pool: alloy_primitives::Address,
+    /// First block of the window.
+    #[arg(long)]
+    pub from: u64,
+    /// Last block of the window (inclusive).
+    #[arg(long)]
+    pub to: u64,
+    /// Output dataset folder, e.g. `datasets/my-window`.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Dataset whose manifest describes the market (its `protocol` section is reused).
+    #[arg(long)]
+    pub market_from: Option<PathBuf>,
+    /// Chain id the node must report (refuses to run on a mismatch).
+    #[arg(long)]
+    pub chain_id: Option<u64>,
 }
 
 /// `liqsim dataset ...`.
@@ -140,7 +169,7 @@ pub struct VerifyArgs {
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Which benchmark.
-    #[arg(value_parser = ["health-factor", "replay"], default_value = "health-factor")]
+    #[arg(value_parser = ["health-factor", "replay", "sweep"], default_value = "health-factor")]
     pub which: String,
     /// Dataset folder for `replay`.
     #[arg(long, default_value = "datasets/eth-crash")]
@@ -206,6 +235,7 @@ pub fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Record(args) => record(args),
         Command::Inspect(args) => {
             let (m, i) = crate::run::inspect(&args.dataset)?;
             println!(
@@ -268,17 +298,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 "  liquidated {}, collateral-capped {}, receiveAToken {}, predicted refusals {}",
                 report.liquidated, report.capped, report.receive_a_token, report.predicted_reverts
             );
-            for m in report.mismatches.iter().take(20) {
-                println!("  MISMATCH {m}");
-            }
-            if report.mismatches.is_empty() {
-                Ok(())
-            } else {
-                Err(Error::Mismatch(format!(
-                    "{} mismatches",
-                    report.mismatches.len()
-                )))
-            }
+            verdict(&report.mismatches)
         }
         Command::Verify(args) if args.protocol == "compound" => {
             let store = args.artifacts.venus()?;
@@ -304,17 +324,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 report.predicted_reverts,
                 report.min_collateral_reverts
             );
-            for m in report.mismatches.iter().take(20) {
-                println!("  MISMATCH {m}");
-            }
-            if report.mismatches.is_empty() {
-                Ok(())
-            } else {
-                Err(Error::Mismatch(format!(
-                    "{} mismatches",
-                    report.mismatches.len()
-                )))
-            }
+            verdict(&report.mismatches)
         }
         Command::Verify(args) => {
             let store = args.artifacts.aave_v3()?;
@@ -341,21 +351,15 @@ pub fn run(cli: Cli) -> Result<()> {
                 report.receive_a_token,
                 report.with_protocol_fee
             );
-            for m in report.mismatches.iter().take(20) {
-                println!("  MISMATCH {m}");
-            }
-            if report.mismatches.is_empty() {
-                Ok(())
-            } else {
-                Err(Error::Mismatch(format!(
-                    "{} mismatches",
-                    report.mismatches.len()
-                )))
-            }
+            verdict(&report.mismatches)
         }
         Command::Bench(args) => {
             if args.which == "replay" {
                 println!("{}", crate::bench::replay(&args.dataset, 3)?);
+                return Ok(());
+            }
+            if args.which == "sweep" {
+                println!("{}", crate::bench::sweep(&args.dataset, 2)?);
                 return Ok(());
             }
             let store = args.artifacts.aave_v3()?;
@@ -363,5 +367,70 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("{r}");
             Ok(())
         }
+    }
+}
+
+fn record(args: RecordArgs) -> Result<()> {
+    use crate::source::rpc::{RetryPolicy, RpcSource};
+    let market = args.market_from.as_ref().ok_or_else(|| {
+        Error::config(
+            "--market-from",
+            "(none)",
+            "a dataset whose manifest describes the Aave V3 market (protocol discovery from the Pool is not built yet)",
+        )
+    })?;
+    let protocol = crate::source::dataset::read_manifest(market)?.protocol;
+    let name = args
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "recorded".into());
+    let cache_root = crate::protocol::artifacts::cache_root();
+    let source = std::sync::Arc::new(RpcSource::open(
+        &args.rpc_url,
+        &cache_root,
+        args.chain_id,
+        RetryPolicy::default(),
+    )?);
+    let options = crate::source::record::RecordOptions {
+        name,
+        from: args.from,
+        to: args.to,
+        pool: args.pool,
+        protocol,
+    };
+    let report = crate::source::record::record_window(source, &options)?;
+    crate::source::dataset::write_dataset(&args.out, &report.window)?;
+    let f = &report.fidelity;
+    println!(
+        "recorded {} (chain {}, blocks {}..={}): {} transactions, pre-state {} accounts / {} contracts / {} slots",
+        args.out.display(),
+        report.window.manifest.chain_id,
+        args.from,
+        args.to,
+        report.window.transactions.len(),
+        report.window.accounts.len(),
+        report.window.code.len(),
+        report.window.storage.len()
+    );
+    println!(
+        "  {} RPC requests ({} retries) in {:.2} s; replay matched {}/{} receipts",
+        report.requests, report.retries, report.seconds, f.receipts_matched, f.transactions
+    );
+    if let Some(d) = &f.first_divergence {
+        println!("  first divergence: {d}");
+    }
+    Ok(())
+}
+
+/// Prints the first mismatches of a differential run; any mismatch makes the command fail.
+fn verdict(mismatches: &[String]) -> Result<()> {
+    for m in mismatches.iter().take(20) {
+        println!("  MISMATCH {m}");
+    }
+    if mismatches.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Mismatch(format!("{} mismatches", mismatches.len())))
     }
 }

@@ -119,10 +119,52 @@ pub enum Error {
         known: String,
     },
 
+    /// A JSON-RPC request failed (after retries, for transient failures).
+    #[error("RPC {method} failed: {message}; re-running resumes from the cache")]
+    Rpc {
+        /// JSON-RPC method, e.g. `eth_getStorageAt`.
+        method: String,
+        /// What failed (the endpoint's URL is redacted).
+        message: String,
+    },
+
+    /// The node has no state for a historical block.
+    #[error("RPC {method} at block {block}: the node has no state for that block ({message}); an archive node is needed")]
+    ArchiveNeeded {
+        /// JSON-RPC method.
+        method: String,
+        /// Block asked for.
+        block: u64,
+        /// The node's message.
+        message: String,
+    },
+
+    /// The node serves another chain than the one expected (or cached).
+    #[error("chain id mismatch: expected {expected}, the node at {endpoint} reports {actual}; refusing to mix chains")]
+    ChainMismatch {
+        /// Chain id expected (from `--chain-id` or the cache).
+        expected: u64,
+        /// Chain id the node reports.
+        actual: u64,
+        /// The endpoint, redacted.
+        endpoint: String,
+    },
+
+    /// A helper process (e.g. anvil) could not be started or failed.
+    #[error("{program}: {message}")]
+    Process {
+        /// Program concerned.
+        program: String,
+        /// What went wrong.
+        message: String,
+    },
+
     /// A differential check found the shared math and the EVM disagreeing.
     #[error("mismatch: {0}")]
     Mismatch(String),
 }
+
+impl revm::database_interface::DBErrorMarker for Error {}
 
 impl Error {
     /// Shorthand for an [`Error::Io`].

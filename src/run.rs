@@ -266,6 +266,8 @@ pub struct StrategyRun {
     pub market: crate::protocol::aave_v3::AaveV3Market,
     /// What-if executions.
     pub what_ifs: u64,
+    /// Hook points at which strategies were consulted.
+    pub hooks_evaluated: u64,
     /// Seconds replaying and evaluating.
     pub seconds: f64,
 }
@@ -299,6 +301,7 @@ pub fn run_strategies(
         runner.snapshot_health(last.number)?;
     }
     let what_ifs = runner.what_ifs;
+    let hooks_evaluated = runner.hooks_evaluated;
     let blocks = std::mem::take(&mut runner.blocks);
     let health_snapshots = std::mem::take(&mut runner.health_snapshots);
     let (actions, misses, opportunities) = runner.finish();
@@ -320,6 +323,7 @@ pub fn run_strategies(
         health_snapshots,
         market: details.market,
         what_ifs,
+        hooks_evaluated,
         seconds: start.elapsed().as_secs_f64(),
     })
 }

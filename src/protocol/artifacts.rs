@@ -303,12 +303,43 @@ impl Artifact {
 
 /// Returns the unpacked package folder in the cache, fetching it with the npm client if absent.
 fn ensure_cached(package: &NpmPackage) -> Result<PathBuf> {
+    let extra_dirs = package.extra_artifact_dirs;
+    fetch_npm_package(
+        package,
+        &|text: &str| is_artifact_entry(text, extra_dirs),
+        "artifacts",
+    )
+}
+
+/// Whether a tarball entry is part of what liqsim reads from a contracts package: compiled
+/// artifacts under `artifacts/contracts/` (and the package's `extra_dirs` under `artifacts/`),
+/// `package.json` and the licence.
+fn is_artifact_entry(text: &str, extra_dirs: &[&str]) -> bool {
+    let under_artifacts = text.starts_with("package/artifacts/contracts/")
+        || extra_dirs.iter().any(|dir| {
+            text.strip_prefix("package/artifacts/")
+                .is_some_and(|rest| rest.starts_with(dir))
+        });
+    (under_artifacts && !text.ends_with(".dbg.json"))
+        || text == "package/package.json"
+        || text.starts_with("package/LICENSE")
+}
+
+/// Fetches `package` with `npm pack` into the cache (once), checks the tarball against its pinned
+/// integrity, unpacks only the entries `wanted` accepts (paths as in the tarball, e.g.
+/// `package/bin/anvil`; file modes are kept) and returns the unpacked `package/` folder.
+/// `ready` is a path inside that folder whose presence means the package is complete.
+pub fn fetch_npm_package(
+    package: &NpmPackage,
+    wanted: &dyn Fn(&str) -> bool,
+    ready: &str,
+) -> Result<PathBuf> {
     let dir = cache_root()
         .join("npm")
         .join(package.name.replace('/', "__"))
         .join(package.version);
     let unpacked = dir.join("package");
-    if unpacked.join("artifacts").is_dir() && dir.join("VERIFIED").is_file() {
+    if unpacked.join(ready).exists() && dir.join("VERIFIED").is_file() {
         return Ok(unpacked);
     }
     fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
@@ -316,7 +347,7 @@ fn ensure_cached(package: &NpmPackage) -> Result<PathBuf> {
     tracing::info!(
         package = package.name,
         version = package.version,
-        "fetching protocol artifacts with npm pack"
+        "fetching npm package with npm pack"
     );
     let spec = format!("{}@{}", package.name, package.version);
     let output = Command::new("npm")
@@ -325,7 +356,7 @@ fn ensure_cached(package: &NpmPackage) -> Result<PathBuf> {
         .output()
         .map_err(|e| {
             Error::Artifacts(format!(
-                "could not run `npm` ({e}). Install Node.js with npm, or unpack {spec} yourself and set {} to the folder holding its artifacts/",
+                "could not run `npm` ({e}). Install Node.js with npm, or unpack {spec} yourself and set {} to it",
                 package.env_override
             ))
         })?;
@@ -349,7 +380,7 @@ fn ensure_cached(package: &NpmPackage) -> Result<PathBuf> {
         message,
     })?;
     let extract_to = staging.join("x");
-    extract_artifacts(&bytes, &extract_to, package.extra_artifact_dirs)
+    extract_entries(&bytes, &extract_to, wanted)
         .map_err(|e| Error::io("unpacking", &tarball, e))?;
     // Atomic publish: rename the verified tree into place; a concurrent winner is fine.
     if unpacked.exists() {
@@ -357,7 +388,7 @@ fn ensure_cached(package: &NpmPackage) -> Result<PathBuf> {
     }
     match fs::rename(extract_to.join("package"), &unpacked) {
         Ok(()) => {}
-        Err(_) if unpacked.join("artifacts").is_dir() => {}
+        Err(_) if unpacked.join(ready).exists() => {}
         Err(e) => return Err(Error::io("moving into place", &unpacked, e)),
     }
     fs::write(dir.join("VERIFIED"), package.integrity)
@@ -392,28 +423,21 @@ pub fn verify_integrity(bytes: &[u8], integrity: &str) -> std::result::Result<()
     Ok(())
 }
 
-/// Unpacks only what liqsim reads (compiled artifacts, package.json, licence) from a `.tgz`.
-fn extract_artifacts(tgz: &[u8], dest: &Path, extra_dirs: &[&str]) -> std::io::Result<()> {
+/// Unpacks the entries `wanted` accepts from a `.tgz`, keeping their file modes.
+fn extract_entries(tgz: &[u8], dest: &Path, wanted: &dyn Fn(&str) -> bool) -> std::io::Result<()> {
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tgz));
     for entry in archive.entries()? {
         let mut entry = entry?;
         let path = entry.path()?.into_owned();
         let text = path.to_string_lossy();
-        let under_artifacts = text.starts_with("package/artifacts/contracts/")
-            || extra_dirs.iter().any(|dir| {
-                text.strip_prefix("package/artifacts/")
-                    .is_some_and(|rest| rest.starts_with(dir))
-            });
-        let wanted = (under_artifacts && !text.ends_with(".dbg.json"))
-            || text == "package/package.json"
-            || text.starts_with("package/LICENSE");
-        if !wanted
+        if !wanted(&text)
             || path
                 .components()
                 .any(|c| matches!(c, std::path::Component::ParentDir))
         {
             continue;
         }
+        let mode = entry.header().mode().unwrap_or(0o644);
         let target = dest.join(&path);
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent)?;
@@ -421,6 +445,13 @@ fn extract_artifacts(tgz: &[u8], dest: &Path, extra_dirs: &[&str]) -> std::io::R
         let mut buf = Vec::new();
         entry.read_to_end(&mut buf)?;
         fs::write(&target, buf)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&target, fs::Permissions::from_mode(mode & 0o755))?;
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
     }
     Ok(())
 }

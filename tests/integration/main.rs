@@ -5,4 +5,5 @@ mod aave_v3;
 mod common;
 mod compound;
 mod dataset;
+mod rpc;
 mod strategies;

@@ -1,0 +1,211 @@
+//! `liqsim record`: turns a block range of a node into a dataset. Headers, transactions and
+//! receipts come from the node; the pre-state is exactly what replaying the window (with the
+//! opportunity tracker, as `liqsim run` does) reads, at the block before the window.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::Address;
+use alloy_rpc_types_eth::BlockTransactions;
+
+use crate::engine::evm::Evm;
+use crate::engine::opportunities::OpportunityTracker;
+use crate::engine::replay::{replay, Fidelity};
+use crate::error::{Error, Result};
+use crate::source::cache::CachedBlock;
+use crate::source::devnet::{block_env, WindowDetails};
+use crate::source::records::{
+    BlockRecord, LogRecord, Manifest, ProtocolInfo, Provenance, ReceiptRecord, TransactionRecord,
+    Window, FORMAT_VERSION,
+};
+use crate::source::rpc::{RpcDb, RpcSource};
+
+/// What to record.
+#[derive(Debug, Clone)]
+pub struct RecordOptions {
+    /// Dataset name.
+    pub name: String,
+    /// First block of the window.
+    pub from: u64,
+    /// Last block (inclusive).
+    pub to: u64,
+    /// The Aave V3 Pool.
+    pub pool: Address,
+    /// The protocol description (`protocol` of a manifest whose details are a [`WindowDetails`]).
+    pub protocol: ProtocolInfo,
+}
+
+/// A recorded window and what recording it cost.
+#[derive(Debug, Clone)]
+pub struct RecordReport {
+    /// The window (write it with `write_dataset`).
+    pub window: Window,
+    /// How the replay over the node matched the node's receipts.
+    pub fidelity: Fidelity,
+    /// HTTP requests made.
+    pub requests: u64,
+    /// Of which retries.
+    pub retries: u64,
+    /// Seconds spent.
+    pub seconds: f64,
+}
+
+/// Records `options` from `source`.
+pub fn record_window(source: Arc<RpcSource>, options: &RecordOptions) -> Result<RecordReport> {
+    let start = Instant::now();
+    let requests_before = source.client().stats().requests();
+    let retries_before = source.client().stats().retries();
+    if options.from == 0 || options.to < options.from {
+        return Err(Error::config(
+            "from/to",
+            format!("{}..={}", options.from, options.to),
+            "1 <= from <= to",
+        ));
+    }
+    let details: WindowDetails =
+        serde_json::from_value(options.protocol.details.clone()).map_err(|e| Error::Decode {
+            what: "protocol details (an Aave V3 window description)".into(),
+            message: e.to_string(),
+        })?;
+    if details.market.pool != options.pool {
+        return Err(Error::config(
+            "pool",
+            options.pool,
+            format!(
+                "the pool of the given market description ({})",
+                details.market.pool
+            ),
+        ));
+    }
+    let blocks = source.blocks(options.from, options.to)?;
+    let mut window = Window {
+        manifest: Manifest {
+            format_version: FORMAT_VERSION,
+            name: options.name.clone(),
+            chain_id: source.chain_id(),
+            first_block: options.from,
+            last_block: options.to,
+            protocol: options.protocol.clone(),
+            provenance: Provenance {
+                kind: "rpc".into(),
+                liqsim_version: env!("CARGO_PKG_VERSION").into(),
+                scenario: None,
+                scenario_sha256: None,
+            },
+            files: BTreeMap::new(),
+        },
+        accounts: Vec::new(),
+        code: Vec::new(),
+        storage: Vec::new(),
+        blocks: Vec::new(),
+        transactions: Vec::new(),
+        receipts: Vec::new(),
+        logs: Vec::new(),
+    };
+    for cached in &blocks {
+        append_block(&mut window, cached)?;
+    }
+
+    let db = RpcDb::new(source.clone(), options.from - 1);
+    let mut evm = Evm::new(db, source.chain_id());
+    if let Some(first) = window.blocks.first() {
+        evm.set_block(block_env(first));
+    }
+    let replayed = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)
+        .and_then(|mut tracker| replay(&mut evm, &window, false, &mut tracker, None));
+    let db = &evm.db().db;
+    let fidelity = match replayed {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = db.flush();
+            return Err(db.take_error().unwrap_or(e));
+        }
+    };
+    db.flush()?;
+    let (accounts, code, storage) = db.prestate();
+    window.accounts = accounts;
+    window.code = code;
+    window.storage = storage;
+    let stats = source.client().stats();
+    let report = RecordReport {
+        window,
+        fidelity,
+        requests: stats.requests() - requests_before,
+        retries: stats.retries() - retries_before,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    tracing::info!(
+        requests = report.requests,
+        retries = report.retries,
+        accounts = report.window.accounts.len(),
+        slots = report.window.storage.len(),
+        "window recorded"
+    );
+    Ok(report)
+}
+
+/// Appends one block's header, transactions, receipts and logs to `window`.
+fn append_block(window: &mut Window, cached: &CachedBlock) -> Result<()> {
+    let h = &cached.block.header;
+    let number = h.number;
+    window.blocks.push(BlockRecord {
+        number,
+        timestamp: h.timestamp,
+        base_fee: h.base_fee_per_gas.unwrap_or(0),
+        gas_limit: h.gas_limit,
+        beneficiary: h.beneficiary,
+        prevrandao: h.mix_hash,
+        difficulty: h.difficulty,
+    });
+    let BlockTransactions::Full(txs) = &cached.block.transactions else {
+        return Err(Error::Rpc {
+            method: "eth_getBlockByNumber".into(),
+            message: format!("block {number} came without full transactions"),
+        });
+    };
+    if txs.len() != cached.receipts.len() {
+        return Err(Error::Rpc {
+            method: "eth_getBlockReceipts".into(),
+            message: format!(
+                "block {number} has {} transactions but {} receipts",
+                txs.len(),
+                cached.receipts.len()
+            ),
+        });
+    }
+    for (i, (tx, receipt)) in txs.iter().zip(&cached.receipts).enumerate() {
+        let index = i as u32;
+        if receipt.transaction_hash != *tx.inner.tx_hash() {
+            return Err(Error::Rpc {
+                method: "eth_getBlockReceipts".into(),
+                message: format!("block {number}: receipt {i} is not for transaction {i}"),
+            });
+        }
+        window.transactions.push(TransactionRecord {
+            block: number,
+            index,
+            hash: *tx.inner.tx_hash(),
+            raw: tx.inner.inner().encoded_2718().into(),
+        });
+        window.receipts.push(ReceiptRecord {
+            block: number,
+            index,
+            success: receipt.inner.status(),
+            gas_used: receipt.gas_used,
+            cumulative_gas_used: receipt.inner.cumulative_gas_used(),
+        });
+        for (log_index, log) in receipt.inner.logs().iter().enumerate() {
+            window.logs.push(LogRecord {
+                block: number,
+                tx_index: index,
+                log_index: log_index as u32,
+                address: log.address(),
+                topics: log.topics().to_vec(),
+                data: log.data().data.clone(),
+            });
+        }
+    }
+    Ok(())
+}

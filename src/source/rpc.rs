@@ -1,0 +1,825 @@
+//! RPC source: an alloy provider over HTTP behind a blocking bridge (its own tokio runtime), with
+//! bounded concurrency, retries (backoff with jitter, `Retry-After` honoured) on 429, 5xx,
+//! dropped connections, timeouts and truncated responses, a request counter, the persistent
+//! cache ([`crate::source::cache`]) in front of every fetch, and a lazy revm [`DatabaseRef`] that
+//! reads state at the fork block and remembers what the EVM touched.
+//!
+//! URLs may carry credentials (userinfo, query keys, path keys): only [`redact_url`]'s form ever
+//! appears in logs and errors.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use alloy_json_rpc::{RequestPacket, ResponsePacket, RpcRecv, RpcSend};
+use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
+use alloy_provider::{Provider, RootProvider};
+use alloy_rpc_client::RpcClient as AlloyRpcClient;
+use alloy_rpc_types_eth::{BlockId, BlockNumberOrTag};
+use alloy_transport::{TransportError, TransportErrorKind, TransportFut};
+use rand::Rng;
+use revm::primitives::KECCAK_EMPTY;
+use revm::state::{AccountInfo, Bytecode};
+use revm::DatabaseRef;
+use tokio::sync::Semaphore;
+
+use crate::error::{Error, Result};
+use crate::source::cache::{
+    remember_chain_id, remembered_chain_id, CachedAccount, CachedBlock, RpcCache, StateEntries,
+};
+use crate::source::records::{AccountRecord, CodeRecord, StorageRecord};
+
+/// How requests are retried and bounded.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// First backoff delay (doubled each retry, with up to 50% jitter).
+    pub base_delay: Duration,
+    /// Longest delay between attempts (also caps `Retry-After`).
+    pub max_delay: Duration,
+    /// Timeout of one HTTP request.
+    pub timeout: Duration,
+    /// Requests in flight at most.
+    pub max_concurrency: usize,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 8,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(20),
+            timeout: Duration::from_secs(30),
+            max_concurrency: 8,
+        }
+    }
+}
+
+/// Counts of HTTP requests made.
+#[derive(Debug, Default)]
+pub struct RequestStats {
+    requests: AtomicU64,
+    retries: AtomicU64,
+}
+
+impl RequestStats {
+    /// HTTP requests sent (every attempt counts).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+    /// Attempts that were retries.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+}
+
+/// The URL with userinfo, query string and path replaced by `***` (scheme, host, port kept).
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let mut out = format!("{}://", u.scheme());
+            if !u.username().is_empty() || u.password().is_some() {
+                out.push_str("***@");
+            }
+            out.push_str(u.host_str().unwrap_or("?"));
+            if let Some(port) = u.port() {
+                out.push_str(&format!(":{port}"));
+            }
+            if u.path() != "/" && !u.path().is_empty() {
+                out.push_str("/***");
+            }
+            if u.query().is_some() {
+                out.push_str("?***");
+            }
+            out
+        }
+        Err(_) => "<unparsable URL>".to_string(),
+    }
+}
+
+struct Http {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    redacted: String,
+    stats: Arc<RequestStats>,
+    limit: Semaphore,
+    policy: RetryPolicy,
+}
+
+/// alloy transport: JSON-RPC over HTTP with retries and counting.
+#[derive(Clone)]
+struct RetryingHttp(Arc<Http>);
+
+impl tower::Service<RequestPacket> for RetryingHttp {
+    type Response = ResponsePacket;
+    type Error = TransportError;
+    type Future = TransportFut<'static>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: RequestPacket) -> Self::Future {
+        let http = self.0.clone();
+        Box::pin(async move { http.send(request).await })
+    }
+}
+
+impl Http {
+    async fn send(&self, request: RequestPacket) -> Result<ResponsePacket, TransportError> {
+        let body = serde_json::to_vec(&request).map_err(TransportError::ser_err)?;
+        let _permit = self
+            .limit
+            .acquire()
+            .await
+            .map_err(|_| TransportErrorKind::custom_str("request limiter closed"))?;
+        let mut attempt: u32 = 0;
+        loop {
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let sent = self
+                .client
+                .post(self.url.clone())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+                .timeout(self.policy.timeout)
+                .send()
+                .await;
+            let mut retry_after = None;
+            let reason = match sent {
+                Ok(response) => {
+                    let status = response.status();
+                    retry_after = response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    if status.is_success() {
+                        match response.bytes().await {
+                            Ok(bytes) => match serde_json::from_slice::<ResponsePacket>(&bytes) {
+                                Ok(packet) => match rate_limited(&packet) {
+                                    Some(message) => format!("rate limited: {message}"),
+                                    None => return Ok(packet),
+                                },
+                                Err(e) => format!(
+                                    "malformed or truncated response ({} bytes): {e}",
+                                    bytes.len()
+                                ),
+                            },
+                            Err(e) => format!("reading the response: {}", e.without_url()),
+                        }
+                    } else if status.as_u16() == 429
+                        || status.as_u16() == 408
+                        || status.is_server_error()
+                    {
+                        format!("HTTP {status}")
+                    } else {
+                        let text = response.text().await.unwrap_or_default();
+                        return Err(TransportErrorKind::custom_str(&format!(
+                            "HTTP {status} from {}: {}",
+                            self.redacted,
+                            text.chars().take(200).collect::<String>()
+                        )));
+                    }
+                }
+                Err(e) => format!("{}", e.without_url()),
+            };
+            attempt += 1;
+            if attempt > self.policy.max_retries {
+                return Err(TransportErrorKind::custom_str(&format!(
+                    "{reason} from {} (gave up after {attempt} attempts)",
+                    self.redacted
+                )));
+            }
+            let backoff = self
+                .policy
+                .base_delay
+                .saturating_mul(1u32 << (attempt - 1).min(16));
+            let jitter = backoff.mul_f64(rand::thread_rng().gen_range(0.0..0.5));
+            let delay = retry_after
+                .unwrap_or(backoff + jitter)
+                .min(self.policy.max_delay);
+            tracing::warn!(endpoint = %self.redacted, attempt, ?delay, %reason, "retrying RPC request");
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+/// The message of a JSON-RPC error that means "slow down" (code 429 or -32005, or a message
+/// naming a rate limit), which is retried like HTTP 429.
+fn rate_limited(packet: &ResponsePacket) -> Option<String> {
+    let ResponsePacket::Single(response) = packet else {
+        return None;
+    };
+    let error = response.payload.as_error()?;
+    let lower = error.message.to_ascii_lowercase();
+    (error.code == 429
+        || error.code == -32005
+        || lower.contains("rate limit")
+        || lower.contains("too many requests"))
+    .then(|| error.message.to_string())
+}
+
+/// A blocking JSON-RPC client: an alloy provider on its own tokio runtime.
+pub struct RpcClient {
+    runtime: tokio::runtime::Runtime,
+    provider: RootProvider,
+    stats: Arc<RequestStats>,
+    endpoint: String,
+}
+
+impl RpcClient {
+    /// A client for `url` (no request is made here).
+    pub fn connect(url: &str, policy: RetryPolicy) -> Result<Self> {
+        let endpoint = redact_url(url);
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| Error::config("rpc_url", &endpoint, format!("an http(s) URL ({e})")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(Error::config(
+                "rpc_url",
+                &endpoint,
+                "an http:// or https:// URL",
+            ));
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| Error::Rpc {
+                method: "connect".into(),
+                message: e.without_url().to_string(),
+            })?;
+        let stats = Arc::new(RequestStats::default());
+        let http = RetryingHttp(Arc::new(Http {
+            client,
+            url: parsed,
+            redacted: endpoint.clone(),
+            stats: stats.clone(),
+            limit: Semaphore::new(policy.max_concurrency.max(1)),
+            policy,
+        }));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("starting the RPC runtime", "tokio", e))?;
+        let provider = RootProvider::new(AlloyRpcClient::new(http, false));
+        Ok(Self {
+            runtime,
+            provider,
+            stats,
+            endpoint,
+        })
+    }
+
+    /// The endpoint, redacted.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Request counters.
+    pub fn stats(&self) -> &RequestStats {
+        &self.stats
+    }
+
+    /// `eth_chainId`.
+    pub fn chain_id(&self) -> Result<u64> {
+        self.runtime
+            .block_on(self.provider.get_chain_id())
+            .map_err(|e| rpc_error("eth_chainId", None, e))
+    }
+
+    /// Any JSON-RPC method (e.g. anvil's `anvil_setStorageAt`), blocking.
+    pub fn raw<P: RpcSend, R: RpcRecv>(&self, method: &str, params: P) -> Result<R> {
+        self.runtime
+            .block_on(
+                self.provider
+                    .raw_request::<P, R>(method.to_string().into(), params),
+            )
+            .map_err(|e| rpc_error(method, None, e))
+    }
+
+    /// Blocks with full transactions and receipts, fetched concurrently (bounded by the policy).
+    pub fn blocks(&self, numbers: &[u64]) -> Result<Vec<CachedBlock>> {
+        let futures = numbers.iter().map(|&n| {
+            let provider = self.provider.clone();
+            async move {
+                let block = provider
+                    .get_block_by_number(BlockNumberOrTag::Number(n))
+                    .full()
+                    .await
+                    .map_err(|e| rpc_error("eth_getBlockByNumber", Some(n), e))?
+                    .ok_or_else(|| Error::ArchiveNeeded {
+                        method: "eth_getBlockByNumber".into(),
+                        block: n,
+                        message: "block not found".into(),
+                    })?;
+                let receipts = provider
+                    .get_block_receipts(BlockId::number(n))
+                    .await
+                    .map_err(|e| rpc_error("eth_getBlockReceipts", Some(n), e))?
+                    .ok_or_else(|| Error::Rpc {
+                        method: "eth_getBlockReceipts".into(),
+                        message: format!("no receipts for block {n}"),
+                    })?;
+                Ok::<_, Error>(CachedBlock { block, receipts })
+            }
+        });
+        let handles: Vec<_> = futures.map(|f| self.runtime.spawn(f)).collect();
+        self.runtime.block_on(async move {
+            let mut out = Vec::with_capacity(handles.len());
+            for h in handles {
+                out.push(h.await.map_err(|e| Error::Rpc {
+                    method: "eth_getBlockByNumber".into(),
+                    message: format!("task failed: {e}"),
+                })??);
+            }
+            Ok(out)
+        })
+    }
+
+    /// An account at `block`: balance, nonce and code (three requests, concurrently).
+    pub fn account(&self, address: Address, block: u64) -> Result<(U256, u64, Bytes)> {
+        let at = BlockId::number(block);
+        self.runtime.block_on(async {
+            let (balance, nonce, code) = tokio::join!(
+                self.provider
+                    .get_balance(address)
+                    .block_id(at)
+                    .into_future(),
+                self.provider
+                    .get_transaction_count(address)
+                    .block_id(at)
+                    .into_future(),
+                self.provider
+                    .get_code_at(address)
+                    .block_id(at)
+                    .into_future(),
+            );
+            Ok((
+                balance.map_err(|e| rpc_error("eth_getBalance", Some(block), e))?,
+                nonce.map_err(|e| rpc_error("eth_getTransactionCount", Some(block), e))?,
+                code.map_err(|e| rpc_error("eth_getCode", Some(block), e))?,
+            ))
+        })
+    }
+
+    /// A storage slot at `block`.
+    pub fn storage(&self, address: Address, slot: U256, block: u64) -> Result<U256> {
+        self.runtime
+            .block_on(
+                self.provider
+                    .get_storage_at(address, slot)
+                    .block_id(BlockId::number(block))
+                    .into_future(),
+            )
+            .map_err(|e| rpc_error("eth_getStorageAt", Some(block), e))
+    }
+
+    /// The hash of block `number`.
+    pub fn block_hash(&self, number: u64) -> Result<B256> {
+        let block = self
+            .runtime
+            .block_on(
+                self.provider
+                    .get_block_by_number(BlockNumberOrTag::Number(number))
+                    .into_future(),
+            )
+            .map_err(|e| rpc_error("eth_getBlockByNumber", Some(number), e))?
+            .ok_or_else(|| Error::ArchiveNeeded {
+                method: "eth_getBlockByNumber".into(),
+                block: number,
+                message: "block not found".into(),
+            })?;
+        Ok(block.header.hash)
+    }
+}
+
+use std::future::IntoFuture;
+
+/// Maps a transport error to liqsim's error; state-unavailable messages name the archive node.
+fn rpc_error(
+    method: &str,
+    block: Option<u64>,
+    e: alloy_json_rpc::RpcError<TransportErrorKind>,
+) -> Error {
+    let message = e.to_string();
+    let lower = message.to_ascii_lowercase();
+    let archive = [
+        "missing trie node",
+        "header not found",
+        "historical state",
+        "state not available",
+        "state is not available",
+        "pruned",
+    ]
+    .iter()
+    .any(|m| lower.contains(m));
+    if archive {
+        return Error::ArchiveNeeded {
+            method: method.to_string(),
+            block: block.unwrap_or_default(),
+            message,
+        };
+    }
+    Error::Rpc {
+        method: method.to_string(),
+        message,
+    }
+}
+
+/// A node behind the persistent cache: the chain id is checked before the first request that the
+/// cache cannot serve (and a mismatch refuses to run), so a fully cached run makes no request.
+pub struct RpcSource {
+    client: RpcClient,
+    url_key: String,
+    root: PathBuf,
+    cache: RpcCache,
+    verified: AtomicBool,
+}
+
+impl RpcSource {
+    /// Opens `url` with the cache under `cache_root`. `expected_chain_id` (e.g. `--chain-id`)
+    /// must match the node; without it the chain id remembered for this endpoint is used, else
+    /// the node is asked.
+    pub fn open(
+        url: &str,
+        cache_root: &Path,
+        expected_chain_id: Option<u64>,
+        policy: RetryPolicy,
+    ) -> Result<Self> {
+        let client = RpcClient::connect(url, policy)?;
+        let remembered = remembered_chain_id(cache_root, url);
+        let (chain_id, verified) = match (expected_chain_id, remembered) {
+            (Some(expected), Some(known)) if expected != known => {
+                return Err(Error::ChainMismatch {
+                    expected,
+                    actual: known,
+                    endpoint: client.endpoint().to_string(),
+                })
+            }
+            (Some(expected), Some(_)) => (expected, true),
+            (Some(expected), None) => (expected, false),
+            (None, Some(known)) => (known, true),
+            (None, None) => {
+                let actual = client.chain_id()?;
+                remember_chain_id(cache_root, url, actual)?;
+                (actual, true)
+            }
+        };
+        tracing::info!(endpoint = client.endpoint(), chain_id, "RPC source opened");
+        Ok(Self {
+            cache: RpcCache::open(cache_root, chain_id)?,
+            client,
+            url_key: url.to_string(),
+            root: cache_root.to_path_buf(),
+            verified: AtomicBool::new(verified),
+        })
+    }
+
+    /// Chain id of the source.
+    pub fn chain_id(&self) -> u64 {
+        self.cache.chain_id()
+    }
+
+    /// The cache.
+    pub fn cache(&self) -> &RpcCache {
+        &self.cache
+    }
+
+    /// The client (with its request counters).
+    pub fn client(&self) -> &RpcClient {
+        &self.client
+    }
+
+    /// The client, once the node's chain id is known to match the cache's.
+    fn online(&self) -> Result<&RpcClient> {
+        if !self.verified.load(Ordering::Acquire) {
+            let actual = self.client.chain_id()?;
+            if actual != self.chain_id() {
+                return Err(Error::ChainMismatch {
+                    expected: self.chain_id(),
+                    actual,
+                    endpoint: self.client.endpoint().to_string(),
+                });
+            }
+            remember_chain_id(&self.root, &self.url_key, actual)?;
+            self.verified.store(true, Ordering::Release);
+        }
+        Ok(&self.client)
+    }
+
+    /// Blocks `from..=to` with full transactions and receipts: from the cache, the rest fetched
+    /// (concurrently) and cached.
+    pub fn blocks(&self, from: u64, to: u64) -> Result<Vec<CachedBlock>> {
+        let mut found: HashMap<u64, CachedBlock> = HashMap::new();
+        let mut missing = Vec::new();
+        for n in from..=to {
+            match self.cache.load_block(n) {
+                Some(b) => {
+                    found.insert(n, b);
+                }
+                None => missing.push(n),
+            }
+        }
+        if !missing.is_empty() {
+            let client = self.online()?;
+            tracing::info!(blocks = missing.len(), "fetching blocks and receipts");
+            for chunk in missing.chunks(64) {
+                for (n, block) in chunk.iter().zip(client.blocks(chunk)?) {
+                    self.cache.store_block(*n, &block)?;
+                    found.insert(*n, block);
+                }
+            }
+        }
+        (from..=to)
+            .map(|n| {
+                found.remove(&n).ok_or_else(|| Error::Rpc {
+                    method: "eth_getBlockByNumber".into(),
+                    message: format!("block {n} missing"),
+                })
+            })
+            .collect()
+    }
+}
+
+#[derive(Default)]
+struct DbState {
+    accounts: HashMap<Address, Option<CachedAccount>>,
+    storage: HashMap<(Address, U256), U256>,
+    code: HashMap<B256, Bytes>,
+    block_hashes: HashMap<u64, B256>,
+    touched_accounts: BTreeSet<Address>,
+    touched_slots: BTreeSet<(Address, U256)>,
+    unsaved: usize,
+    error: Option<Error>,
+}
+
+/// Lazy state at one block from an [`RpcSource`], for revm: every read is served from the cache
+/// or fetched and cached; what was read is remembered (see [`RpcDb::prestate`]).
+pub struct RpcDb {
+    source: Arc<RpcSource>,
+    block: u64,
+    state: Mutex<DbState>,
+}
+
+/// New cache entries after which the state file is rewritten.
+const FLUSH_EVERY: usize = 2_000;
+
+impl RpcDb {
+    /// State at the end of `block` (a window starting at `b` forks at `b - 1`).
+    pub fn new(source: Arc<RpcSource>, block: u64) -> Self {
+        let entries = source.cache.load_state(block);
+        let state = DbState {
+            accounts: entries.accounts.into_iter().collect(),
+            storage: entries
+                .storage
+                .into_iter()
+                .map(|(a, s, v)| ((a, s), v))
+                .collect(),
+            code: entries.code.into_iter().collect(),
+            block_hashes: entries.block_hashes.into_iter().collect(),
+            ..DbState::default()
+        };
+        Self {
+            source,
+            block,
+            state: Mutex::new(state),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, DbState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The first fetch error hit inside the EVM (revm only sees its text).
+    pub fn take_error(&self) -> Option<Error> {
+        self.lock().error.take()
+    }
+
+    /// Writes everything fetched so far to the cache (crash-safe).
+    pub fn flush(&self) -> Result<()> {
+        let mut state = self.lock();
+        if state.unsaved == 0 {
+            return Ok(());
+        }
+        self.save(&state)?;
+        state.unsaved = 0;
+        Ok(())
+    }
+
+    fn save(&self, state: &DbState) -> Result<()> {
+        let mut storage: Vec<(Address, U256, U256)> = state
+            .storage
+            .iter()
+            .map(|((a, s), v)| (*a, *s, *v))
+            .collect();
+        storage.sort();
+        let mut block_hashes: Vec<(u64, B256)> =
+            state.block_hashes.iter().map(|(n, h)| (*n, *h)).collect();
+        block_hashes.sort();
+        let entries = StateEntries {
+            accounts: state
+                .accounts
+                .iter()
+                .map(|(a, v)| (*a, v.clone()))
+                .collect(),
+            storage,
+            code: state.code.iter().map(|(h, c)| (*h, c.clone())).collect(),
+            block_hashes,
+        };
+        self.source.cache.store_state(self.block, &entries)
+    }
+
+    fn added(&self, state: &mut DbState) -> Result<()> {
+        state.unsaved += 1;
+        if state.unsaved >= FLUSH_EVERY {
+            self.save(state)?;
+            state.unsaved = 0;
+        }
+        Ok(())
+    }
+
+    fn fail(&self, state: &mut DbState, e: Error) -> Error {
+        let text = e.to_string();
+        if state.error.is_none() {
+            state.error = Some(e);
+        }
+        Error::Database(text)
+    }
+
+    /// The accounts, code and non-zero storage the EVM read: a window's pre-state.
+    pub fn prestate(&self) -> (Vec<AccountRecord>, Vec<CodeRecord>, Vec<StorageRecord>) {
+        let state = self.lock();
+        let mut accounts = Vec::new();
+        let mut code = std::collections::BTreeMap::new();
+        for address in &state.touched_accounts {
+            let Some(Some(a)) = state.accounts.get(address) else {
+                continue;
+            };
+            accounts.push(AccountRecord {
+                address: *address,
+                balance: a.balance,
+                nonce: a.nonce,
+                code_hash: a.code_hash,
+            });
+            if a.code_hash != KECCAK_EMPTY {
+                if let Some(c) = state.code.get(&a.code_hash) {
+                    code.insert(
+                        a.code_hash,
+                        CodeRecord {
+                            code_hash: a.code_hash,
+                            code: c.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        let storage = state
+            .touched_slots
+            .iter()
+            .filter_map(|key| {
+                let value = state.storage.get(key)?;
+                (!value.is_zero()).then_some(StorageRecord {
+                    address: key.0,
+                    slot: key.1,
+                    value: *value,
+                })
+            })
+            .collect();
+        (accounts, code.into_values().collect(), storage)
+    }
+}
+
+impl DatabaseRef for RpcDb {
+    type Error = Error;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>> {
+        let mut state = self.lock();
+        state.touched_accounts.insert(address);
+        let cached = match state.accounts.get(&address) {
+            Some(entry) => entry.clone(),
+            None => {
+                let fetched = self
+                    .source
+                    .online()
+                    .and_then(|c| c.account(address, self.block));
+                let (balance, nonce, code) = match fetched {
+                    Ok(v) => v,
+                    Err(e) => return Err(self.fail(&mut state, e)),
+                };
+                let entry = if balance.is_zero() && nonce == 0 && code.is_empty() {
+                    None
+                } else {
+                    let code_hash = if code.is_empty() {
+                        KECCAK_EMPTY
+                    } else {
+                        keccak256(&code)
+                    };
+                    if !code.is_empty() {
+                        state.code.insert(code_hash, code);
+                    }
+                    Some(CachedAccount {
+                        balance,
+                        nonce,
+                        code_hash,
+                    })
+                };
+                state.accounts.insert(address, entry.clone());
+                if let Err(e) = self.added(&mut state) {
+                    return Err(self.fail(&mut state, e));
+                }
+                entry
+            }
+        };
+        Ok(cached.map(|a| AccountInfo {
+            balance: a.balance,
+            nonce: a.nonce,
+            code_hash: a.code_hash,
+            code: state
+                .code
+                .get(&a.code_hash)
+                .map(|c| Bytecode::new_raw(c.clone())),
+            ..AccountInfo::default()
+        }))
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode> {
+        if code_hash == KECCAK_EMPTY {
+            return Ok(Bytecode::default());
+        }
+        let mut state = self.lock();
+        match state.code.get(&code_hash) {
+            Some(c) => Ok(Bytecode::new_raw(c.clone())),
+            None => {
+                let e = Error::Database(format!("code {code_hash} was never fetched"));
+                Err(self.fail(&mut state, e))
+            }
+        }
+    }
+
+    fn storage_ref(&self, address: Address, index: U256) -> Result<U256> {
+        let mut state = self.lock();
+        state.touched_slots.insert((address, index));
+        if let Some(v) = state.storage.get(&(address, index)) {
+            return Ok(*v);
+        }
+        let fetched = self
+            .source
+            .online()
+            .and_then(|c| c.storage(address, index, self.block));
+        match fetched {
+            Ok(v) => {
+                state.storage.insert((address, index), v);
+                if let Err(e) = self.added(&mut state) {
+                    return Err(self.fail(&mut state, e));
+                }
+                Ok(v)
+            }
+            Err(e) => Err(self.fail(&mut state, e)),
+        }
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256> {
+        let mut state = self.lock();
+        if let Some(h) = state.block_hashes.get(&number) {
+            return Ok(*h);
+        }
+        match self.source.online().and_then(|c| c.block_hash(number)) {
+            Ok(h) => {
+                state.block_hashes.insert(number, h);
+                if let Err(e) = self.added(&mut state) {
+                    return Err(self.fail(&mut state, e));
+                }
+                Ok(h)
+            }
+            Err(e) => Err(self.fail(&mut state, e)),
+        }
+    }
+}
+
+impl Drop for RpcDb {
+    fn drop(&mut self) {
+        if let Err(e) = self.flush() {
+            tracing::warn!(error = %e, "could not save the RPC state cache");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_credentials() {
+        let r = redact_url("https://user:secret@node.example:8545/v2/abcdefKEY?key=SECRET2");
+        assert_eq!(r, "https://***@node.example:8545/***?***");
+        assert!(!r.contains("secret") && !r.contains("KEY") && !r.contains("SECRET2"));
+        assert_eq!(redact_url("http://127.0.0.1:8545"), "http://127.0.0.1:8545");
+        assert_eq!(redact_url("not a url"), "<unparsable URL>");
+    }
+}

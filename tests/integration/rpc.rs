@@ -1,0 +1,493 @@
+//! Against a real node: anvil (from npm) fed the small devnet window, then `record` over RPC,
+//! the persistent cache (a second run makes no request), and a fault-injecting proxy.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy_primitives::B256;
+use liqsim::protocol::actor;
+use liqsim::scenario::LoadedScenario;
+use liqsim::source::anvil::{Anvil, AnvilOptions};
+use liqsim::source::dataset::{read_dataset, write_dataset};
+use liqsim::source::devnet::build_window;
+use liqsim::source::record::{record_window, RecordOptions, RecordReport};
+use liqsim::source::records::Window;
+use liqsim::source::rpc::{RetryPolicy, RpcClient, RpcSource};
+use liqsim::Error;
+use serde_json::{json, Value};
+
+use crate::common::aave_v3_artifacts;
+
+fn npm_available() -> bool {
+    std::process::Command::new("npm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("liqsim-rpc-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The small window, renumbered to start at block 2 (anvil starts at genesis 0; block 1 holds
+/// the loaded pre-state).
+fn small_window() -> Window {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-crash.toml");
+    let mut loaded = LoadedScenario::from_file(&path).unwrap();
+    loaded.scenario.window.first_block = 2;
+    build_window(&loaded, aave_v3_artifacts(), None)
+        .unwrap()
+        .window
+}
+
+fn quantity(v: impl std::fmt::LowerHex) -> String {
+    format!("0x{v:x}")
+}
+
+fn call(client: &RpcClient, method: &str, params: Value) -> Value {
+    client
+        .raw::<Value, Value>(method, params)
+        .unwrap_or_else(|e| panic!("{method}: {e}"))
+}
+
+/// Loads the pre-state into anvil, mines it as block 1, then mines every block of the window with
+/// its recorded timestamp, base fee and transactions, checking every receipt's block.
+fn feed(anvil: &Anvil, w: &Window) {
+    let client = RpcClient::connect(&anvil.url(), RetryPolicy::default()).unwrap();
+    let codes: std::collections::HashMap<B256, _> = w
+        .code
+        .iter()
+        .map(|c| (c.code_hash, c.code.clone()))
+        .collect();
+    for a in &w.accounts {
+        call(&client, "anvil_setBalance", json!([a.address, a.balance]));
+        call(
+            &client,
+            "anvil_setNonce",
+            json!([a.address, quantity(a.nonce)]),
+        );
+        if let Some(code) = codes.get(&a.code_hash) {
+            call(&client, "anvil_setCode", json!([a.address, code]));
+        }
+    }
+    for s in &w.storage {
+        call(
+            &client,
+            "anvil_setStorageAt",
+            json!([s.address, s.slot, B256::from(s.value.to_be_bytes::<32>())]),
+        );
+    }
+    call(
+        &client,
+        "anvil_setCoinbase",
+        json!([actor("block-builder")]),
+    );
+    let first = &w.blocks[0];
+    call(
+        &client,
+        "evm_setNextBlockTimestamp",
+        json!([first.timestamp - 12]),
+    );
+    call(&client, "evm_mine", json!([]));
+    let mut cursor = 0;
+    for b in &w.blocks {
+        call(&client, "evm_setNextBlockTimestamp", json!([b.timestamp]));
+        call(
+            &client,
+            "anvil_setNextBlockBaseFeePerGas",
+            json!([quantity(b.base_fee)]),
+        );
+        let start = cursor;
+        while cursor < w.transactions.len() && w.transactions[cursor].block == b.number {
+            call(
+                &client,
+                "eth_sendRawTransaction",
+                json!([w.transactions[cursor].raw]),
+            );
+            cursor += 1;
+        }
+        call(&client, "evm_mine", json!([]));
+        let receipts = call(&client, "eth_getBlockReceipts", json!([quantity(b.number)]));
+        let receipts = receipts.as_array().cloned().unwrap_or_default();
+        assert_eq!(
+            receipts.len(),
+            cursor - start,
+            "block {}: anvil included {} of {} transactions",
+            b.number,
+            receipts.len(),
+            cursor - start
+        );
+        for (r, recorded) in receipts.iter().zip(&w.receipts[start..cursor]) {
+            assert_eq!(r["blockNumber"], json!(quantity(b.number)), "{r}");
+            assert_eq!(
+                r["gasUsed"],
+                json!(quantity(recorded.gas_used)),
+                "block {} tx {}",
+                b.number,
+                recorded.index
+            );
+        }
+    }
+    assert_eq!(cursor, w.transactions.len());
+}
+
+fn options(w: &Window) -> RecordOptions {
+    RecordOptions {
+        name: "recorded".into(),
+        from: w.manifest.first_block,
+        to: w.manifest.last_block,
+        pool: w.manifest.protocol.addresses["pool"],
+        protocol: w.manifest.protocol.clone(),
+    }
+}
+
+fn fast_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_retries: 6,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_secs(2),
+        timeout: Duration::from_secs(10),
+        max_concurrency: 8,
+    }
+}
+
+fn record(
+    url: &str,
+    cache: &Path,
+    w: &Window,
+    policy: RetryPolicy,
+) -> liqsim::Result<RecordReport> {
+    let source = Arc::new(RpcSource::open(url, cache, None, policy)?);
+    record_window(source, &options(w))
+}
+
+/// The recorded window holds the same history as the generated one.
+fn assert_same_history(recorded: &Window, generated: &Window) {
+    assert_eq!(recorded.transactions, generated.transactions);
+    assert_eq!(recorded.receipts, generated.receipts);
+    assert_eq!(recorded.logs, generated.logs);
+    assert_eq!(recorded.blocks.len(), generated.blocks.len());
+    for (r, g) in recorded.blocks.iter().zip(&generated.blocks) {
+        assert_eq!(
+            (
+                r.number,
+                r.timestamp,
+                r.base_fee,
+                r.gas_limit,
+                r.beneficiary
+            ),
+            (
+                g.number,
+                g.timestamp,
+                g.base_fee,
+                g.gas_limit,
+                g.beneficiary
+            )
+        );
+    }
+}
+
+/// A loopback HTTP proxy in front of anvil that injects faults.
+struct FaultProxy {
+    port: u16,
+    mode: Arc<AtomicU8>,
+    seen: Arc<AtomicU64>,
+}
+
+/// Proxy modes.
+const FAULTS: u8 = 0;
+const ALWAYS_500: u8 = 1;
+const NOT_ARCHIVE: u8 = 2;
+
+impl FaultProxy {
+    fn start(upstream: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mode = Arc::new(AtomicU8::new(FAULTS));
+        let seen = Arc::new(AtomicU64::new(0));
+        let (m, s) = (mode.clone(), seen.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let (m, s) = (m.clone(), s.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(conn, upstream, &m, &s);
+                });
+            }
+        });
+        Self { port, mode, seen }
+    }
+}
+
+fn read_http(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<(String, Vec<u8>)>> {
+    let mut head = String::new();
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        head.push_str(&line);
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body)?;
+    Ok(Some((head, body)))
+}
+
+fn respond(out: &mut TcpStream, status: &str, extra: &str, body: &[u8]) -> std::io::Result<()> {
+    write!(
+        out,
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{extra}\r\n",
+        body.len()
+    )?;
+    out.write_all(body)
+}
+
+fn serve(conn: TcpStream, upstream: u16, mode: &AtomicU8, seen: &AtomicU64) -> std::io::Result<()> {
+    // small writes without Nagle's delay (headers and body go out separately)
+    conn.set_nodelay(true)?;
+    let mut out = conn.try_clone()?;
+    let mut reader = BufReader::new(conn);
+    let upstream = TcpStream::connect(("127.0.0.1", upstream))?;
+    upstream.set_nodelay(true)?;
+    let mut up = BufReader::new(upstream);
+    while let Some((_, body)) = read_http(&mut reader)? {
+        let n = seen.fetch_add(1, Ordering::SeqCst);
+        match mode.load(Ordering::SeqCst) {
+            ALWAYS_500 => {
+                respond(&mut out, "500 Internal Server Error", "", b"oops")?;
+                continue;
+            }
+            NOT_ARCHIVE if !String::from_utf8_lossy(&body).contains("eth_chainId") => {
+                let id = serde_json::from_slice::<Value>(&body)
+                    .map(|v| v["id"].clone())
+                    .unwrap_or(Value::Null);
+                let reply = json!({"jsonrpc": "2.0", "id": id,
+                    "error": {"code": -32000, "message": "missing trie node 0xabc (path )"}});
+                respond(&mut out, "200 OK", "", reply.to_string().as_bytes())?;
+                continue;
+            }
+            _ => {}
+        }
+        match n % 100 {
+            10 => return Ok(()), // dropped connection, no answer
+            30 => {
+                let wait = if n == 30 { "1" } else { "0" };
+                respond(
+                    &mut out,
+                    "429 Too Many Requests",
+                    &format!("retry-after: {wait}\r\n"),
+                    b"slow down",
+                )?;
+                continue;
+            }
+            50 => {
+                respond(&mut out, "500 Internal Server Error", "", b"oops")?;
+                continue;
+            }
+            90 => {
+                // a JSON-RPC level rate limit inside an HTTP 200
+                let id = serde_json::from_slice::<Value>(&body)
+                    .map(|v| v["id"].clone())
+                    .unwrap_or(Value::Null);
+                let reply = json!({"jsonrpc": "2.0", "id": id,
+                    "error": {"code": -32005, "message": "request rate limit exceeded"}});
+                respond(&mut out, "200 OK", "", reply.to_string().as_bytes())?;
+                continue;
+            }
+            _ => {}
+        }
+        let up_stream = up.get_mut();
+        write!(
+            up_stream,
+            "POST / HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )?;
+        up_stream.write_all(&body)?;
+        let Some((head, reply)) = read_http(&mut up)? else {
+            return Ok(());
+        };
+        let status = head.lines().next().unwrap_or("HTTP/1.1 200 OK");
+        let status = status.split_once(' ').map(|x| x.1).unwrap_or("200 OK");
+        if n % 100 == 70 {
+            // truncated: promise the whole body, send half, hang up
+            write!(
+                out,
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                reply.len()
+            )?;
+            out.write_all(&reply[..reply.len() / 2])?;
+            return Ok(());
+        }
+        respond(&mut out, status, "", &reply)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn anvil_record_cache_and_faults() {
+    if !npm_available() {
+        eprintln!("SKIPPED: npm is not installed; the anvil tests fetch anvil with npm");
+        return;
+    }
+    let t0 = Instant::now();
+    let generated = small_window();
+    let first = &generated.blocks[0];
+    let anvil = Anvil::spawn(&AnvilOptions {
+        chain_id: generated.manifest.chain_id,
+        genesis_timestamp: first.timestamp - 24,
+        gas_limit: first.gas_limit,
+        base_fee: first.base_fee,
+    })
+    .unwrap();
+    feed(&anvil, &generated);
+    eprintln!("anvil fed in {:.1} s", t0.elapsed().as_secs_f64());
+
+    // (a) record from anvil, then an offline replay: same history, same opportunities.
+    let cache = temp_dir("cache");
+    let t1 = Instant::now();
+    let first_run = record(&anvil.url(), &cache, &generated, RetryPolicy::default()).unwrap();
+    let first_seconds = t1.elapsed().as_secs_f64();
+    assert!(first_run.requests > 100, "{} requests", first_run.requests);
+    assert_eq!(
+        first_run.fidelity.receipts_matched, first_run.fidelity.transactions,
+        "{:?}",
+        first_run.fidelity.first_divergence
+    );
+    assert_same_history(&first_run.window, &generated);
+    let dir = temp_dir("recorded");
+    write_dataset(&dir, &first_run.window).unwrap();
+    let offline = read_dataset(&dir).unwrap();
+    let t_offline = Instant::now();
+    let replayed = liqsim::run::replay_window(&offline, true, false).unwrap();
+    eprintln!(
+        "offline replay of the recorded dataset in {:.2} s",
+        t_offline.elapsed().as_secs_f64()
+    );
+    let reference = liqsim::run::replay_window(&generated, true, false).unwrap();
+    assert_eq!(replayed.fidelity, reference.fidelity);
+    assert_eq!(replayed.opportunities, reference.opportunities);
+    assert_eq!(replayed.liquidations_by, reference.liquidations_by);
+    assert!(!reference.opportunities.is_empty());
+    assert!(offline.storage.len() <= generated.storage.len());
+
+    // (b) the second run is served from the cache: zero requests, same window.
+    let t2 = Instant::now();
+    let second = record(&anvil.url(), &cache, &generated, RetryPolicy::default()).unwrap();
+    let cached_seconds = t2.elapsed().as_secs_f64();
+    assert_eq!(second.requests, 0);
+    assert_eq!(second.window, first_run.window);
+    eprintln!(
+        "first run {} requests in {first_seconds:.2} s; cached run {} requests in {cached_seconds:.2} s",
+        first_run.requests, second.requests
+    );
+    // the same through the command line (ETH_RPC_URL from the environment), served from the cache
+    let market = temp_dir("generated");
+    write_dataset(&market, &generated).unwrap();
+    let out = temp_dir("cli-recorded");
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_liqsim"))
+        .env("ETH_RPC_URL", anvil.url())
+        .env("LIQSIM_CACHE_DIR", &cache)
+        .arg("record")
+        .args(["--pool", &options(&generated).pool.to_string()])
+        .args(["--from", &generated.manifest.first_block.to_string()])
+        .args(["--to", &generated.manifest.last_block.to_string()])
+        .arg("--out")
+        .arg(&out)
+        .arg("--market-from")
+        .arg(&market)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&cli.stdout);
+    assert!(
+        cli.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert!(stdout.contains(" 0 RPC requests"), "{stdout}");
+    let from_cli = read_dataset(&out).unwrap();
+    assert_eq!(from_cli.storage, first_run.window.storage);
+    assert_eq!(from_cli.accounts, first_run.window.accounts);
+    assert_eq!(from_cli.receipts, first_run.window.receipts);
+
+    // a cache of another chain is refused
+    match RpcSource::open(&anvil.url(), &cache, Some(1), RetryPolicy::default()) {
+        Err(Error::ChainMismatch {
+            expected, actual, ..
+        }) => assert_eq!((expected, actual), (1, generated.manifest.chain_id)),
+        other => panic!("expected a chain mismatch, got {:?}", other.err()),
+    }
+
+    // (c) through a fault-injecting proxy: identical results.
+    let proxy = FaultProxy::start(anvil.port);
+    let proxied = format!("http://127.0.0.1:{}", proxy.port);
+    let faulty = record(
+        &proxied,
+        &temp_dir("cache-faults"),
+        &generated,
+        fast_policy(),
+    )
+    .unwrap();
+    assert!(faulty.retries >= 5, "{} retries", faulty.retries);
+    eprintln!(
+        "through the fault proxy: {} requests ({} retries) in {:.2} s; window: {} transactions, pre-state {} accounts, {} slots (generated: {} slots)",
+        faulty.requests,
+        faulty.retries,
+        faulty.seconds,
+        generated.transactions.len(),
+        faulty.window.accounts.len(),
+        faulty.window.storage.len(),
+        generated.storage.len()
+    );
+    assert_eq!(faulty.window, first_run.window);
+
+    // persistent failure: a clear error naming the method, never the credentials
+    proxy.mode.store(ALWAYS_500, Ordering::SeqCst);
+    let secret_url = format!(
+        "http://alice:hunter2@127.0.0.1:{}/v3/key123?apikey=zzz",
+        proxy.port
+    );
+    let mut policy = fast_policy();
+    policy.max_retries = 2;
+    let err = match RpcSource::open(&secret_url, &temp_dir("cache-500"), None, policy) {
+        Err(e) => e,
+        Ok(_) => panic!("a node answering 500 was accepted"),
+    };
+    let text = err.to_string();
+    assert!(matches!(err, Error::Rpc { .. }), "{text}");
+    assert!(
+        text.contains("500") && text.contains("eth_chainId"),
+        "{text}"
+    );
+    for secret in ["alice", "hunter2", "key123", "zzz"] {
+        assert!(!text.contains(secret), "{text}");
+    }
+
+    // a node without the historical state: an archive node is needed
+    proxy.mode.store(NOT_ARCHIVE, Ordering::SeqCst);
+    let err = match record(
+        &proxied,
+        &temp_dir("cache-archive"),
+        &generated,
+        fast_policy(),
+    ) {
+        Err(e) => e,
+        Ok(_) => panic!("a pruned node was accepted"),
+    };
+    assert!(err.to_string().contains("archive node"), "{err}");
+    assert!(proxy.seen.load(Ordering::SeqCst) > 0);
+    eprintln!("anvil tests took {:.1} s", t0.elapsed().as_secs_f64());
+}
