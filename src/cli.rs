@@ -203,7 +203,13 @@ pub fn run(cli: Cli) -> Result<()> {
             let store = args.artifacts.aave_v3()?;
             let dir = crate::run::ensure_dataset(&loaded, &store, &args.datasets)?;
             let window = crate::source::dataset::read_dataset(&dir)?;
-            let run = crate::run::run_strategies(&window, &loaded.instances, args.strict, true)?;
+            let run = crate::run::run_strategies(
+                &window,
+                &loaded.instances,
+                &loaded.scenario.dex,
+                args.strict,
+                true,
+            )?;
             crate::run::write_outputs(&out, &run, &loaded.instances, &loaded.source)?;
             let f = &run.fidelity;
             println!(

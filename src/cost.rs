@@ -70,6 +70,32 @@ impl ConstantProductPool {
     }
 }
 
+/// Where seized collateral is sold: one constant-product pool per reserve (against USD), centred
+/// on the oracle price at each sale (arbitrageurs re-centre it between liquidations).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DexModel {
+    /// Pool per reserve index (`None`: that asset cannot be sold).
+    pub pools: Vec<Option<ConstantProductPool>>,
+}
+
+impl DexModel {
+    /// The same pool for every one of `reserves` reserves.
+    pub fn uniform(reserves: usize, pool: ConstantProductPool) -> Self {
+        Self {
+            pools: vec![Some(pool); reserves],
+        }
+    }
+
+    /// Sells collateral of reserve `reserve` worth `value_base` at the oracle; `None` when that
+    /// asset has no pool.
+    pub fn sell(&self, reserve: usize, value_base: U256) -> Result<Option<SaleOutcome>> {
+        match self.pools.get(reserve).copied().flatten() {
+            Some(pool) => pool.sell(value_base).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

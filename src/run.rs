@@ -260,6 +260,8 @@ pub struct StrategyRun {
     pub summary: Vec<crate::analytics::summary::SummaryRow>,
     /// Per-block figures.
     pub blocks: Vec<crate::analytics::runner::BlockRow>,
+    /// Capital of capital-limited strategies (backstop pools) over time.
+    pub capital: Vec<crate::analytics::runner::CapitalRow>,
     /// Borrowers' health factors at snapshot blocks.
     pub health_snapshots: Vec<(u64, Vec<f64>)>,
     /// The market.
@@ -270,12 +272,15 @@ pub struct StrategyRun {
     pub hooks_evaluated: u64,
     /// Seconds replaying and evaluating.
     pub seconds: f64,
+    /// Of which evaluating strategies at hook points.
+    pub evaluation_seconds: f64,
 }
 
 /// Replays `window` once, evaluating every strategy instance at every hook point.
 pub fn run_strategies(
     window: &Window,
     instances: &[crate::strategy::Instance],
+    dex: &crate::scenario::DexConfig,
     strict: bool,
     show_progress: bool,
 ) -> Result<StrategyRun> {
@@ -288,7 +293,17 @@ pub fn run_strategies(
     }
     let tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
     let history = competition(window, details.market.pool)?;
-    let mut runner = StrategyRunner::new(tracker, &details.market, history, instances)?;
+    let symbols: Vec<String> = details
+        .market
+        .reserves
+        .iter()
+        .map(|r| r.symbol.clone())
+        .collect();
+    let dex = dex.model(&symbols)?;
+    let mut runner = StrategyRunner::new(tracker, &details.market, history, instances, dex)?;
+    if let Some(first) = window.blocks.first() {
+        runner.record_capital(first.number);
+    }
     let bar = if show_progress {
         progress_bar(window.blocks.len() as u64, "replaying")
     } else {
@@ -299,11 +314,15 @@ pub fn run_strategies(
     bar.finish_and_clear();
     if let Some(last) = window.blocks.last() {
         runner.snapshot_health(last.number)?;
+        runner.record_capital(last.number);
     }
     let what_ifs = runner.what_ifs;
+    let evaluation_seconds = runner.evaluation_seconds;
     let hooks_evaluated = runner.hooks_evaluated;
     let blocks = std::mem::take(&mut runner.blocks);
     let health_snapshots = std::mem::take(&mut runner.health_snapshots);
+    let mut capital = std::mem::take(&mut runner.capital);
+    capital.sort_by_key(|c| (c.instance, c.block));
     let (actions, misses, opportunities) = runner.finish();
     let summary = instances
         .iter()
@@ -320,11 +339,13 @@ pub fn run_strategies(
         misses,
         summary,
         blocks,
+        capital,
         health_snapshots,
         market: details.market,
         what_ifs,
         hooks_evaluated,
         seconds: start.elapsed().as_secs_f64(),
+        evaluation_seconds,
     })
 }
 
@@ -364,6 +385,10 @@ pub fn write_outputs(
         ),
         ("summary.parquet".to_string(), pq::summary(&run.summary)?),
         ("blocks.parquet".to_string(), pq::blocks(&run.blocks)?),
+        (
+            "capital.parquet".to_string(),
+            pq::capital(&run.capital, instances)?,
+        ),
         ("summary.json".to_string(), json),
     ];
     crate::output::write_atomically(dir, &files, |tmp| {

@@ -180,6 +180,79 @@ pub struct Scenario {
     /// Strategies to evaluate; a parameter given as a list is swept.
     #[serde(default)]
     pub strategies: Vec<crate::strategy::StrategySpec>,
+    /// The DEX seized collateral is sold through (strategies that sell, e.g. `backstop-pool`).
+    #[serde(default)]
+    pub dex: DexConfig,
+}
+
+/// The constant-product DEX model: a pool per asset against USD, with a swap fee.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DexConfig {
+    /// Swap fee, basis points.
+    #[serde(default = "DexConfig::default_fee_bps")]
+    pub fee_bps: u16,
+    /// USD value of each side of an asset's pool, unless `depth_usd_by_symbol` names the asset.
+    #[serde(default = "DexConfig::default_depth_usd")]
+    pub depth_usd: DecimalText,
+    /// Per-asset depth (USD value of each side), by symbol.
+    #[serde(default)]
+    pub depth_usd_by_symbol: BTreeMap<String, DecimalText>,
+}
+
+impl Default for DexConfig {
+    fn default() -> Self {
+        Self {
+            fee_bps: Self::default_fee_bps(),
+            depth_usd: Self::default_depth_usd(),
+            depth_usd_by_symbol: BTreeMap::new(),
+        }
+    }
+}
+
+impl DexConfig {
+    fn default_fee_bps() -> u16 {
+        30
+    }
+    fn default_depth_usd() -> DecimalText {
+        DecimalText("50000000".into())
+    }
+
+    /// The model for reserves named `symbols` (index order); errors name the field.
+    pub fn model(&self, symbols: &[String]) -> Result<crate::cost::DexModel> {
+        if self.fee_bps >= 10_000 {
+            return Err(Error::config("dex.fee_bps", self.fee_bps, "below 10000"));
+        }
+        for symbol in self.depth_usd_by_symbol.keys() {
+            if !symbols.contains(symbol) {
+                return Err(Error::config(
+                    format!("dex.depth_usd_by_symbol.{symbol}"),
+                    symbol,
+                    format!("an asset of the market ({})", symbols.join(", ")),
+                ));
+            }
+        }
+        let pools = symbols
+            .iter()
+            .map(|symbol| {
+                let (field, text) = match self.depth_usd_by_symbol.get(symbol) {
+                    Some(t) => (format!("dex.depth_usd_by_symbol.{symbol}"), t),
+                    None => ("dex.depth_usd".to_string(), &self.depth_usd),
+                };
+                let depth_base = text
+                    .to_units(8)
+                    .map_err(|e| Error::config(&field, &text.0, format!("a USD amount ({e})")))?;
+                if depth_base.is_zero() {
+                    return Err(Error::config(field, &text.0, "a depth above 0"));
+                }
+                Ok(Some(crate::cost::ConstantProductPool {
+                    depth_base,
+                    fee_bps: self.fee_bps,
+                }))
+            })
+            .collect::<Result<_>>()?;
+        Ok(crate::cost::DexModel { pools })
+    }
 }
 
 /// A parsed scenario with its resolved price paths.
@@ -226,6 +299,19 @@ impl LoadedScenario {
             path: PathBuf::from(source),
             message: format!("[market] {e}"),
         })?;
+        let symbols: Vec<String> = scenario
+            .market
+            .assets
+            .iter()
+            .map(|a| a.symbol.clone())
+            .collect();
+        scenario
+            .dex
+            .model(&symbols)
+            .map_err(|e| Error::InvalidFile {
+                path: PathBuf::from(source),
+                message: format!("[dex] {e}"),
+            })?;
         if scenario.name.is_empty()
             || !scenario
                 .name

@@ -20,7 +20,9 @@ use crate::protocol::aave_v3::abi::IPool;
 use crate::protocol::aave_v3::{AaveV3Market, LiquidationRequest};
 use crate::source::keys::actor;
 use crate::source::records::{BlockRecord, Window};
-use crate::strategy::{Candidate, Decision, Funding, HookView, Instance, MissReason, Strategy};
+use crate::strategy::{
+    Candidate, Decision, Execution, Funding, HookView, Instance, MissReason, Strategy,
+};
 
 /// In-memory replay state.
 pub type MemDb = CacheDB<EmptyDB>;
@@ -143,6 +145,17 @@ struct InstanceState {
     actions: Vec<Action>,
 }
 
+/// A capital-limited strategy's capital at a block (`capital.parquet`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapitalRow {
+    /// Instance index.
+    pub instance: usize,
+    /// Block (after the strategy's executions landing in it).
+    pub block: u64,
+    /// Capital, base currency (USD, 8 decimals).
+    pub capital_base: U256,
+}
+
 /// Per-block figures for `blocks.parquet`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockRow {
@@ -164,8 +177,12 @@ pub struct StrategyRunner {
     pub tracker: OpportunityTracker,
     market: AaveV3Market,
     native: usize,
+    symbols: Vec<String>,
+    dex: crate::cost::DexModel,
     competition: BTreeMap<Address, Vec<Competition>>,
     instances: Vec<InstanceState>,
+    /// Capital of capital-limited strategies over time.
+    pub capital: Vec<CapitalRow>,
     /// Per-block figures.
     pub blocks: Vec<BlockRow>,
     /// `(block, health factors of every borrower with debt)`, every 100 blocks and at the end.
@@ -174,6 +191,8 @@ pub struct StrategyRunner {
     pub hooks_evaluated: u64,
     /// What-if executions.
     pub what_ifs: u64,
+    /// Seconds spent evaluating strategies at hook points (candidates, decisions, what-ifs).
+    pub evaluation_seconds: f64,
 }
 
 impl StrategyRunner {
@@ -183,6 +202,7 @@ impl StrategyRunner {
         market: &AaveV3Market,
         competition: BTreeMap<Address, Vec<Competition>>,
         instances: &[Instance],
+        dex: crate::cost::DexModel,
     ) -> Result<Self> {
         let native = market.asset(&market.config.native_asset)?;
         let states = instances
@@ -200,15 +220,32 @@ impl StrategyRunner {
             .collect::<Result<_>>()?;
         Ok(Self {
             tracker,
+            symbols: market.reserves.iter().map(|r| r.symbol.clone()).collect(),
             market: market.clone(),
             native,
+            dex,
             competition,
             instances: states,
+            capital: Vec::new(),
             blocks: Vec::new(),
             health_snapshots: Vec::new(),
             hooks_evaluated: 0,
             what_ifs: 0,
+            evaluation_seconds: 0.0,
         })
+    }
+
+    /// Records the capital of every capital-limited strategy at `block`.
+    pub fn record_capital(&mut self, block: u64) {
+        for (instance, inst) in self.instances.iter().enumerate() {
+            if let Some(capital_base) = inst.strategy.capital_base() {
+                self.capital.push(CapitalRow {
+                    instance,
+                    block,
+                    capital_base,
+                });
+            }
+        }
     }
 
     /// Records the health factor of every borrower with debt (report only).
@@ -249,6 +286,18 @@ impl StrategyRunner {
         block: &BlockRecord,
         next_tx_index: u32,
     ) -> Result<()> {
+        let start = std::time::Instant::now();
+        let result = self.evaluate_now(evm, block, next_tx_index);
+        self.evaluation_seconds += start.elapsed().as_secs_f64();
+        result
+    }
+
+    fn evaluate_now(
+        &mut self,
+        evm: &Evm<EmptyDB>,
+        block: &BlockRecord,
+        next_tx_index: u32,
+    ) -> Result<()> {
         let candidates = self.candidates()?;
         if candidates.is_empty() {
             return Ok(());
@@ -262,13 +311,15 @@ impl StrategyRunner {
             native_price: self.tracker.index.reserves()[self.native].price,
             configs: &configs,
             flash_loan_premium_bps: self.market.config.flash_loan_premium_bps,
+            symbols: &self.symbols,
+            dex: &self.dex,
         };
         let state = evm.db();
         let env = evm.block().clone();
         let chain_id = evm.chain_id();
         let market = &self.market;
         let competition = &self.competition;
-        let what_ifs: Vec<Result<u64>> = self
+        let what_ifs: Vec<Result<(u64, Vec<CapitalRow>)>> = self
             .instances
             .par_iter_mut()
             .enumerate()
@@ -288,7 +339,9 @@ impl StrategyRunner {
             })
             .collect();
         for w in what_ifs {
-            self.what_ifs += w?;
+            let (count, capital) = w?;
+            self.what_ifs += count;
+            self.capital.extend(capital);
         }
         Ok(())
     }
@@ -340,8 +393,9 @@ fn step(
     market: &AaveV3Market,
     competition: &BTreeMap<Address, Vec<Competition>>,
     next_tx_index: u32,
-) -> Result<u64> {
+) -> Result<(u64, Vec<CapitalRow>)> {
     let mut what_ifs = 0;
+    let mut capital = Vec::new();
     for c in candidates {
         if inst.done.contains(&c.opportunity_id) {
             continue;
@@ -413,14 +467,38 @@ fn step(
             view.native_price,
         );
         let funding_cost_base = match intent.funding {
-            Funding::Own => U256::ZERO,
+            Funding::Own | Funding::BackstopPool => U256::ZERO,
             Funding::FlashLoan => aave_math::debt_value_base(
                 crate::cost::flash_loan_premium(debt_repaid, view.flash_loan_premium_bps)?,
                 dr.price,
                 dr.decimals,
             )?,
         };
-        let net = bonus_base - I256::from_raw(gas.base) - I256::from_raw(funding_cost_base);
+        let sale = if intent.sell_collateral {
+            view.dex.sell(intent.collateral, received)?
+        } else {
+            None
+        };
+        let slippage_base = sale.map(|s| s.slippage_base).unwrap_or_default();
+        let net = bonus_base
+            - I256::from_raw(gas.base)
+            - I256::from_raw(funding_cost_base)
+            - I256::from_raw(slippage_base);
+        inst.strategy.on_executed(&Execution {
+            block: landing,
+            debt_paid_base: paid,
+            collateral_value_base: received,
+            sale_proceeds_base: sale.map(|s| s.proceeds_base).unwrap_or_default(),
+            gas_cost_base: gas.base,
+            funding_cost_base,
+        });
+        if let Some(capital_base) = inst.strategy.capital_base() {
+            capital.push(CapitalRow {
+                instance: i,
+                block: landing,
+                capital_base,
+            });
+        }
         inst.actions.push(Action {
             instance: i,
             opportunity_id: c.opportunity_id,
@@ -438,12 +516,12 @@ fn step(
             gas_cost_wei: gas.wei,
             gas_cost_base: gas.base,
             funding_cost_base,
-            slippage_base: U256::ZERO,
+            slippage_base,
             net_profit_base: net,
             funding: intent.funding,
         });
     }
-    Ok(what_ifs)
+    Ok((what_ifs, capital))
 }
 
 impl ReplayHooks<EmptyDB> for StrategyRunner {

@@ -13,7 +13,7 @@ use crate::strategy::Instance;
 pub struct SummaryRow {
     /// Strategy kind.
     pub strategy: String,
-    /// Parameters, `key=value,...`.
+    /// Parameters, `key=value;...`.
     pub params: String,
     /// Captured bonus, USD.
     pub captured_bonus_usd: f64,
@@ -23,6 +23,8 @@ pub struct SummaryRow {
     pub gas_spent_usd: f64,
     /// Funding costs, USD.
     pub funding_cost_usd: f64,
+    /// Slippage selling seized collateral, USD.
+    pub slippage_usd: f64,
     /// Net profit, USD.
     pub net_profit_usd: f64,
     /// Net profit, exact base-currency units (8 decimals), as text.
@@ -70,6 +72,7 @@ pub fn summarise(
         gas_spent_eth: to_f64_lossy(sum_u(|a| a.gas_cost_wei), 18),
         gas_spent_usd: to_f64_lossy(sum_u(|a| a.gas_cost_base), 8),
         funding_cost_usd: to_f64_lossy(sum_u(|a| a.funding_cost_base), 8),
+        slippage_usd: to_f64_lossy(sum_u(|a| a.slippage_base), 8),
         net_profit_usd: i256_to_f64_lossy(net, 8),
         net_profit_base: net.to_string(),
         liquidations: actions.iter().map(|a| a.calls as u64).sum(),
@@ -85,19 +88,40 @@ pub fn summarise(
     }
 }
 
-/// A fixed-width terminal table of summary rows.
+/// A fixed-width terminal table of summary rows (columns as wide as their content).
 pub fn table(rows: &[SummaryRow]) -> String {
+    let kind = rows
+        .iter()
+        .map(|r| r.strategy.len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
+    let params = rows
+        .iter()
+        .map(|r| r.params.len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
     let mut out = format!(
-        "{:<14} {:<64} {:>12} {:>10} {:>12} {:>6} {:>9} {:>8}\n",
-        "strategy", "params", "bonus USD", "gas USD", "net USD", "liqs", "captured", "rate"
+        "{:<kind$} {:<params$} {:>12} {:>10} {:>10} {:>12} {:>6} {:>9} {:>8}\n",
+        "strategy",
+        "params",
+        "bonus USD",
+        "gas USD",
+        "slip USD",
+        "net USD",
+        "liqs",
+        "captured",
+        "rate"
     );
     for r in rows {
         out.push_str(&format!(
-            "{:<14} {:<64} {:>12.2} {:>10.2} {:>12.2} {:>6} {:>4}/{:<4} {:>7.1}%\n",
+            "{:<kind$} {:<params$} {:>12.2} {:>10.2} {:>10.2} {:>12.2} {:>6} {:>4}/{:<4} {:>7.1}%\n",
             r.strategy,
             r.params,
             r.captured_bonus_usd,
             r.gas_spent_usd,
+            r.slippage_usd,
             r.net_profit_usd,
             r.liquidations,
             r.captured,

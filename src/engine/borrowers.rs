@@ -61,6 +61,93 @@ pub struct BorrowerIndex {
     data: Vec<aave_math::ReserveIndexes>,
     now: u64,
     layout: Option<StorageLayout>,
+    reserve_layout: Option<ReserveLayout>,
+    /// Per reserve, the price source the oracle reads when it is the market's own feed
+    /// (`getSourceOfAsset`): its `AnswerUpdated` events then carry the new price.
+    feeds: Vec<Option<Address>>,
+}
+
+/// Where the Pool keeps `mapping(address => ReserveData)`: once learnt (and verified against
+/// `getReserveData` for every reserve), the rates and indexes a Pool action moves are read
+/// straight from storage instead of through the view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReserveLayout {
+    /// Slot of the Pool's `_reserves` mapping.
+    pub reserves: U256,
+}
+
+impl ReserveLayout {
+    /// Reads the indexes, rates and last update of `asset` (ReserveData words 1-3: liquidity
+    /// index | liquidity rate, variable index | variable rate, stable rate | uint40 timestamp).
+    fn read<DB>(
+        &self,
+        evm: &Evm<DB>,
+        pool: Address,
+        asset: Address,
+    ) -> Result<aave_math::ReserveIndexes>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let base = StorageLayout::key(asset, self.reserves);
+        let word = |offset: u64| -> Result<U256> {
+            evm.db()
+                .storage_ref(pool, base + U256::from(offset))
+                .map_err(|e| {
+                    crate::error::Error::Database(format!("reading storage of {pool}: {e}"))
+                })
+        };
+        let (w1, w2, w3) = (word(1)?, word(2)?, word(3)?);
+        let low = |v: U256| v & U256::from(u128::MAX);
+        Ok(aave_math::ReserveIndexes {
+            liquidity_index: low(w1),
+            current_liquidity_rate: w1 >> 128usize,
+            variable_borrow_index: low(w2),
+            current_variable_borrow_rate: w2 >> 128usize,
+            last_update_timestamp: ((w3 >> 128usize) & U256::from((1u64 << 40) - 1)).to::<u64>(),
+        })
+    }
+
+    /// Learns the mapping slot from the first reserve's configuration word, accepting it only
+    /// when every reserve's stored indexes equal `from_views` (read through `getReserveData`).
+    fn discover<DB>(
+        evm: &mut Evm<DB>,
+        market: &AaveV3Market,
+        from_views: &[aave_math::ReserveIndexes],
+    ) -> Result<Option<Self>>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let Some(first) = market.reserves.first() else {
+            return Ok(None);
+        };
+        let configuration = market.reserve_data(evm, 0)?.configuration.data;
+        if configuration.is_zero() {
+            return Ok(None);
+        }
+        for slot in 0..PROBED_SLOTS {
+            let key = StorageLayout::key(first.underlying, U256::from(slot));
+            let stored = evm.db().storage_ref(market.pool, key).map_err(|e| {
+                crate::error::Error::Database(format!("reading storage of {}: {e}", market.pool))
+            })?;
+            if stored != configuration {
+                continue;
+            }
+            let layout = Self {
+                reserves: U256::from(slot),
+            };
+            let mut all_equal = true;
+            for (r, expected) in market.reserves.iter().zip(from_views) {
+                all_equal &= layout.read(evm, market.pool, r.underlying)? == *expected;
+            }
+            if all_equal {
+                tracing::debug!(?layout, "learnt the storage layout of reserve data");
+                return Ok(Some(layout));
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// Where the Pool keeps user configurations and the tokens keep scaled balances (mapping slots).
@@ -195,8 +282,25 @@ impl BorrowerIndex {
             data: Vec::new(),
             now: 0,
             layout: None,
+            reserve_layout: None,
+            feeds: Vec::new(),
         };
         index.refresh_reserves(evm)?;
+        index.reserve_layout = ReserveLayout::discover(evm, market, &index.data)?;
+        index.feeds = market
+            .reserves
+            .iter()
+            .map(|r| {
+                let source = evm.view(
+                    market.oracle,
+                    &crate::protocol::aave_v3::abi::IAaveOracle::getSourceOfAssetCall {
+                        asset: r.underlying,
+                    },
+                    "getSourceOfAsset",
+                )?;
+                Ok((source == r.price_feed && !source.is_zero()).then_some(source))
+            })
+            .collect::<Result<_>>()?;
         Ok(index)
     }
 
@@ -254,6 +358,34 @@ impl BorrowerIndex {
         Ok(())
     }
 
+    /// Applies oracle updates `(feed, new answer)`: a reserve whose oracle source is that feed
+    /// takes the answer as its price (what `AaveOracle.getAssetPrice` returns for a positive
+    /// answer); any other update (an unknown feed, a non-positive answer) re-reads every price
+    /// through the oracle.
+    pub fn apply_price_updates<DB>(
+        &mut self,
+        evm: &mut Evm<DB>,
+        updates: &[(Address, I256)],
+    ) -> Result<()>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        self.ensure_len();
+        for (feed, answer) in updates {
+            let mine: Vec<usize> = (0..self.feeds.len())
+                .filter(|&i| self.feeds[i] == Some(*feed))
+                .collect();
+            if mine.is_empty() || *answer <= I256::ZERO {
+                return self.refresh_prices(evm);
+            }
+            for i in mine {
+                self.reserves[i].price = answer.into_raw();
+            }
+        }
+        Ok(())
+    }
+
     /// Re-reads the rates and indexes of `which` reserves (after a Pool action touched them) and
     /// recomputes their normalized income and debt at the EVM's block timestamp.
     pub fn refresh_reserve_data<DB>(&mut self, evm: &mut Evm<DB>, which: &[usize]) -> Result<()>
@@ -264,13 +396,20 @@ impl BorrowerIndex {
         self.ensure_len();
         let now: u64 = evm.block().timestamp.saturating_to();
         for &i in which {
-            let d = self.market.reserve_data(evm, i)?;
-            self.data[i] = aave_math::ReserveIndexes {
-                liquidity_index: U256::from(d.liquidityIndex),
-                current_liquidity_rate: U256::from(d.currentLiquidityRate),
-                variable_borrow_index: U256::from(d.variableBorrowIndex),
-                current_variable_borrow_rate: U256::from(d.currentVariableBorrowRate),
-                last_update_timestamp: d.lastUpdateTimestamp.to::<u64>(),
+            self.data[i] = match self.reserve_layout {
+                Some(layout) => {
+                    layout.read(evm, self.market.pool, self.market.reserve(i)?.underlying)?
+                }
+                None => {
+                    let d = self.market.reserve_data(evm, i)?;
+                    aave_math::ReserveIndexes {
+                        liquidity_index: U256::from(d.liquidityIndex),
+                        current_liquidity_rate: U256::from(d.currentLiquidityRate),
+                        variable_borrow_index: U256::from(d.variableBorrowIndex),
+                        current_variable_borrow_rate: U256::from(d.currentVariableBorrowRate),
+                        last_update_timestamp: d.lastUpdateTimestamp.to::<u64>(),
+                    }
+                }
             };
             self.reserves[i].liquidity_index = aave_math::normalized_income(&self.data[i], now)?;
             self.reserves[i].variable_debt_index = aave_math::normalized_debt(&self.data[i], now)?;
@@ -299,10 +438,10 @@ impl BorrowerIndex {
         self.data.resize(n, aave_math::ReserveIndexes::default());
     }
 
-    /// Reserves named by the Pool events in `logs` (whose rates and indexes those actions moved).
-    pub fn touched_reserves(&self, logs: &[Log]) -> Vec<usize> {
+    /// Reserves named by the Pool `events` (whose rates and indexes those actions moved).
+    pub fn touched_reserves(&self, events: &[PoolEvent]) -> Vec<usize> {
         let mut assets = BTreeSet::new();
-        for event in decode_events(self.market.pool, logs) {
+        for event in events {
             match event {
                 PoolEvent::Supply(e) => {
                     assets.insert(e.reserve);
@@ -332,10 +471,10 @@ impl BorrowerIndex {
             .collect()
     }
 
-    /// Users whose positions the Pool events in `logs` may have changed.
-    pub fn touched_users(&self, logs: &[Log]) -> BTreeSet<Address> {
+    /// Users whose positions the Pool `events` may have changed.
+    pub fn touched_users(&self, events: &[PoolEvent]) -> BTreeSet<Address> {
         let mut users = BTreeSet::new();
-        for event in decode_events(self.market.pool, logs) {
+        for event in events {
             match event {
                 PoolEvent::Supply(e) => {
                     users.insert(e.onBehalfOf);
@@ -483,11 +622,12 @@ impl BorrowerIndex {
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
-        let reserves = self.touched_reserves(logs);
+        let events = decode_events(self.market.pool, logs);
+        let reserves = self.touched_reserves(&events);
         if !reserves.is_empty() {
             self.refresh_reserve_data(evm, &reserves)?;
         }
-        let touched = self.touched_users(logs);
+        let touched = self.touched_users(&events);
         for user in &touched {
             self.refresh_user(evm, *user)?;
         }

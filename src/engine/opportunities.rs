@@ -189,6 +189,19 @@ impl OpportunityLedger {
     }
 }
 
+/// What a user's last health check saw: its health factor and the prices then, as floats (for the
+/// sweep's skip filter only; decisions use the exact values).
+#[derive(Debug, Clone)]
+struct LastCheck {
+    health_factor: f64,
+    prices: Vec<f64>,
+}
+
+/// A price as a float for ratios (scale-free: only ratios of prices are taken).
+fn price_f64(price: U256) -> f64 {
+    price.saturating_to::<u128>() as f64
+}
+
 /// Replay hooks that keep the borrower index and the opportunity ledger up to date.
 pub struct OpportunityTracker {
     /// Borrower index.
@@ -199,7 +212,7 @@ pub struct OpportunityTracker {
     pub liquidations_by: BTreeMap<Address, u64>,
     started: bool,
     /// Per user: health factor and prices when it was last computed.
-    last_check: BTreeMap<Address, (alloy_primitives::U256, Vec<alloy_primitives::U256>)>,
+    last_check: BTreeMap<Address, LastCheck>,
 }
 
 impl OpportunityTracker {
@@ -235,9 +248,19 @@ impl OpportunityTracker {
         };
         self.ledger
             .observe(user, block, account.health_factor, best);
-        let prices = self.index.reserves().iter().map(|r| r.price).collect();
-        self.last_check
-            .insert(user, (account.health_factor, prices));
+        let prices = self
+            .index
+            .reserves()
+            .iter()
+            .map(|r| price_f64(r.price))
+            .collect();
+        self.last_check.insert(
+            user,
+            LastCheck {
+                health_factor: account.health_factor.saturating_to::<u128>() as f64 / 1e18,
+                prices,
+            },
+        );
         Ok(())
     }
 
@@ -249,23 +272,24 @@ impl OpportunityTracker {
     /// health factor that is recorded comes from the exact shared math.
     fn observe_all(&mut self, block: u64) -> Result<()> {
         const MARGIN: f64 = 1.002;
-        let now: Vec<alloy_primitives::U256> =
-            self.index.reserves().iter().map(|r| r.price).collect();
+        let now: Vec<f64> = self
+            .index
+            .reserves()
+            .iter()
+            .map(|r| price_f64(r.price))
+            .collect();
         let mut due = Vec::new();
         for (user, position) in self.index.users() {
-            let Some((hf, then)) = self.last_check.get(user) else {
+            let Some(last) = self.last_check.get(user) else {
                 due.push(*user);
                 continue;
             };
-            // cheap float views for the filter only (prices and health factors fit in u128)
-            let hf = hf.saturating_to::<u128>() as f64 / 1e18;
-            let mut bound = hf;
-            for (i, (p_now, p_then)) in now.iter().zip(then).enumerate() {
-                if p_now == p_then || p_then.is_zero() {
+            let mut bound = last.health_factor;
+            for (i, (p_now, p_then)) in now.iter().zip(&last.prices).enumerate() {
+                if p_now == p_then || *p_then == 0.0 {
                     continue;
                 }
-                let ratio = crate::math::profit::to_f64_lossy(*p_now, 8)
-                    / crate::math::profit::to_f64_lossy(*p_then, 8);
+                let ratio = p_now / p_then;
                 if position.config.bit(2 * i + 1) && ratio < 1.0 {
                     bound *= ratio;
                 }
@@ -308,54 +332,53 @@ where
         if !tx.outcome.success {
             return Ok(());
         }
-        let market = self.index.market().clone();
+        let market = self.index.market();
         for event in decode_events(market.pool, &tx.outcome.logs) {
-            if let PoolEvent::LiquidationCall(e) = event {
-                *self.liquidations_by.entry(e.liquidator).or_default() += 1;
-                let collateral = market
+            let PoolEvent::LiquidationCall(e) = event else {
+                continue;
+            };
+            *self.liquidations_by.entry(e.liquidator).or_default() += 1;
+            let position = |asset: Address| {
+                market
                     .reserves
                     .iter()
-                    .position(|r| r.underlying == e.collateralAsset)
-                    .unwrap_or(usize::MAX);
-                let debt = market
-                    .reserves
-                    .iter()
-                    .position(|r| r.underlying == e.debtAsset)
-                    .unwrap_or(usize::MAX);
-                let states = self.index.reserves();
-                let configs = self.index.configs();
-                let bonus_value_base = match (states.get(collateral), states.get(debt)) {
-                    (Some(c), Some(d)) => {
-                        let received = crate::math::aave::collateral_value_base(
-                            e.liquidatedCollateralAmount,
-                            c.price,
-                            configs[collateral].decimals,
-                        )?;
-                        let paid = crate::math::aave::debt_value_base(
-                            e.debtToCover,
-                            d.price,
-                            configs[debt].decimals,
-                        )?;
-                        I256::from_raw(received) - I256::from_raw(paid)
-                    }
-                    _ => I256::ZERO,
-                };
-                self.ledger.on_liquidation(
-                    e.user,
-                    HistoricalLiquidation {
-                        block: block.number,
-                        tx_index: tx.index,
-                        tx_hash: tx.tx.hash,
-                        liquidator: e.liquidator,
-                        collateral,
-                        debt,
-                        debt_repaid: e.debtToCover,
-                        collateral_received: e.liquidatedCollateralAmount,
-                        priority_fee_per_gas: tx.tx.priority_fee(),
-                        bonus_value_base,
-                    },
-                );
-            }
+                    .position(|r| r.underlying == asset)
+                    .unwrap_or(usize::MAX)
+            };
+            let (collateral, debt) = (position(e.collateralAsset), position(e.debtAsset));
+            let states = self.index.reserves();
+            let configs = self.index.configs();
+            let bonus_value_base = match (states.get(collateral), states.get(debt)) {
+                (Some(c), Some(d)) => {
+                    let received = crate::math::aave::collateral_value_base(
+                        e.liquidatedCollateralAmount,
+                        c.price,
+                        configs[collateral].decimals,
+                    )?;
+                    let paid = crate::math::aave::debt_value_base(
+                        e.debtToCover,
+                        d.price,
+                        configs[debt].decimals,
+                    )?;
+                    I256::from_raw(received) - I256::from_raw(paid)
+                }
+                _ => I256::ZERO,
+            };
+            self.ledger.on_liquidation(
+                e.user,
+                HistoricalLiquidation {
+                    block: block.number,
+                    tx_index: tx.index,
+                    tx_hash: tx.tx.hash,
+                    liquidator: e.liquidator,
+                    collateral,
+                    debt,
+                    debt_repaid: e.debtToCover,
+                    collateral_received: e.liquidatedCollateralAmount,
+                    priority_fee_per_gas: tx.tx.priority_fee(),
+                    bonus_value_base,
+                },
+            );
         }
         let touched = self.index.apply_logs(evm, &tx.outcome.logs)?;
         for user in touched {
@@ -368,9 +391,9 @@ where
         &mut self,
         evm: &mut Evm<DB>,
         block: &BlockRecord,
-        _tx: &ReplayedTx<'_>,
+        tx: &ReplayedTx<'_>,
     ) -> Result<()> {
-        self.index.refresh_prices(evm)?;
+        self.index.apply_price_updates(evm, &tx.price_updates)?;
         self.observe_all(block.number)
     }
 }

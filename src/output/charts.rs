@@ -1,5 +1,5 @@
-//! Charts with plotters, each as PNG and SVG: cumulative net profit per strategy, the gas-threshold
-//! tuning curve, missed opportunities over time by reason, the price path with liquidation
+//! Charts with plotters, each as PNG and SVG: cumulative net profit per strategy, the backstop
+//! pools' balance over time (when a scenario runs one), the gas-threshold tuning curve, missed opportunities over time by reason, the price path with liquidation
 //! markers, and the health-factor distribution before, during and after the crash.
 
 use std::collections::BTreeMap;
@@ -10,7 +10,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::math::profit::i256_to_f64_lossy;
+use crate::math::profit::{i256_to_f64_lossy, to_f64_lossy};
 use crate::run::StrategyRun;
 use crate::strategy::Instance;
 
@@ -134,48 +134,46 @@ pub fn write_charts(dir: &Path, run: &StrategyRun, instances: &[Instance]) -> Re
             pts
         })
         .collect();
-    let (ylo, yhi) = range(series.iter().flatten().map(|p| p.1));
-    files.extend(both!(
+    files.extend(lines_over_blocks(
         dir,
         "cumulative_net_profit",
-        |root: &DrawingArea<_, Shift>| -> std::result::Result<(), String> {
-            root.fill(&WHITE).map_err(e)?;
-            let mut chart = ChartBuilder::on(root)
-                .caption(
-                    "Cumulative net profit per strategy (USD)",
-                    ("sans-serif", 22),
-                )
-                .margin(12)
-                .x_label_area_size(36)
-                .y_label_area_size(80)
-                .build_cartesian_2d(first as f64..last as f64, ylo..yhi)
-                .map_err(e)?;
-            chart
-                .configure_mesh()
-                .x_desc("block")
-                .y_desc("USD")
-                .draw()
-                .map_err(e)?;
-            for (i, pts) in series.iter().enumerate() {
-                let color = Palette99::pick(i).to_rgba();
-                chart
-                    .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
-                    .map_err(e)?
-                    .label(labels[i].clone())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                    });
-            }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 11))
-                .draw()
-                .map_err(e)?;
-            Ok(())
-        }
+        "Cumulative net profit per strategy (USD)",
+        "USD",
+        (first, last),
+        &series,
+        &labels,
     )?);
+
+    // 1b. capital of capital-limited strategies (backstop pools) over time
+    // (as a share of the deposits, so pools of any size show their return on one scale)
+    let mut pools: BTreeMap<usize, Vec<(f64, f64)>> = BTreeMap::new();
+    for c in &run.capital {
+        pools
+            .entry(c.instance)
+            .or_default()
+            .push((c.block as f64, to_f64_lossy(c.capital_base, 8)));
+    }
+    for pts in pools.values_mut() {
+        let deposits = pts.first().map(|p| p.1).unwrap_or(0.0);
+        if deposits > 0.0 {
+            for p in pts.iter_mut() {
+                p.1 = (p.1 / deposits - 1.0) * 100.0;
+            }
+        }
+    }
+    if !pools.is_empty() {
+        let pool_labels: Vec<String> = pools.keys().map(|i| labels[*i].clone()).collect();
+        let pool_series: Vec<Vec<(f64, f64)>> = pools.into_values().collect();
+        files.extend(lines_over_blocks(
+            dir,
+            "backstop_pool_balance",
+            "Backstop pool balance: return on deposits (%)",
+            "% of deposits",
+            (first, last),
+            &pool_series,
+            &pool_labels,
+        )?);
+    }
 
     // 2. gas-threshold tuning curve
     let mut curves: BTreeMap<String, Vec<(f64, f64, f64)>> = BTreeMap::new();
@@ -519,6 +517,58 @@ pub fn write_charts(dir: &Path, run: &StrategyRun, instances: &[Instance]) -> Re
     Ok(files)
 }
 
+/// One line per series over the window's blocks, with a legend.
+fn lines_over_blocks(
+    dir: &Path,
+    name: &str,
+    title: &str,
+    y_desc: &str,
+    (first, last): (u64, u64),
+    series: &[Vec<(f64, f64)>],
+    labels: &[String],
+) -> Result<Vec<String>> {
+    let (ylo, yhi) = range(series.iter().flatten().map(|p| p.1));
+    both!(
+        dir,
+        name,
+        |root: &DrawingArea<_, Shift>| -> std::result::Result<(), String> {
+            root.fill(&WHITE).map_err(e)?;
+            let mut chart = ChartBuilder::on(root)
+                .caption(title, ("sans-serif", 22))
+                .margin(12)
+                .x_label_area_size(36)
+                .y_label_area_size(80)
+                .build_cartesian_2d(first as f64..last as f64, ylo..yhi)
+                .map_err(e)?;
+            chart
+                .configure_mesh()
+                .x_desc("block")
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .y_desc(y_desc)
+                .draw()
+                .map_err(e)?;
+            for (i, pts) in series.iter().enumerate() {
+                let color = Palette99::pick(i).to_rgba();
+                chart
+                    .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+                    .map_err(e)?
+                    .label(labels[i].clone())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                    });
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 11))
+                .draw()
+                .map_err(e)?;
+            Ok(())
+        }
+    )
+}
+
 fn short_params(i: &Instance) -> String {
     i.params
         .iter()
@@ -528,6 +578,7 @@ fn short_params(i: &Instance) -> String {
                 "latency_blocks" => "lat",
                 "max_gas_price_gwei" => "cap",
                 "min_profit_usd" => "min$",
+                "capital_usd" => "capital$",
                 other => other,
             };
             format!("{short}={v}")

@@ -3,7 +3,7 @@
 
 use polars::prelude::{Column, DataFrame, NamedFrom, Series};
 
-use crate::analytics::runner::{Action, BlockRow, Miss};
+use crate::analytics::runner::{Action, BlockRow, CapitalRow, Miss};
 use crate::analytics::summary::SummaryRow;
 use crate::engine::opportunities::Opportunity;
 use crate::error::{Error, Result};
@@ -304,6 +304,41 @@ pub fn missed(rows: &[Miss], instances: &[Instance]) -> Result<Vec<u8>> {
     )
 }
 
+/// `capital.parquet`: the capital of capital-limited strategies (backstop pools) over time.
+pub fn capital(rows: &[CapitalRow], instances: &[Instance]) -> Result<Vec<u8>> {
+    frame(
+        rows.len(),
+        vec![
+            col(
+                "strategy",
+                rows.iter()
+                    .map(|c| instances[c.instance].kind.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "params",
+                rows.iter()
+                    .map(|c| instances[c.instance].params_text())
+                    .collect::<Vec<_>>(),
+            ),
+            col("block", rows.iter().map(|c| c.block).collect::<Vec<u64>>()),
+            col(
+                "capital_usd",
+                rows.iter()
+                    .map(|c| to_f64_lossy(c.capital_base, 8))
+                    .collect::<Vec<f64>>(),
+            ),
+            col(
+                "capital_base",
+                rows.iter()
+                    .map(|c| c.capital_base.to_string())
+                    .collect::<Vec<_>>(),
+            ),
+        ],
+        "capital table",
+    )
+}
+
 /// `summary.parquet`.
 pub fn summary(rows: &[SummaryRow]) -> Result<Vec<u8>> {
     frame(
@@ -336,6 +371,10 @@ pub fn summary(rows: &[SummaryRow]) -> Result<Vec<u8>> {
                 rows.iter()
                     .map(|r| r.funding_cost_usd)
                     .collect::<Vec<f64>>(),
+            ),
+            col(
+                "slippage_usd",
+                rows.iter().map(|r| r.slippage_usd).collect::<Vec<f64>>(),
             ),
             col(
                 "net_profit_usd",

@@ -21,13 +21,14 @@ pub fn html(
     let mut rows = String::new();
     for (i, s) in run.summary.iter().enumerate() {
         rows.push_str(&format!(
-            "<tr><td>{}</td><td><code>{}</code></td><td>{:.2}</td><td>{:.4}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td><td>{}/{}</td><td>{:.2}</td><td>{:.1}%</td></tr>\n",
+            "<tr><td>{}</td><td><code>{}</code></td><td>{:.2}</td><td>{:.4}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td><td>{}/{}</td><td>{:.2}</td><td>{:.1}%</td></tr>\n",
             escape(&instances[i].kind),
             escape(&s.params),
             s.captured_bonus_usd,
             s.gas_spent_eth,
             s.gas_spent_usd,
             s.funding_cost_usd,
+            s.slippage_usd,
             s.net_profit_usd,
             s.liquidations,
             s.captured,
@@ -56,7 +57,7 @@ pub fn html(
 <p>Scenario <code>{scenario}</code>. Replayed {blocks} blocks and {txs} transactions ({mgas:.1} Mgas); {matched} receipts matched ({pct:.1}%).
 {opps} liquidation opportunities; {whatifs} decisions executed in the EVM (what-if).</p>
 <h2>Summary per strategy and parameters</h2>
-<table><tr><th>strategy</th><th>params</th><th>captured bonus USD</th><th>gas ETH</th><th>gas USD</th><th>funding USD</th><th>net profit USD</th><th>liquidations</th><th>captured</th><th>missed value USD</th><th>capture rate</th></tr>
+<table><tr><th>strategy</th><th>params</th><th>captured bonus USD</th><th>gas ETH</th><th>gas USD</th><th>funding USD</th><th>slippage USD</th><th>net profit USD</th><th>liquidations</th><th>captured</th><th>missed value USD</th><th>capture rate</th></tr>
 {rows}</table>
 <h2>Charts</h2>
 {figures}

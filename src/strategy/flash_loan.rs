@@ -71,6 +71,7 @@ impl Strategy for FlashLoan {
             receive_a_token: false,
             priority_fee_wei: self.priority_fee_wei,
             funding: Funding::FlashLoan,
+            sell_collateral: false,
         }))
     }
 }

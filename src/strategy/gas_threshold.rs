@@ -73,6 +73,7 @@ impl Strategy for GasThreshold {
             receive_a_token: false,
             priority_fee_wei: self.priority_fee_wei,
             funding: Funding::Own,
+            sell_collateral: false,
         }))
     }
 }

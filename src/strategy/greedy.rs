@@ -57,6 +57,7 @@ impl Strategy for Greedy {
             receive_a_token: false,
             priority_fee_wei: self.priority_fee_wei,
             funding: Funding::Own,
+            sell_collateral: false,
         }))
     }
 }

@@ -1,6 +1,7 @@
 //! Liquidation strategies: one small trait, one file per built-in strategy, and the registry that
 //! builds them from a scenario's (swept) parameters.
 
+pub mod backstop_pool;
 pub mod flash_loan;
 pub mod gas_threshold;
 pub mod greedy;
@@ -45,6 +46,10 @@ pub struct HookView<'a> {
     pub configs: &'a [ReserveConfig],
     /// Flash-loan premium of the market, bps.
     pub flash_loan_premium_bps: u16,
+    /// Reserve symbols, by reserve index.
+    pub symbols: &'a [String],
+    /// Where seized collateral can be sold (one constant-product pool per reserve).
+    pub dex: &'a crate::cost::DexModel,
 }
 
 /// How a liquidation is funded.
@@ -55,6 +60,8 @@ pub enum Funding {
     Own,
     /// An Aave flash loan, paying its premium.
     FlashLoan,
+    /// A backstop pool's deposited capital (B.Protocol style).
+    BackstopPool,
 }
 
 impl Funding {
@@ -63,6 +70,7 @@ impl Funding {
         match self {
             Funding::Own => "own",
             Funding::FlashLoan => "flash_loan",
+            Funding::BackstopPool => "backstop_pool",
         }
     }
 }
@@ -82,6 +90,26 @@ pub struct Intent {
     pub priority_fee_wei: u128,
     /// Funding source.
     pub funding: Funding,
+    /// Sell the seized collateral through the DEX model right away (its slippage is a cost).
+    pub sell_collateral: bool,
+}
+
+/// What an executed intent did, in base currency (USD, 8 decimals), as the EVM and the cost models
+/// found it; strategies that keep capital update it from this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Execution {
+    /// Block it landed in.
+    pub block: u64,
+    /// Oracle value of the debt repaid.
+    pub debt_paid_base: U256,
+    /// Oracle value of the collateral received.
+    pub collateral_value_base: U256,
+    /// What selling the collateral through the DEX model brought (0 when kept).
+    pub sale_proceeds_base: U256,
+    /// Gas cost.
+    pub gas_cost_base: U256,
+    /// Funding cost (flash-loan premium).
+    pub funding_cost_base: U256,
 }
 
 /// Why a strategy did not capture an opportunity.
@@ -137,6 +165,12 @@ pub trait Strategy: Send {
     fn latency_blocks(&self) -> u64;
     /// Decides what to do with one open opportunity.
     fn decide(&mut self, view: &HookView<'_>, candidate: &Candidate) -> Result<Decision>;
+    /// Told about each of its intents that executed successfully (in decision order).
+    fn on_executed(&mut self, _execution: &Execution) {}
+    /// Capital it holds now, base currency, for strategies that are capital-limited.
+    fn capital_base(&self) -> Option<U256> {
+        None
+    }
 }
 
 /// Expected profit (base currency) of liquidating `best` at `priority_fee_wei`, with estimated gas
@@ -155,7 +189,7 @@ pub fn expected_profit(
         view.native_price,
     );
     let premium = match funding {
-        Funding::Own => U256::ZERO,
+        Funding::Own | Funding::BackstopPool => U256::ZERO,
         Funding::FlashLoan => {
             let debt = &candidate.reserves[best.debt];
             let amount = crate::cost::flash_loan_premium(
@@ -189,6 +223,7 @@ pub const KINDS: &[StrategyKind] = &[
     gas_threshold::KIND,
     two_step::KIND,
     flash_loan::KIND,
+    backstop_pool::KIND,
 ];
 
 /// Reads a non-negative decimal parameter with `decimals` decimals.
@@ -241,13 +276,13 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// `key=value,key=value` in parameter order.
+    /// `key=value;key=value` in parameter order (`;`, since a value may hold commas).
     pub fn params_text(&self) -> String {
         self.params
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
-            .join(",")
+            .join(";")
     }
 
     /// Builds the strategy.

@@ -184,6 +184,7 @@ impl Strategy for TwoStep {
             receive_a_token: false,
             priority_fee_wei: self.priority_fee_wei,
             funding: Funding::Own,
+            sell_collateral: false,
         }))
     }
 }

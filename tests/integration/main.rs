@@ -5,5 +5,6 @@ mod aave_v3;
 mod common;
 mod compound;
 mod dataset;
+mod notebook;
 mod rpc;
 mod strategies;

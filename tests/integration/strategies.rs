@@ -12,7 +12,7 @@ use liqsim::math::aave as aave_math;
 use liqsim::protocol::aave_v3::LiquidationRequest;
 use liqsim::protocol::actor;
 use liqsim::run::{run_strategies, StrategyRun};
-use liqsim::scenario::LoadedScenario;
+use liqsim::scenario::{DexConfig, LoadedScenario};
 use liqsim::source::devnet::build_window;
 use liqsim::source::records::Window;
 use liqsim::strategy::two_step::{bonus_value, plan};
@@ -54,13 +54,18 @@ min_profit_usd = [0, 100]
 kind = "two-step"
 [[strategies]]
 kind = "flash-loan"
+[[strategies]]
+kind = "backstop-pool"
+capital_usd = [5000000, 20000]
 "#,
     )
 }
 
 fn run() -> &'static StrategyRun {
     static RUN: OnceLock<StrategyRun> = OnceLock::new();
-    RUN.get_or_init(|| run_strategies(window(), &sweep(), true, false).unwrap())
+    RUN.get_or_init(|| {
+        run_strategies(window(), &sweep(), &DexConfig::default(), true, false).unwrap()
+    })
 }
 
 #[test]
@@ -136,10 +141,10 @@ fn sweep_results_do_not_depend_on_the_thread_count() {
         .build()
         .unwrap();
     let a = one
-        .install(|| run_strategies(window(), &sweep(), true, false))
+        .install(|| run_strategies(window(), &sweep(), &DexConfig::default(), true, false))
         .unwrap();
     let b = two
-        .install(|| run_strategies(window(), &sweep(), true, false))
+        .install(|| run_strategies(window(), &sweep(), &DexConfig::default(), true, false))
         .unwrap();
     assert_eq!(a.summary, b.summary);
     assert_eq!(a.actions, b.actions);
@@ -208,6 +213,8 @@ fn two_step_earns_more_than_greedy_on_a_position_built_for_it() {
         native_price: U256::from(3_200u64) * U256::from(100_000_000u64),
         configs: &configs,
         flash_loan_premium_bps: 9,
+        symbols: &[],
+        dex: &liqsim::cost::DexModel::default(),
     };
     let candidate = Candidate {
         opportunity_id: 0,
@@ -288,6 +295,7 @@ fn every_output_file_is_written_and_the_report_shows_every_chart() {
         "missed.parquet",
         "summary.parquet",
         "blocks.parquet",
+        "capital.parquet",
         "summary.json",
         "report.html",
     ] {
@@ -300,6 +308,7 @@ fn every_output_file_is_written_and_the_report_shows_every_chart() {
         "missed_by_reason",
         "price_and_liquidations",
         "health_factor_distribution",
+        "backstop_pool_balance",
     ] {
         assert!(
             dir.join(format!("{chart}.png")).is_file()
@@ -325,6 +334,82 @@ fn every_output_file_is_written_and_the_report_shows_every_chart() {
         .file_name()
         .to_string_lossy()
         .starts_with(&format!("{name}.tmp"))));
+}
+
+/// Instance indexes of the backstop pools in `sweep()` (ample capital, then $20,000).
+const BACKSTOP_AMPLE: usize = 6;
+const BACKSTOP_SMALL: usize = 7;
+
+#[test]
+fn backstop_pool_capital_is_its_deposits_plus_every_net_profit() {
+    let run = run();
+    assert_eq!(sweep()[BACKSTOP_AMPLE].kind, "backstop-pool");
+    for pool in [BACKSTOP_AMPLE, BACKSTOP_SMALL] {
+        let series: Vec<_> = run.capital.iter().filter(|c| c.instance == pool).collect();
+        let start = series.first().unwrap().capital_base;
+        let end = series.last().unwrap().capital_base;
+        let deposits = U256::from(sweep()[pool].params["capital_usd"].parse::<u64>().unwrap())
+            * U256::from(100_000_000u64);
+        assert_eq!(start, deposits);
+        // Each action: capital += sale proceeds − debt paid − gas = net profit (bonus − gas −
+        // slippage), so the end balance is the deposits plus the sum of net profits, to the unit.
+        let net: I256 = run.actions[pool]
+            .iter()
+            .fold(I256::ZERO, |a, x| a + x.net_profit_base);
+        assert_eq!(
+            I256::from_raw(end),
+            I256::from_raw(start) + net,
+            "pool {pool}"
+        );
+        for a in &run.actions[pool] {
+            assert_eq!(a.funding.as_str(), "backstop_pool");
+            assert!(a.slippage_base > U256::ZERO, "collateral is sold: {a:?}");
+            assert_eq!(
+                a.net_profit_base,
+                a.bonus_base - I256::from_raw(a.gas_cost_base) - I256::from_raw(a.slippage_base)
+            );
+        }
+    }
+    assert!(!run.actions[BACKSTOP_AMPLE].is_empty());
+    assert!(run.summary[BACKSTOP_AMPLE].net_profit_usd > 0.0);
+}
+
+#[test]
+fn a_small_backstop_pool_is_capital_limited() {
+    let run = run();
+    let small = &run.actions[BACKSTOP_SMALL];
+    let ample = &run.actions[BACKSTOP_AMPLE];
+    // It never repays more than it holds: every repayment (USDC or DAI, about $1) stays within
+    // the balance before it (2% for the DAI wobble).
+    let series: Vec<_> = run
+        .capital
+        .iter()
+        .filter(|c| c.instance == BACKSTOP_SMALL)
+        .collect();
+    for (a, before) in small.iter().zip(&series) {
+        let decimals = run.market.reserves[a.debt].decimals as u32;
+        let usd = a.debt_repaid.to::<u128>() as f64 / 10f64.powi(decimals as i32);
+        let held = before.capital_base.to::<u128>() as f64 / 1e8;
+        assert!(usd <= held * 1.02, "repaid {usd} USD holding {held}");
+    }
+    let repaid = |acts: &[liqsim::analytics::runner::Action]| {
+        acts.iter()
+            .map(|a| {
+                a.debt_repaid.to::<u128>() as f64
+                    / 10f64.powi(run.market.reserves[a.debt].decimals as i32)
+            })
+            .sum::<f64>()
+    };
+    assert!(repaid(small) < repaid(ample));
+    let out_of_capital = run
+        .misses
+        .iter()
+        .filter(|m| m.instance == BACKSTOP_SMALL && m.reason.as_str() == "out_of_capital")
+        .count();
+    assert!(
+        out_of_capital > 0,
+        "a $20,000 pool misses some for lack of capital"
+    );
 }
 
 #[test]

@@ -1,0 +1,110 @@
+//! The analysis notebook, executed headless (nbconvert) on the default scenario's outputs, with its
+//! pinned Python dependencies installed into a virtual environment in the git-ignored cache.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use liqsim::protocol::artifacts::{cache_root, ArtifactStore, AAVE_V3_CORE};
+use liqsim::run::{ensure_dataset, run_strategies, write_outputs};
+use liqsim::scenario::LoadedScenario;
+
+fn python() -> Option<String> {
+    ["python3", "python"]
+        .into_iter()
+        .map(String::from)
+        .find(|p| {
+            Command::new(p)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+/// The notebook's virtual environment, created and filled from `notebooks/requirements.txt` on
+/// first use (and again when the requirements change).
+fn notebook_venv(python: &str) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let requirements = std::fs::read(repo.join("notebooks/requirements.txt")).unwrap();
+    let venv = cache_root().join("notebook-venv");
+    let stamp = venv.join("requirements.installed");
+    let bin = venv.join("bin/python");
+    if std::fs::read(&stamp).ok().as_deref() == Some(&requirements[..]) && bin.is_file() {
+        return bin;
+    }
+    let _ = std::fs::remove_dir_all(&venv);
+    let status = Command::new(python)
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .unwrap();
+    assert!(status.success(), "creating {}", venv.display());
+    let status = Command::new(&bin)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(repo.join("notebooks/requirements.txt"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "installing notebooks/requirements.txt");
+    std::fs::write(&stamp, &requirements).unwrap();
+    bin
+}
+
+#[test]
+fn the_notebook_runs_on_the_default_scenarios_outputs() {
+    let Some(python) = python() else {
+        eprintln!("SKIPPED: no python3 on this machine; the notebook needs it");
+        return;
+    };
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("notebook");
+    let _ = std::fs::remove_dir_all(&tmp);
+    let loaded = LoadedScenario::default_scenario().unwrap();
+    let artifacts = ArtifactStore::open(&AAVE_V3_CORE, None).unwrap();
+    let dataset = ensure_dataset(&loaded, &artifacts, &tmp.join("datasets")).unwrap();
+    let window = liqsim::source::dataset::read_dataset(&dataset).unwrap();
+    let run = run_strategies(
+        &window,
+        &loaded.instances,
+        &loaded.scenario.dex,
+        true,
+        false,
+    )
+    .unwrap();
+    let out = tmp.join("out").join(&loaded.scenario.name);
+    write_outputs(&out, &run, &loaded.instances, &loaded.source).unwrap();
+
+    let venv_python = notebook_venv(&python);
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(&venv_python)
+        .args([
+            "-m",
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "--ExecutePreprocessor.timeout=300",
+            "--output-dir",
+        ])
+        .arg(tmp.join("executed"))
+        .arg(repo.join("notebooks/analysis.ipynb"))
+        .env("LIQSIM_OUT", &out)
+        .env("LIQSIM_NOTEBOOK_FIGURES", tmp.join("figures"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the notebook failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for figure in ["tuning_curve.png", "missed_breakdown.png"] {
+        let size = std::fs::metadata(tmp.join("figures").join(figure))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(size > 10_000, "{figure}: {size} bytes");
+    }
+}
