@@ -72,7 +72,12 @@ pub fn pow10(decimals: u8) -> Result<U256> {
             "10^decimals overflows 256 bits (decimals > 77)",
         ));
     }
-    Ok(U256::from(10u8).pow(U256::from(decimals)))
+    static POWERS: std::sync::LazyLock<Vec<U256>> = std::sync::LazyLock::new(|| {
+        std::iter::successors(Some(U256::from(1u8)), |p| Some(*p * U256::from(10u8)))
+            .take(78)
+            .collect()
+    });
+    Ok(POWERS[decimals as usize])
 }
 
 /// Aave `WadRayMath.wadMul`: `(a * b + HALF_WAD) / WAD`, rounding half up.
@@ -144,12 +149,14 @@ pub fn percent_div(value: U256, percentage: U256) -> Result<U256> {
 
 /// Shared body of `wadMul` / `rayMul` / `percentMul`: `(a * b + half) / unit` with the
 /// Solidity guard `b != 0 && a > (MAX - half) / b` → revert.
+///
+/// The guard is evaluated as "`a * b + half` overflows 256 bits", which is the same condition
+/// (for `b > 0`, `a > ⌊(MAX − half) / b⌋ ⇔ a·b + half > MAX`) without a 256-bit division.
 fn half_up_mul(op: &'static str, a: U256, b: U256, unit: U256, half: U256) -> Result<U256> {
-    if !b.is_zero() && a > (U256::MAX - half) / b {
+    let Some(numerator) = a.checked_mul(b).and_then(|p| p.checked_add(half)) else {
         return Err(math_err(op, "overflow"));
-    }
-    let product = checked_mul(op, a, b)?;
-    checked_div(op, checked_add(op, product, half)?, unit)
+    };
+    checked_div(op, numerator, unit)
 }
 
 /// Shared body of `wadDiv` / `rayDiv` / `percentDiv`: `(a * unit + b / 2) / b` with the
@@ -159,11 +166,11 @@ fn half_up_div(op: &'static str, a: U256, b: U256, unit: U256) -> Result<U256> {
         return Err(math_err(op, "division by zero"));
     }
     let half_b = b / U256::from(2u8);
-    if a > (U256::MAX - half_b) / unit {
+    // `a > ⌊(MAX − b/2) / unit⌋ ⇔ a·unit + b/2 > MAX` (unit > 0), checked without a division.
+    let Some(numerator) = a.checked_mul(unit).and_then(|p| p.checked_add(half_b)) else {
         return Err(math_err(op, "overflow"));
-    }
-    let scaled = checked_mul(op, a, unit)?;
-    checked_div(op, checked_add(op, scaled, half_b)?, b)
+    };
+    checked_div(op, numerator, b)
 }
 
 #[cfg(test)]
@@ -211,6 +218,39 @@ mod tests {
             Err(Error::Math { op: "wad_mul", .. })
         ));
         assert!(wad_mul(U256::MAX, U256::MAX).is_err());
+    }
+
+    /// The overflow guards equal Solidity's formulas (`a > (MAX - half) / b` for the muls,
+    /// `a > (MAX - b / 2) / unit` for the divs) at and around the boundary, for many divisors.
+    #[test]
+    fn overflow_guards_equal_soliditys_formulas() {
+        let mut b = u(3);
+        for _ in 0..200 {
+            for (unit, half) in [(WAD, HALF_WAD), (RAY, HALF_RAY)] {
+                let limit = (U256::MAX - half) / b;
+                for a in [limit - u(1), limit, limit + u(1)] {
+                    let reverts = a > (U256::MAX - half) / b;
+                    assert_eq!(
+                        half_up_mul("t", a, b, unit, half).is_err(),
+                        reverts,
+                        "{a} {b}"
+                    );
+                }
+                let limit = (U256::MAX - b / u(2)) / unit;
+                for a in [limit - u(1), limit, limit + u(1)] {
+                    let reverts = a > (U256::MAX - b / u(2)) / unit;
+                    assert_eq!(half_up_div("t", a, b, unit).is_err(), reverts, "{a} {b}");
+                }
+            }
+            b = b * u(7) + u(1);
+            if b > U256::MAX / u(8) {
+                b = u(5);
+            }
+        }
+        for d in 0..=77u8 {
+            assert_eq!(pow10(d).unwrap(), U256::from(10u8).pow(U256::from(d)));
+        }
+        assert!(pow10(78).is_err());
     }
 
     #[test]

@@ -139,8 +139,7 @@ impl BackstopPool {
                 continue;
             }
             // What the capital buys of the debt asset, rounded down.
-            let affordable =
-                self.capital_base * U256::from(10u64).pow(U256::from(dr.decimals)) / dr.price;
+            let affordable = self.capital_base * crate::math::fixed::pow10(dr.decimals)? / dr.price;
             for (c, cr) in reserves.iter().enumerate() {
                 if !cr.usage_as_collateral
                     || cr.collateral_balance.is_zero()

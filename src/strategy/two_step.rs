@@ -2,8 +2,9 @@
 //! split a liquidation in two so that the position stays liquidatable after the first, then
 //! liquidate up to the close factor again — repaying more than one close-factor's worth.
 //!
-//! The first `debtToCover` is the largest amount (binary search on the shared math) that keeps the
-//! health factor below 1; the second is `max`. It falls back to one `max` liquidation when
+//! The first `debtToCover` is the largest amount that keeps the health factor below 1 (binary
+//! search on the shared math, to within 1 ppm of the close-factor amount: the last ppm changes the
+//! profit by less than a millionth); the second is `max`. It falls back to one `max` liquidation when
 //! splitting earns less than the extra gas.
 //!
 //! Parameters: `latency_blocks` (1), `priority_fee_gwei` (2).
@@ -121,7 +122,8 @@ pub fn plan(
         return Ok(None);
     }
     let (mut lo, mut hi) = (U256::from(1u64), max);
-    while lo < hi {
+    let precision = max / U256::from(1_000_000u64);
+    while lo < hi && hi - lo > precision {
         let mid = hi - (hi - lo) / U256::from(2u64);
         if still_liquidatable(mid)? {
             lo = mid;
