@@ -37,6 +37,22 @@ fn symbol(market: &AaveV3Market, i: usize) -> String {
         .unwrap_or_default()
 }
 
+/// The `strategy` column: the kind of each row's instance.
+fn strategy_col(instances: &[Instance], rows: impl Iterator<Item = usize>) -> Column {
+    col(
+        "strategy",
+        rows.map(|i| instances[i].kind.clone()).collect::<Vec<_>>(),
+    )
+}
+
+/// The `params` column: each row's instance parameters, `key=value;key=value`.
+fn params_col(instances: &[Instance], rows: impl Iterator<Item = usize>) -> Column {
+    col(
+        "params",
+        rows.map(|i| instances[i].params_text()).collect::<Vec<_>>(),
+    )
+}
+
 /// `opportunities.parquet`.
 pub fn opportunities(rows: &[Opportunity], market: &AaveV3Market) -> Result<Vec<u8>> {
     frame(
@@ -131,22 +147,11 @@ pub fn opportunities(rows: &[Opportunity], market: &AaveV3Market) -> Result<Vec<
 
 /// `actions.parquet`.
 pub fn actions(rows: &[Action], instances: &[Instance], market: &AaveV3Market) -> Result<Vec<u8>> {
-    let inst = |a: &Action| &instances[a.instance];
     frame(
         rows.len(),
         vec![
-            col(
-                "strategy",
-                rows.iter()
-                    .map(|a| inst(a).kind.clone())
-                    .collect::<Vec<_>>(),
-            ),
-            col(
-                "params",
-                rows.iter()
-                    .map(|a| inst(a).params_text())
-                    .collect::<Vec<_>>(),
-            ),
+            strategy_col(instances, rows.iter().map(|a| a.instance)),
+            params_col(instances, rows.iter().map(|a| a.instance)),
             col("block", rows.iter().map(|a| a.block).collect::<Vec<u64>>()),
             col(
                 "decided_block",
@@ -268,18 +273,8 @@ pub fn missed(rows: &[Miss], instances: &[Instance]) -> Result<Vec<u8>> {
                     .map(|m| format!("{:#x}", m.user))
                     .collect::<Vec<_>>(),
             ),
-            col(
-                "strategy",
-                rows.iter()
-                    .map(|m| instances[m.instance].kind.clone())
-                    .collect::<Vec<_>>(),
-            ),
-            col(
-                "params",
-                rows.iter()
-                    .map(|m| instances[m.instance].params_text())
-                    .collect::<Vec<_>>(),
-            ),
+            strategy_col(instances, rows.iter().map(|m| m.instance)),
+            params_col(instances, rows.iter().map(|m| m.instance)),
             col(
                 "reason",
                 rows.iter()
@@ -309,18 +304,8 @@ pub fn capital(rows: &[CapitalRow], instances: &[Instance]) -> Result<Vec<u8>> {
     frame(
         rows.len(),
         vec![
-            col(
-                "strategy",
-                rows.iter()
-                    .map(|c| instances[c.instance].kind.clone())
-                    .collect::<Vec<_>>(),
-            ),
-            col(
-                "params",
-                rows.iter()
-                    .map(|c| instances[c.instance].params_text())
-                    .collect::<Vec<_>>(),
-            ),
+            strategy_col(instances, rows.iter().map(|c| c.instance)),
+            params_col(instances, rows.iter().map(|c| c.instance)),
             col("block", rows.iter().map(|c| c.block).collect::<Vec<u64>>()),
             col(
                 "capital_usd",

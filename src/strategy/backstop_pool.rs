@@ -35,7 +35,6 @@ pub const KIND: StrategyKind = StrategyKind {
 };
 
 fn build(params: &Params) -> Result<Box<dyn Strategy>> {
-    let min_profit = param_units(params, "min_profit_usd", 8)?;
     let stablecoins: Vec<String> = params
         .get("stablecoins")
         .map(|s| {
@@ -57,8 +56,7 @@ fn build(params: &Params) -> Result<Box<dyn Strategy>> {
         priority_fee_wei: param_units(params, "priority_fee_gwei", 9)?.to(),
         capital_base: param_units(params, "capital_usd", 8)?,
         stablecoins,
-        min_profit_base: I256::try_from(min_profit)
-            .map_err(|_| Error::config("min_profit_usd", min_profit, "a smaller amount"))?,
+        min_profit_base: super::param_min_profit(params)?,
     }))
 }
 

@@ -9,7 +9,7 @@ use super::{
     expected_profit, param_u64, param_units, Candidate, Decision, Funding, HookView, Intent,
     MissReason, Params, Strategy, StrategyKind,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Registry entry.
 pub const KIND: StrategyKind = StrategyKind {
@@ -23,12 +23,10 @@ pub const KIND: StrategyKind = StrategyKind {
 };
 
 fn build(params: &Params) -> Result<Box<dyn Strategy>> {
-    let min_profit = param_units(params, "min_profit_usd", 8)?;
     Ok(Box::new(FlashLoan {
         latency_blocks: param_u64(params, "latency_blocks")?,
         priority_fee_wei: param_units(params, "priority_fee_gwei", 9)?.to(),
-        min_profit_base: I256::try_from(min_profit)
-            .map_err(|_| Error::config("min_profit_usd", min_profit, "a smaller amount"))?,
+        min_profit_base: super::param_min_profit(params)?,
     }))
 }
 

@@ -235,6 +235,13 @@ pub fn param_units(params: &Params, name: &str, decimals: u8) -> Result<U256> {
         .map_err(|e| Error::config(name, text, format!("a non-negative decimal ({e})")))
 }
 
+/// Reads `min_profit_usd` as a signed base-currency amount (8 decimals).
+pub fn param_min_profit(params: &Params) -> Result<I256> {
+    let min_profit = param_units(params, "min_profit_usd", 8)?;
+    I256::try_from(min_profit)
+        .map_err(|_| Error::config("min_profit_usd", min_profit, "a smaller amount"))
+}
+
 /// Reads a whole-number parameter.
 pub fn param_u64(params: &Params, name: &str) -> Result<u64> {
     let text = params

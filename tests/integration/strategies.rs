@@ -336,15 +336,19 @@ fn every_output_file_is_written_and_the_report_shows_every_chart() {
         .starts_with(&format!("{name}.tmp"))));
 }
 
-/// Instance indexes of the backstop pools in `sweep()` (ample capital, then $20,000).
-const BACKSTOP_AMPLE: usize = 6;
-const BACKSTOP_SMALL: usize = 7;
+/// Index in `sweep()` of the backstop pool holding `capital_usd`.
+fn backstop(capital_usd: &str) -> usize {
+    sweep()
+        .iter()
+        .position(|i| i.kind == "backstop-pool" && i.params["capital_usd"] == capital_usd)
+        .unwrap()
+}
 
 #[test]
 fn backstop_pool_capital_is_its_deposits_plus_every_net_profit() {
     let run = run();
-    assert_eq!(sweep()[BACKSTOP_AMPLE].kind, "backstop-pool");
-    for pool in [BACKSTOP_AMPLE, BACKSTOP_SMALL] {
+    let (ample, small) = (backstop("5000000"), backstop("20000"));
+    for pool in [ample, small] {
         let series: Vec<_> = run.capital.iter().filter(|c| c.instance == pool).collect();
         let start = series.first().unwrap().capital_base;
         let end = series.last().unwrap().capital_base;
@@ -370,21 +374,22 @@ fn backstop_pool_capital_is_its_deposits_plus_every_net_profit() {
             );
         }
     }
-    assert!(!run.actions[BACKSTOP_AMPLE].is_empty());
-    assert!(run.summary[BACKSTOP_AMPLE].net_profit_usd > 0.0);
+    assert!(!run.actions[ample].is_empty());
+    assert!(run.summary[ample].net_profit_usd > 0.0);
 }
 
 #[test]
 fn a_small_backstop_pool_is_capital_limited() {
     let run = run();
-    let small = &run.actions[BACKSTOP_SMALL];
-    let ample = &run.actions[BACKSTOP_AMPLE];
+    let (ample_pool, small_pool) = (backstop("5000000"), backstop("20000"));
+    let small = &run.actions[small_pool];
+    let ample = &run.actions[ample_pool];
     // It never repays more than it holds: every repayment (USDC or DAI, about $1) stays within
     // the balance before it (2% for the DAI wobble).
     let series: Vec<_> = run
         .capital
         .iter()
-        .filter(|c| c.instance == BACKSTOP_SMALL)
+        .filter(|c| c.instance == small_pool)
         .collect();
     for (a, before) in small.iter().zip(&series) {
         let decimals = run.market.reserves[a.debt].decimals as u32;
@@ -404,7 +409,7 @@ fn a_small_backstop_pool_is_capital_limited() {
     let out_of_capital = run
         .misses
         .iter()
-        .filter(|m| m.instance == BACKSTOP_SMALL && m.reason.as_str() == "out_of_capital")
+        .filter(|m| m.instance == small_pool && m.reason.as_str() == "out_of_capital")
         .count();
     assert!(
         out_of_capital > 0,
