@@ -261,23 +261,28 @@ impl StrategyRunner {
         Ok(())
     }
 
+    /// The open opportunities still liquidatable now, in ledger order (computed in parallel).
     fn candidates(&self) -> Result<Vec<Candidate>> {
-        let mut out = Vec::new();
-        for o in self.tracker.ledger.open() {
-            let reserves = self.tracker.index.user_reserves(&o.user)?;
-            let account = aave_math::user_account_data(&reserves)?;
-            if !aave_math::is_liquidatable(account.health_factor) {
-                continue;
-            }
-            out.push(Candidate {
-                opportunity_id: o.id,
-                user: o.user,
-                account,
-                best: self.tracker.index.best_liquidation(&o.user)?,
-                reserves,
-            });
-        }
-        Ok(out)
+        let open: Vec<_> = self.tracker.ledger.open().collect();
+        let index = &self.tracker.index;
+        let found: Vec<Result<Option<Candidate>>> = open
+            .par_iter()
+            .map(|o| {
+                let reserves = index.user_reserves(&o.user)?;
+                let account = aave_math::user_account_data(&reserves)?;
+                if !aave_math::is_liquidatable(account.health_factor) {
+                    return Ok(None);
+                }
+                Ok(Some(Candidate {
+                    opportunity_id: o.id,
+                    user: o.user,
+                    account,
+                    best: index.best_liquidation(&o.user)?,
+                    reserves,
+                }))
+            })
+            .collect();
+        found.into_iter().filter_map(Result::transpose).collect()
     }
 
     fn evaluate(
