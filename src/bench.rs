@@ -241,11 +241,46 @@ impl fmt::Display for SweepBench {
     }
 }
 
-/// Times `run_strategies` for the default scenario's sweep on the dataset in `dir`, with 1 and 2
-/// threads (best of `rounds`); results must be identical.
-pub fn sweep(dir: &std::path::Path, rounds: usize) -> Result<SweepBench> {
+/// The large sweep of `liqsim bench sweep`: on top of the default scenario's strategies, a
+/// gas-threshold grid of 8 caps × 4 minimum profits × 3 latencies (96 sets).
+pub const LARGE_SWEEP_EXTRA: &str = r#"
+[[strategies]]
+kind = "gas-threshold"
+latency_blocks = [0, 1, 3]
+priority_fee_gwei = 2
+max_gas_price_gwei = [40, 80, 120, 200, 300, 500, 800, 1500]
+min_profit_usd = [0, 25, 100, 500]
+"#;
+
+/// The default scenario's sweep, and the large sweep (`LARGE_SWEEP_EXTRA` added), timed on 1
+/// and 2 threads over the dataset in `dir`.
+pub fn sweeps(dir: &std::path::Path, rounds: usize) -> Result<(SweepBench, SweepBench)> {
     let loaded = crate::scenario::LoadedScenario::default_scenario()?;
     let window = crate::source::dataset::read_dataset(dir)?;
+    #[derive(serde::Deserialize)]
+    struct Extra {
+        strategies: Vec<crate::strategy::StrategySpec>,
+    }
+    let extra: Extra = toml::from_str(LARGE_SWEEP_EXTRA).map_err(|e| Error::Decode {
+        what: "the large sweep".into(),
+        message: e.to_string(),
+    })?;
+    let mut large = loaded.instances.clone();
+    large.extend(crate::strategy::expand(&extra.strategies)?);
+    Ok((
+        sweep(&window, &loaded.instances, &loaded.scenario.dex, rounds)?,
+        sweep(&window, &large, &loaded.scenario.dex, rounds)?,
+    ))
+}
+
+/// Times `run_strategies` for `instances` over `window` with 1 and 2 threads (best of `rounds`);
+/// results must be identical.
+pub fn sweep(
+    window: &crate::source::records::Window,
+    instances: &[crate::strategy::Instance],
+    dex: &crate::scenario::DexConfig,
+    rounds: usize,
+) -> Result<SweepBench> {
     let mut best = [f64::MAX, f64::MAX];
     let mut best_evaluation = [f64::MAX, f64::MAX];
     let mut summaries = Vec::new();
@@ -258,15 +293,8 @@ pub fn sweep(dir: &std::path::Path, rounds: usize) -> Result<SweepBench> {
                 .build()
                 .map_err(|e| Error::config("threads", threads, e.to_string()))?;
             let start = Instant::now();
-            let run = pool.install(|| {
-                crate::run::run_strategies(
-                    &window,
-                    &loaded.instances,
-                    &loaded.scenario.dex,
-                    true,
-                    false,
-                )
-            })?;
+            let run =
+                pool.install(|| crate::run::run_strategies(window, instances, dex, true, false))?;
             best[slot] = best[slot].min(start.elapsed().as_secs_f64());
             best_evaluation[slot] = best_evaluation[slot].min(run.evaluation_seconds);
             what_ifs = run.what_ifs;
@@ -280,8 +308,8 @@ pub fn sweep(dir: &std::path::Path, rounds: usize) -> Result<SweepBench> {
         ));
     }
     Ok(SweepBench {
-        instances: loaded.instances.len(),
-        evaluations: hooks * loaded.instances.len() as u64,
+        instances: instances.len(),
+        evaluations: hooks * instances.len() as u64,
         what_ifs,
         one_thread_seconds: best[0],
         two_threads_seconds: best[1],

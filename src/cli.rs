@@ -365,7 +365,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             if args.which == "sweep" {
-                println!("{}", crate::bench::sweep(&args.dataset, 2)?);
+                let (default, large) = crate::bench::sweeps(&args.dataset, 2)?;
+                println!("default scenario's {default}\nlarge {large}");
                 return Ok(());
             }
             let store = args.artifacts.aave_v3()?;

@@ -13,7 +13,7 @@ use crate::engine::evm::Evm;
 use crate::engine::opportunities::OpportunityTracker;
 use crate::engine::replay::{ReplayHooks, ReplayedTx};
 use crate::engine::tx::SignedTx;
-use crate::engine::whatif::what_if_liquidations;
+use crate::engine::whatif::{what_if_liquidations, WhatIfLiquidation};
 use crate::error::Result;
 use crate::math::aave as aave_math;
 use crate::protocol::aave_v3::abi::IPool;
@@ -21,7 +21,7 @@ use crate::protocol::aave_v3::{AaveV3Market, LiquidationRequest};
 use crate::source::keys::actor;
 use crate::source::records::{BlockRecord, Window};
 use crate::strategy::{
-    Candidate, Decision, Execution, Funding, HookView, Instance, MissReason, Strategy,
+    Candidate, Decision, Execution, Funding, HookView, Instance, Intent, MissReason, Strategy,
 };
 
 /// In-memory replay state.
@@ -319,34 +319,100 @@ impl StrategyRunner {
             symbols: &self.symbols,
             dex: &self.dex,
         };
-        let state = evm.db();
-        let env = evm.block().clone();
-        let chain_id = evm.chain_id();
-        let market = &self.market;
-        let competition = &self.competition;
-        let what_ifs: Vec<Result<(u64, Vec<CapitalRow>)>> = self
+        let hook = Hook {
+            view: &view,
+            state: evm.db(),
+            env: evm.block().clone(),
+            chain_id: evm.chain_id(),
+            market: &self.market,
+            competition: &self.competition,
+            next_tx_index,
+        };
+        // 1. Strategies whose decisions are independent of what their earlier executions did
+        //    judge every candidate first, in parallel over (instance, candidate) pairs...
+        let pairs: Vec<(usize, usize)> = self
             .instances
-            .par_iter_mut()
+            .iter()
             .enumerate()
-            .map(|(i, inst)| {
-                step(
-                    i,
-                    inst,
-                    &view,
-                    &candidates,
-                    state,
-                    &env,
-                    chain_id,
-                    market,
-                    competition,
-                    next_tx_index,
-                )
+            .filter(|(_, inst)| inst.strategy.independent_decisions())
+            .flat_map(|(i, _)| (0..candidates.len()).map(move |c| (i, c)))
+            .collect();
+        let instances = &self.instances;
+        let judged: Vec<Result<Judgement>> = pairs
+            .par_iter()
+            .map(|&(i, c)| judge(i, &instances[i], &hook, c, &candidates[c]))
+            .collect();
+        // (pairs are instance-major: each instance records its own slice, in candidate order)
+        let mut judged = judged.into_iter();
+        let slices: Vec<(&mut InstanceState, Vec<Result<Judgement>>)> = self
+            .instances
+            .iter_mut()
+            .filter(|inst| inst.strategy.independent_decisions())
+            .map(|inst| (inst, judged.by_ref().take(candidates.len()).collect()))
+            .collect();
+        let planned: Vec<Result<Vec<Planned>>> = slices
+            .into_par_iter()
+            .map(|(inst, judgements)| {
+                let mut out = Vec::new();
+                for (c, judgement) in candidates.iter().zip(judgements) {
+                    out.extend(record(inst, &hook, c, judgement?));
+                }
+                Ok(out)
             })
             .collect();
-        for w in what_ifs {
-            let (count, capital) = w?;
-            self.what_ifs += count;
-            self.capital.extend(capital);
+        let planned: Vec<Planned> = planned
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        let liquidators: Vec<Address> = self.instances.iter().map(|i| i.liquidator).collect();
+        // 2. ...then every one of those intents runs in the EVM in parallel, while the
+        //    capital-limited strategies decide and execute candidate by candidate.
+        let (sequential, executed) = rayon::join(
+            || -> Result<(u64, Vec<CapitalRow>)> {
+                let results: Vec<Result<(u64, Vec<CapitalRow>)>> = self
+                    .instances
+                    .par_iter_mut()
+                    .enumerate()
+                    .filter(|(_, inst)| !inst.strategy.independent_decisions())
+                    .map(|(i, inst)| {
+                        let (mut what_ifs, mut capital) = (0, Vec::new());
+                        for (c, candidate) in candidates.iter().enumerate() {
+                            let judgement = judge(i, inst, &hook, c, candidate)?;
+                            if let Some(p) = record(inst, &hook, candidate, judgement) {
+                                what_ifs += 1;
+                                let results = execute(&hook, inst.liquidator, candidate, &p)?;
+                                capital.extend(apply(inst, &hook, candidate, &p, &results)?);
+                            }
+                        }
+                        Ok((what_ifs, capital))
+                    })
+                    .collect();
+                let mut total = (0, Vec::new());
+                for r in results {
+                    let (n, capital) = r?;
+                    total.0 += n;
+                    total.1.extend(capital);
+                }
+                Ok(total)
+            },
+            || -> Vec<Result<Vec<WhatIfLiquidation>>> {
+                planned
+                    .par_iter()
+                    .map(|p| execute(&hook, liquidators[p.instance], &candidates[p.candidate], p))
+                    .collect()
+            },
+        );
+        // 3. The parallel executions are applied in decision order.
+        let (what_ifs, capital) = sequential?;
+        self.what_ifs += what_ifs + planned.len() as u64;
+        self.capital.extend(capital);
+        for (p, results) in planned.iter().zip(executed) {
+            let results = results?;
+            let inst = &mut self.instances[p.instance];
+            self.capital
+                .extend(apply(inst, &hook, &candidates[p.candidate], p, &results)?);
         }
         Ok(())
     }
@@ -386,147 +452,216 @@ impl StrategyRunner {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn step(
-    i: usize,
-    inst: &mut InstanceState,
-    view: &HookView<'_>,
-    candidates: &[Candidate],
-    state: &MemDb,
-    env: &BlockEnv,
+/// Everything shared by the decisions and executions at one hook point.
+struct Hook<'a> {
+    view: &'a HookView<'a>,
+    state: &'a MemDb,
+    env: BlockEnv,
     chain_id: u64,
-    market: &AaveV3Market,
-    competition: &BTreeMap<Address, Vec<Competition>>,
+    market: &'a AaveV3Market,
+    competition: &'a BTreeMap<Address, Vec<Competition>>,
     next_tx_index: u32,
-) -> Result<(u64, Vec<CapitalRow>)> {
-    let mut what_ifs = 0;
-    let mut capital = Vec::new();
-    for c in candidates {
-        if inst.done.contains(&c.opportunity_id) {
-            continue;
-        }
-        let intent = match inst.strategy.decide(view, c)? {
-            Decision::Skip(reason) => {
-                inst.last_reason
-                    .insert(c.opportunity_id, (reason, view.block));
-                continue;
-            }
-            Decision::Act(intent) => intent,
-        };
-        let landing = view.block + inst.strategy.latency_blocks();
-        let beaten = competition.get(&c.user).is_some_and(|list| {
-            list.iter().any(|h| {
-                let after_hook =
-                    h.block > view.block || (h.block == view.block && h.tx_index >= next_tx_index);
-                after_hook
-                    && (h.block < landing
-                        || (h.block == landing && h.priority_fee_wei >= intent.priority_fee_wei))
-            })
-        });
-        inst.done.insert(c.opportunity_id);
-        if beaten {
-            inst.last_reason
-                .insert(c.opportunity_id, (MissReason::LostToCompetitor, view.block));
-            continue;
-        }
-        let steps: Vec<LiquidationRequest> = intent
-            .debt_to_cover
-            .iter()
-            .map(|d| LiquidationRequest {
-                collateral: intent.collateral,
-                debt: intent.debt,
-                debt_to_cover: *d,
-                receive_a_token: intent.receive_a_token,
-            })
-            .collect();
-        what_ifs += 1;
-        let results = what_if_liquidations(
-            state,
-            env,
-            chain_id,
-            market,
-            inst.liquidator,
-            c.user,
-            &steps,
-            intent.priority_fee_wei,
-        )?;
-        if let Some(failed) = results.iter().find(|r| !r.success) {
-            let reason = failed.revert_reason.clone().unwrap_or_default();
-            inst.last_reason
-                .insert(c.opportunity_id, (MissReason::Reverted(reason), view.block));
-            continue;
-        }
-        let debt_repaid: U256 = results.iter().map(|r| r.debt_repaid).sum();
-        let collateral_received: U256 = results.iter().map(|r| r.collateral_received).sum();
-        let gas_used: u64 = results.iter().map(|r| r.gas_used).sum();
-        let cr = &c.reserves[intent.collateral];
-        let dr = &c.reserves[intent.debt];
-        let received =
-            aave_math::collateral_value_base(collateral_received, cr.price, cr.decimals)?;
-        let paid = aave_math::debt_value_base(debt_repaid, dr.price, dr.decimals)?;
-        let bonus_base = I256::from_raw(received) - I256::from_raw(paid);
-        let gas = crate::cost::gas_cost(
-            gas_used,
-            view.base_fee,
-            intent.priority_fee_wei,
-            view.native_price,
-        );
-        let funding_cost_base = match intent.funding {
-            Funding::Own | Funding::BackstopPool => U256::ZERO,
-            Funding::FlashLoan => aave_math::debt_value_base(
-                crate::cost::flash_loan_premium(debt_repaid, view.flash_loan_premium_bps)?,
-                dr.price,
-                dr.decimals,
-            )?,
-        };
-        let sale = if intent.sell_collateral {
-            view.dex.sell(intent.collateral, received)?
-        } else {
-            None
-        };
-        let slippage_base = sale.map(|s| s.slippage_base).unwrap_or_default();
-        let net = bonus_base
-            - I256::from_raw(gas.base)
-            - I256::from_raw(funding_cost_base)
-            - I256::from_raw(slippage_base);
-        inst.strategy.on_executed(&Execution {
-            block: landing,
-            debt_paid_base: paid,
-            collateral_value_base: received,
-            sale_proceeds_base: sale.map(|s| s.proceeds_base).unwrap_or_default(),
-            gas_cost_base: gas.base,
-            funding_cost_base,
-        });
-        if let Some(capital_base) = inst.strategy.capital_base() {
-            capital.push(CapitalRow {
-                instance: i,
-                block: landing,
-                capital_base,
-            });
-        }
-        inst.actions.push(Action {
-            instance: i,
-            opportunity_id: c.opportunity_id,
-            decided_block: view.block,
-            block: landing,
-            user: c.user,
-            collateral: intent.collateral,
-            debt: intent.debt,
-            calls: results.len(),
-            debt_repaid,
-            collateral_received,
-            bonus_base,
-            gas_used,
-            gas_price_wei: gas.gas_price_wei,
-            gas_cost_wei: gas.wei,
-            gas_cost_base: gas.base,
-            funding_cost_base,
-            slippage_base,
-            net_profit_base: net,
-            funding: intent.funding,
-        });
+}
+
+/// An intent a strategy decided on, to execute at this hook point.
+struct Planned {
+    instance: usize,
+    candidate: usize,
+    intent: Intent,
+    landing: u64,
+}
+
+/// What an instance makes of one candidate at a hook point.
+enum Judgement {
+    /// It dealt with this opportunity before.
+    AlreadyDone,
+    /// It skips it now, for this reason.
+    Skip(MissReason),
+    /// It acts, but a recorded competitor lands first.
+    Lost,
+    /// It acts.
+    Act(Planned),
+}
+
+/// One instance's decision on one candidate (reads only: safe to run for many pairs at once).
+fn judge(
+    instance: usize,
+    inst: &InstanceState,
+    hook: &Hook<'_>,
+    candidate: usize,
+    c: &Candidate,
+) -> Result<Judgement> {
+    let view = hook.view;
+    if inst.done.contains(&c.opportunity_id) {
+        return Ok(Judgement::AlreadyDone);
     }
-    Ok((what_ifs, capital))
+    let intent = match inst.strategy.decide(view, c)? {
+        Decision::Skip(reason) => return Ok(Judgement::Skip(reason)),
+        Decision::Act(intent) => intent,
+    };
+    let landing = view.block + inst.strategy.latency_blocks();
+    let beaten = hook.competition.get(&c.user).is_some_and(|list| {
+        list.iter().any(|h| {
+            let after_hook =
+                h.block > view.block || (h.block == view.block && h.tx_index >= hook.next_tx_index);
+            after_hook
+                && (h.block < landing
+                    || (h.block == landing && h.priority_fee_wei >= intent.priority_fee_wei))
+        })
+    });
+    Ok(if beaten {
+        Judgement::Lost
+    } else {
+        Judgement::Act(Planned {
+            instance,
+            candidate,
+            intent,
+            landing,
+        })
+    })
+}
+
+/// Records a judgement in the instance (reasons, opportunities dealt with); the intent to
+/// execute, if any.
+fn record(
+    inst: &mut InstanceState,
+    hook: &Hook<'_>,
+    c: &Candidate,
+    judgement: Judgement,
+) -> Option<Planned> {
+    let block = hook.view.block;
+    match judgement {
+        Judgement::AlreadyDone => None,
+        Judgement::Skip(reason) => {
+            inst.last_reason.insert(c.opportunity_id, (reason, block));
+            None
+        }
+        Judgement::Lost => {
+            inst.done.insert(c.opportunity_id);
+            inst.last_reason
+                .insert(c.opportunity_id, (MissReason::LostToCompetitor, block));
+            None
+        }
+        Judgement::Act(planned) => {
+            inst.done.insert(c.opportunity_id);
+            Some(planned)
+        }
+    }
+}
+
+/// Runs a planned intent's `liquidationCall`s on a throwaway overlay of the hook's state.
+fn execute(
+    hook: &Hook<'_>,
+    liquidator: Address,
+    c: &Candidate,
+    p: &Planned,
+) -> Result<Vec<WhatIfLiquidation>> {
+    let steps: Vec<LiquidationRequest> = p
+        .intent
+        .debt_to_cover
+        .iter()
+        .map(|d| LiquidationRequest {
+            collateral: p.intent.collateral,
+            debt: p.intent.debt,
+            debt_to_cover: *d,
+            receive_a_token: p.intent.receive_a_token,
+        })
+        .collect();
+    what_if_liquidations(
+        hook.state,
+        &hook.env,
+        hook.chain_id,
+        hook.market,
+        liquidator,
+        c.user,
+        &steps,
+        p.intent.priority_fee_wei,
+    )
+}
+
+/// Records what an execution did (an action, or a `reverted` miss) and tells the strategy;
+/// returns its capital afterwards when it is capital-limited.
+fn apply(
+    inst: &mut InstanceState,
+    hook: &Hook<'_>,
+    c: &Candidate,
+    p: &Planned,
+    results: &[WhatIfLiquidation],
+) -> Result<Option<CapitalRow>> {
+    let view = hook.view;
+    let intent = &p.intent;
+    if let Some(failed) = results.iter().find(|r| !r.success) {
+        let reason = failed.revert_reason.clone().unwrap_or_default();
+        inst.last_reason
+            .insert(c.opportunity_id, (MissReason::Reverted(reason), view.block));
+        return Ok(None);
+    }
+    let debt_repaid: U256 = results.iter().map(|r| r.debt_repaid).sum();
+    let collateral_received: U256 = results.iter().map(|r| r.collateral_received).sum();
+    let gas_used: u64 = results.iter().map(|r| r.gas_used).sum();
+    let cr = &c.reserves[intent.collateral];
+    let dr = &c.reserves[intent.debt];
+    let received = aave_math::collateral_value_base(collateral_received, cr.price, cr.decimals)?;
+    let paid = aave_math::debt_value_base(debt_repaid, dr.price, dr.decimals)?;
+    let bonus_base = I256::from_raw(received) - I256::from_raw(paid);
+    let gas = crate::cost::gas_cost(
+        gas_used,
+        view.base_fee,
+        intent.priority_fee_wei,
+        view.native_price,
+    );
+    let funding_cost_base = match intent.funding {
+        Funding::Own | Funding::BackstopPool => U256::ZERO,
+        Funding::FlashLoan => aave_math::debt_value_base(
+            crate::cost::flash_loan_premium(debt_repaid, view.flash_loan_premium_bps)?,
+            dr.price,
+            dr.decimals,
+        )?,
+    };
+    let sale = if intent.sell_collateral {
+        view.dex.sell(intent.collateral, received)?
+    } else {
+        None
+    };
+    let slippage_base = sale.map(|s| s.slippage_base).unwrap_or_default();
+    let net = bonus_base
+        - I256::from_raw(gas.base)
+        - I256::from_raw(funding_cost_base)
+        - I256::from_raw(slippage_base);
+    inst.strategy.on_executed(&Execution {
+        block: p.landing,
+        debt_paid_base: paid,
+        collateral_value_base: received,
+        sale_proceeds_base: sale.map(|s| s.proceeds_base).unwrap_or_default(),
+        gas_cost_base: gas.base,
+        funding_cost_base,
+    });
+    inst.actions.push(Action {
+        instance: p.instance,
+        opportunity_id: c.opportunity_id,
+        decided_block: view.block,
+        block: p.landing,
+        user: c.user,
+        collateral: intent.collateral,
+        debt: intent.debt,
+        calls: results.len(),
+        debt_repaid,
+        collateral_received,
+        bonus_base,
+        gas_used,
+        gas_price_wei: gas.gas_price_wei,
+        gas_cost_wei: gas.wei,
+        gas_cost_base: gas.base,
+        funding_cost_base,
+        slippage_base,
+        net_profit_base: net,
+        funding: intent.funding,
+    });
+    Ok(inst.strategy.capital_base().map(|capital_base| CapitalRow {
+        instance: p.instance,
+        block: p.landing,
+        capital_base,
+    }))
 }
 
 impl ReplayHooks<EmptyDB> for StrategyRunner {

@@ -184,7 +184,7 @@ impl Strategy for BackstopPool {
     fn latency_blocks(&self) -> u64 {
         self.latency_blocks
     }
-    fn decide(&mut self, view: &HookView<'_>, candidate: &Candidate) -> Result<Decision> {
+    fn decide(&self, view: &HookView<'_>, candidate: &Candidate) -> Result<Decision> {
         let worth = |profit: I256| profit > I256::ZERO && profit >= self.min_profit_base;
         let plan = match self.plan(view, candidate)? {
             (Some(plan), _) if worth(plan.expected_profit_base) => plan,

@@ -48,7 +48,7 @@ impl Strategy for FlashLoan {
     fn latency_blocks(&self) -> u64 {
         self.latency_blocks
     }
-    fn decide(&mut self, view: &HookView<'_>, candidate: &Candidate) -> Result<Decision> {
+    fn decide(&self, view: &HookView<'_>, candidate: &Candidate) -> Result<Decision> {
         let Some(best) = candidate.best else {
             return Ok(Decision::Skip(MissReason::Unprofitable));
         };

@@ -53,7 +53,7 @@ impl Strategy for GasThreshold {
     fn latency_blocks(&self) -> u64 {
         self.latency_blocks
     }
-    fn decide(&mut self, view: &HookView<'_>, candidate: &Candidate) -> Result<Decision> {
+    fn decide(&self, view: &HookView<'_>, candidate: &Candidate) -> Result<Decision> {
         if U256::from(view.base_fee) + U256::from(self.priority_fee_wei) > self.max_gas_price_wei {
             return Ok(Decision::Skip(MissReason::OverGasCap));
         }

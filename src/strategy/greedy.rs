@@ -41,7 +41,7 @@ impl Strategy for Greedy {
     fn latency_blocks(&self) -> u64 {
         self.latency_blocks
     }
-    fn decide(&mut self, view: &HookView<'_>, candidate: &Candidate) -> Result<Decision> {
+    fn decide(&self, view: &HookView<'_>, candidate: &Candidate) -> Result<Decision> {
         let Some(best) = candidate.best else {
             return Ok(Decision::Skip(MissReason::Unprofitable));
         };

@@ -158,18 +158,24 @@ pub enum Decision {
 pub const LIQUIDATION_GAS_ESTIMATE: u64 = 450_000;
 
 /// A liquidation strategy with fixed parameters.
-pub trait Strategy: Send {
+pub trait Strategy: Send + Sync {
     /// Strategy kind, e.g. `greedy`.
     fn kind(&self) -> &'static str;
     /// Blocks between deciding and landing on chain.
     fn latency_blocks(&self) -> u64;
     /// Decides what to do with one open opportunity.
-    fn decide(&mut self, view: &HookView<'_>, candidate: &Candidate) -> Result<Decision>;
+    fn decide(&self, view: &HookView<'_>, candidate: &Candidate) -> Result<Decision>;
     /// Told about each of its intents that executed successfully (in decision order).
     fn on_executed(&mut self, _execution: &Execution) {}
     /// Capital it holds now, base currency, for strategies that are capital-limited.
     fn capital_base(&self) -> Option<U256> {
         None
+    }
+    /// True when `decide` does not depend on what its earlier executions did, so the runner may
+    /// execute all of one hook point's intents in parallel; capital-limited strategies decide
+    /// candidate by candidate after each execution.
+    fn independent_decisions(&self) -> bool {
+        self.capital_base().is_none()
     }
 }
 

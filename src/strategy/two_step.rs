@@ -145,7 +145,7 @@ impl Strategy for TwoStep {
     fn latency_blocks(&self) -> u64 {
         self.latency_blocks
     }
-    fn decide(&mut self, view: &HookView<'_>, candidate: &Candidate) -> Result<Decision> {
+    fn decide(&self, view: &HookView<'_>, candidate: &Candidate) -> Result<Decision> {
         let Some(best) = candidate.best else {
             return Ok(Decision::Skip(MissReason::Unprofitable));
         };
@@ -157,6 +157,13 @@ impl Strategy for TwoStep {
             view.native_price,
         )
         .base;
+        // Both steps together repay at most the whole debt, so they earn at most twice the
+        // single liquidation's bonus and the split's profit is at most 2 × single (+ rounding,
+        // covered by a dollar): when that cannot be positive, no split can change the answer.
+        let one_usd = I256::try_from(100_000_000u64).unwrap_or(I256::ONE);
+        if single <= I256::ZERO && single + single + one_usd <= I256::ZERO {
+            return Ok(Decision::Skip(MissReason::Unprofitable));
+        }
         let split = plan(
             &candidate.reserves,
             view.configs,
