@@ -831,4 +831,14 @@ mod tests {
         let moved = RpcScenario::from_text(&good.replace("to_block = 20", "to_block = 21"), "g.toml", None).unwrap();
         assert_ne!(moved.window_sha256, s.window_sha256);
     }
+
+    #[test]
+    fn example_mainnet_scenario_is_valid() {
+        let text = include_str!("../scenarios/mainnet-aave-v3.toml");
+        let s = RpcScenario::from_text(text, "scenarios/mainnet-aave-v3.toml", None).unwrap();
+        assert_eq!(s.file.source.chain_id, Some(1));
+        assert!(s.file.source.pool.is_some());
+        assert!(s.file.source.rpc_url.is_none());
+        assert!(s.instances.len() >= 4);
+    }
 }

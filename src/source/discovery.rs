@@ -153,6 +153,22 @@ where
                 "Pool.ADDRESSES_PROVIDER",
             )
             .map_err(|e| not_a_pool("pool", pool, e))?;
+            let listed = view(
+                evm,
+                provider,
+                &IDiscoveryProvider::getPoolCall {},
+                "PoolAddressesProvider.getPool",
+            )
+            .map_err(|e| not_a_pool("pool", pool, e))?;
+            if listed != pool {
+                return Err(not_a_pool(
+                    "pool",
+                    pool,
+                    Error::Mismatch(format!(
+                        "its ADDRESSES_PROVIDER() {provider} lists the Pool {listed}"
+                    )),
+                ));
+            }
             (pool, provider)
         }
         (None, Some(provider)) => {

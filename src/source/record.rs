@@ -71,7 +71,7 @@ pub fn record_window(source: Arc<RpcSource>, options: &RecordOptions) -> Result<
     let blocks = source.blocks(options.from, options.to)?;
     let first_header = blocks
         .first()
-        .map(|b| header_record(b))
+        .map(header_record)
         .ok_or_else(|| Error::config("from/to", options.from, "a non-empty block range"))?;
     let protocol = match &options.protocol {
         Some(p) => p.clone(),
