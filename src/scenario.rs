@@ -584,12 +584,11 @@ impl RpcScenario {
             path: PathBuf::from(source),
             message: e.to_string().trim().to_string(),
         })?;
-        let invalid = |field: &str, value: &dyn std::fmt::Display, expected: &str| {
-            Error::InvalidFile {
+        let invalid =
+            |field: &str, value: &dyn std::fmt::Display, expected: &str| Error::InvalidFile {
                 path: PathBuf::from(source),
                 message: format!("field `{field}` = {value}: expected {expected}"),
-            }
-        };
+            };
         let s = &file.source;
         if file.name.is_empty()
             || !file
@@ -637,8 +636,8 @@ impl RpcScenario {
                 ))
             }
             (Some(url), None) => {
-                let ok = reqwest::Url::parse(url)
-                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+                let ok =
+                    reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
                 if !ok {
                     return Err(invalid(
                         "source.rpc_url",
@@ -648,11 +647,7 @@ impl RpcScenario {
                 }
             }
             (None, Some(var)) => {
-                if var.is_empty()
-                    || !var
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_')
-                {
+                if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                     return Err(invalid(
                         "source.rpc_url_env",
                         var,
@@ -805,15 +800,30 @@ mod tests {
         assert_eq!(s.file.source.to_block, 20);
         assert_eq!(s.instances.len(), 1);
         let cases = [
-            (good.replace("kind = \"rpc\"", "kind = \"ws\""), "source.kind"),
-            (good.replace("to_block = 20", "to_block = 5"), "source.to_block"),
-            (good.replace("from_block = 10", "from_block = 10\nfrom_blok = 3"), "from_blok"),
             (
-                good.replace("pool = \"0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2\"\n", ""),
+                good.replace("kind = \"rpc\"", "kind = \"ws\""),
+                "source.kind",
+            ),
+            (
+                good.replace("to_block = 20", "to_block = 5"),
+                "source.to_block",
+            ),
+            (
+                good.replace("from_block = 10", "from_block = 10\nfrom_blok = 3"),
+                "from_blok",
+            ),
+            (
+                good.replace(
+                    "pool = \"0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2\"\n",
+                    "",
+                ),
                 "source.pool",
             ),
             (
-                good.replace("from_block = 10", "from_block = 10\nrpc_url = \"ftp://u:secret@h/k\""),
+                good.replace(
+                    "from_block = 10",
+                    "from_block = 10\nrpc_url = \"ftp://u:secret@h/k\"",
+                ),
                 "source.rpc_url",
             ),
         ];
@@ -825,10 +835,18 @@ mod tests {
             assert!(!err.contains("secret"), "{err}");
         }
         // the URL does not change what is recorded; the window does
-        let with_url = good.replace("from_block = 10", "from_block = 10\nrpc_url_env = \"MY_NODE\"");
+        let with_url = good.replace(
+            "from_block = 10",
+            "from_block = 10\nrpc_url_env = \"MY_NODE\"",
+        );
         let other = RpcScenario::from_text(&with_url, "g.toml", None).unwrap();
         assert_eq!(other.window_sha256, s.window_sha256);
-        let moved = RpcScenario::from_text(&good.replace("to_block = 20", "to_block = 21"), "g.toml", None).unwrap();
+        let moved = RpcScenario::from_text(
+            &good.replace("to_block = 20", "to_block = 21"),
+            "g.toml",
+            None,
+        )
+        .unwrap();
         assert_ne!(moved.window_sha256, s.window_sha256);
     }
 

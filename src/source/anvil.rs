@@ -237,7 +237,10 @@ pub fn feed_window(url: &str, w: &Window) -> Result<()> {
         )?;
         let start = cursor;
         while cursor < w.transactions.len() && w.transactions[cursor].block == b.number {
-            call("eth_sendRawTransaction", json!([w.transactions[cursor].raw]))?;
+            call(
+                "eth_sendRawTransaction",
+                json!([w.transactions[cursor].raw]),
+            )?;
             cursor += 1;
         }
         call("evm_mine", json!([]))?;

@@ -362,7 +362,14 @@ fn not_a_pool(field: &str, address: Address, e: Error) -> Error {
     Error::config(
         field,
         address,
-        format!("the address of an Aave V3 {}: {e}", if field == "pool" { "Pool" } else { "PoolAddressesProvider" }),
+        format!(
+            "the address of an Aave V3 {}: {e}",
+            if field == "pool" {
+                "Pool"
+            } else {
+                "PoolAddressesProvider"
+            }
+        ),
     )
 }
 

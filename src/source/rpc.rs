@@ -401,11 +401,7 @@ impl RpcClient {
                     provider
                         .get_logs(&filter)
                         .await
-                        .map(|logs| {
-                            logs.iter()
-                                .map(|l| l.topics().to_vec())
-                                .collect::<Vec<_>>()
-                        })
+                        .map(|logs| logs.iter().map(|l| l.topics().to_vec()).collect::<Vec<_>>())
                         .map_err(|e| rpc_error("eth_getLogs", Some(to), e))
                 })
             })

@@ -102,12 +102,7 @@ pub fn run(dataset: &Path, latency_ms: u64, work: &Path) -> Result<RpcBench> {
     };
     let timed = || -> Result<(f64, u64, crate::source::record::RecordReport)> {
         let t = Instant::now();
-        let source = Arc::new(RpcSource::open(
-            &url,
-            &cache,
-            None,
-            RetryPolicy::default(),
-        )?);
+        let source = Arc::new(RpcSource::open(&url, &cache, None, RetryPolicy::default())?);
         let report = record_window(source.clone(), &options)?;
         Ok((
             t.elapsed().as_secs_f64(),
@@ -137,10 +132,7 @@ pub fn run(dataset: &Path, latency_ms: u64, work: &Path) -> Result<RpcBench> {
         first: (first_s, first_n),
         cached: (cached_s, cached_n),
         offline_seconds,
-        matched: (
-            first.fidelity.receipts_matched,
-            first.fidelity.transactions,
-        ),
+        matched: (first.fidelity.receipts_matched, first.fidelity.transactions),
     })
 }
 

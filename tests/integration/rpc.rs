@@ -12,10 +12,10 @@ use liqsim::scenario::LoadedScenario;
 use liqsim::source::anvil::{feed_window, options_for, Anvil};
 use liqsim::source::dataset::{read_dataset, write_dataset};
 use liqsim::source::devnet::build_window;
-use liqsim::source::record::{record_window, RecordOptions, RecordReport};
-use liqsim::source::records::Window;
 use liqsim::source::devnet::WindowDetails;
 use liqsim::source::discovery::{discover_market, DiscoveryOptions};
+use liqsim::source::record::{record_window, RecordOptions, RecordReport};
+use liqsim::source::records::Window;
 use liqsim::source::rpc::{RetryPolicy, RpcSource};
 use liqsim::Error;
 use serde_json::{json, Value};
@@ -305,7 +305,10 @@ fn anvil_record_cache_and_faults() {
         .env("ETH_RPC_URL", anvil.url())
         .env("LIQSIM_CACHE_DIR", &cache)
         .arg("record")
-        .args(["--pool", &generated.manifest.protocol.addresses["pool"].to_string()])
+        .args([
+            "--pool",
+            &generated.manifest.protocol.addresses["pool"].to_string(),
+        ])
         .args(["--from", &generated.manifest.first_block.to_string()])
         .args(["--to", &generated.manifest.last_block.to_string()])
         .arg("--out")
@@ -474,15 +477,22 @@ fn run_through_rpc_matches_dataset(anvil: &Anvil, cache: &Path, generated: &Wind
     );
     assert!(stderr.contains("recording dataset"), "{stderr}");
     for secret in ["alice", "hunter2"] {
-        assert!(!stdout.contains(secret) && !stderr.contains(secret), "{stderr}");
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{stderr}"
+        );
     }
     // the discovered market is the generated one; the users are the file's
-    let recorded = liqsim::source::dataset::read_manifest(&root.join("rpc/small-crash-rpc")).unwrap();
+    let recorded =
+        liqsim::source::dataset::read_manifest(&root.join("rpc/small-crash-rpc")).unwrap();
     assert_eq!(recorded.provenance.kind, "rpc");
     let found = WindowDetails::from_manifest(&recorded).unwrap();
     assert_eq!(found.market, details.market);
     assert_eq!(found.users_at_start, details.users_at_start);
-    assert_eq!(recorded.protocol.addresses, generated.manifest.protocol.addresses);
+    assert_eq!(
+        recorded.protocol.addresses,
+        generated.manifest.protocol.addresses
+    );
     // same outputs, row for row
     let mut compared = 0;
     for name in [
@@ -538,10 +548,18 @@ fn discovery_reads_the_deployed_market() {
     let err = discover_market(&mut evm, Some(prepared.market.pool), None, Some("HYPE"))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("native_asset") && err.contains("HYPE"), "{err}");
-    let err = discover_market(&mut evm, Some(prepared.market.reserves[0].underlying), None, None)
-        .unwrap_err()
-        .to_string();
+    assert!(
+        err.contains("native_asset") && err.contains("HYPE"),
+        "{err}"
+    );
+    let err = discover_market(
+        &mut evm,
+        Some(prepared.market.reserves[0].underlying),
+        None,
+        None,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("pool") && err.contains("Pool"), "{err}");
     let err = discover_market(&mut evm, Some(prepared.market.oracle), None, None)
         .unwrap_err()
