@@ -143,7 +143,7 @@ pub fn renumber(window: &Window, first: u64) -> Window {
     let Some(old_first) = window.blocks.first().map(|b| b.number) else {
         return window.clone();
     };
-    let shift = |n: u64| n - old_first + first;
+    let shift = |n: u64| n.saturating_sub(old_first) + first;
     let mut w = window.clone();
     for b in &mut w.blocks {
         b.number = shift(b.number);
@@ -254,7 +254,13 @@ pub fn feed_window(url: &str, w: &Window) -> Result<()> {
                 cursor - start
             )));
         }
-        for (r, recorded) in receipts.iter().zip(&w.receipts[start..cursor]) {
+        let recorded_receipts = w.receipts.get(start..cursor).ok_or_else(|| {
+            fail(format!(
+                "block {}: the window has fewer receipts than transactions",
+                b.number
+            ))
+        })?;
+        for (r, recorded) in receipts.iter().zip(recorded_receipts) {
             if r["blockNumber"] != json!(quantity(b.number))
                 || r["gasUsed"] != json!(quantity(recorded.gas_used))
             {

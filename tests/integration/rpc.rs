@@ -521,6 +521,32 @@ fn run_through_rpc_matches_dataset(anvil: &Anvil, cache: &Path, generated: &Wind
         "liqsim run through RPC = liqsim run on the dataset ({compared} rows compared) in {:.1} s",
         t.elapsed().as_secs_f64()
     );
+
+    // `liqsim record` with only the PoolAddressesProvider (no --market-from): the same
+    // discovered description, served entirely from the cache
+    let out = root.join("record-provider");
+    let (stdout, _) = run_cli(
+        &[
+            "record".as_ref(),
+            "--provider".as_ref(),
+            details.market.addresses_provider.to_string().as_ref(),
+            "--from".as_ref(),
+            generated.manifest.first_block.to_string().as_ref(),
+            "--to".as_ref(),
+            generated.manifest.last_block.to_string().as_ref(),
+            "--users-file".as_ref(),
+            root.join("users.txt").as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ],
+        &[
+            ("ETH_RPC_URL", &secret_url),
+            ("LIQSIM_CACHE_DIR", cache.to_str().unwrap()),
+        ],
+    );
+    assert!(stdout.contains(" 0 RPC requests"), "{stdout}");
+    let by_provider = liqsim::source::dataset::read_manifest(&out).unwrap();
+    assert_eq!(by_provider.protocol, recorded.protocol);
 }
 
 /// Discovery against an in-memory market: the description equals the deployed one, from the
