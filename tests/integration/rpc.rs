@@ -8,12 +8,15 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use alloy_primitives::B256;
 use liqsim::scenario::LoadedScenario;
 use liqsim::source::anvil::{feed_window, options_for, Anvil};
 use liqsim::source::dataset::{read_dataset, write_dataset};
 use liqsim::source::devnet::build_window;
 use liqsim::source::devnet::WindowDetails;
-use liqsim::source::discovery::{discover_market, DiscoveryOptions};
+use liqsim::source::discovery::{
+    discover_market, lookback_events, users_in_logs, DiscoveryOptions,
+};
 use liqsim::source::record::{record_window, RecordOptions, RecordReport};
 use liqsim::source::records::Window;
 use liqsim::source::rpc::{RetryPolicy, RpcSource};
@@ -332,6 +335,31 @@ fn anvil_record_cache_and_faults() {
     // `liqsim run` through RPC (a scenario naming the node, market and users discovered) gives
     // the same outputs as `liqsim run` on the generated dataset.
     run_through_rpc_matches_dataset(&anvil, &cache, &generated);
+
+    // the users lookback: eth_getLogs on the Pool's Supply/Borrow events, cached per chunk
+    let source = RpcSource::open(&anvil.url(), &cache, None, RetryPolicy::default()).unwrap();
+    let pool = generated.manifest.protocol.addresses["pool"];
+    let events = lookback_events();
+    let last = generated.manifest.last_block;
+    let before = source.client().stats().requests();
+    let topics = source.pool_logs(pool, &events, 2, last).unwrap();
+    assert!(source.client().stats().requests() > before);
+    let expected: Vec<Vec<B256>> = generated
+        .logs
+        .iter()
+        .filter(|l| l.address == pool && l.topics.first().is_some_and(|t| events.contains(t)))
+        .map(|l| l.topics.clone())
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(topics, expected);
+    let requests = source.client().stats().requests();
+    assert_eq!(source.pool_logs(pool, &events, 2, last).unwrap(), topics);
+    assert_eq!(source.client().stats().requests(), requests);
+    let users = users_in_logs(pool, topics.iter().map(|t| (pool, t.as_slice())));
+    let at_start = WindowDetails::from_manifest(&generated.manifest)
+        .unwrap()
+        .users_at_start;
+    assert!(!users.is_empty() && users.iter().all(|u| at_start.contains(u)));
 
     // a cache of another chain is refused
     match RpcSource::open(&anvil.url(), &cache, Some(1), RetryPolicy::default()) {
