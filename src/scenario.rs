@@ -479,7 +479,8 @@ fn read_price_csv(path: &Path) -> Result<Vec<(String, u64, U256, String)>> {
 }
 
 /// `[source]` of a scenario that backtests a window of a real chain instead of a devnet market.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Its `Debug` form shows `rpc_url` redacted.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// `rpc` (the only kind so far).
@@ -513,6 +514,27 @@ pub struct SourceConfig {
     /// File of user addresses holding positions at the start (relative to the scenario file).
     #[serde(default)]
     pub users_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SourceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceConfig")
+            .field("kind", &self.kind)
+            .field("rpc_url_env", &self.rpc_url_env)
+            .field(
+                "rpc_url",
+                &self.rpc_url.as_deref().map(crate::source::rpc::redact_url),
+            )
+            .field("pool", &self.pool)
+            .field("provider", &self.provider)
+            .field("from_block", &self.from_block)
+            .field("to_block", &self.to_block)
+            .field("chain_id", &self.chain_id)
+            .field("native_asset", &self.native_asset)
+            .field("users_from_block", &self.users_from_block)
+            .field("users_file", &self.users_file)
+            .finish()
+    }
 }
 
 /// A scenario file with a `[source]` table.
@@ -834,6 +856,19 @@ mod tests {
             assert!(err.contains("bad.toml") && err.contains(field), "{err}");
             assert!(!err.contains("secret"), "{err}");
         }
+        // a URL given in the file never shows unredacted, not even in debug output
+        let keyed = good.replace(
+            "from_block = 10",
+            "from_block = 10\nrpc_url = \"https://u:secret@node.example/key123\"",
+        );
+        let keyed = RpcScenario::from_text(&keyed, "k.toml", None).unwrap();
+        let debug = format!("{keyed:?}");
+        assert!(
+            debug.contains("node.example")
+                && !debug.contains("secret")
+                && !debug.contains("key123"),
+            "{debug}"
+        );
         // the URL does not change what is recorded; the window does
         let with_url = good.replace(
             "from_block = 10",
