@@ -1,6 +1,6 @@
 //! Command-line interface: argument parsing and dispatch to the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -95,9 +95,12 @@ pub struct RecordArgs {
     /// printed: logs and errors show it redacted.
     #[arg(long, env = "ETH_RPC_URL", hide_env_values = true)]
     pub rpc_url: String,
-    /// The Aave V3 Pool address.
+    /// The Aave V3 Pool address (or give `--provider`).
+    #[arg(long, required_unless_present = "provider")]
+    pub pool: Option<alloy_primitives::Address>,
+    /// The PoolAddressesProvider address (the Pool is its `getPool()`).
     #[arg(long)]
-    pub pool: alloy_primitives::Address,
+    pub provider: Option<alloy_primitives::Address>,
     /// First block of the window.
     #[arg(long)]
     pub from: u64,
@@ -107,9 +110,20 @@ pub struct RecordArgs {
     /// Output dataset folder, e.g. `datasets/my-window`.
     #[arg(long)]
     pub out: PathBuf,
-    /// Dataset whose manifest describes the market (its `protocol` section is reused).
+    /// Dataset whose manifest describes the market (its `protocol` section is reused); default:
+    /// the market is discovered from the Pool at `from - 1`.
     #[arg(long)]
     pub market_from: Option<PathBuf>,
+    /// Symbol of the reserve that prices gas (default by chain id: WETH, WHYPE, WBERA...).
+    #[arg(long)]
+    pub native_asset: Option<String>,
+    /// Also take as users at the window's start those of the Pool's Supply/Borrow events from
+    /// this block on (`eth_getLogs` in chunks of 5,000 blocks, cached; at most 2,000,000 blocks).
+    #[arg(long)]
+    pub users_from_block: Option<u64>,
+    /// File of user addresses (one per line, `#` comments) holding positions at the start.
+    #[arg(long)]
+    pub users_file: Option<PathBuf>,
     /// Chain id the node must report (refuses to run on a mismatch).
     #[arg(long)]
     pub chain_id: Option<u64>,
@@ -169,7 +183,7 @@ pub struct VerifyArgs {
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Which benchmark.
-    #[arg(value_parser = ["health-factor", "replay", "sweep"], default_value = "health-factor")]
+    #[arg(value_parser = ["health-factor", "replay", "sweep", "rpc"], default_value = "health-factor")]
     pub which: String,
     /// Dataset folder for `replay`.
     #[arg(long, default_value = "datasets/eth-crash")]
@@ -177,6 +191,10 @@ pub struct BenchArgs {
     /// Positions to evaluate.
     #[arg(long, default_value_t = 200)]
     pub positions: usize,
+    /// `rpc`: milliseconds a loopback proxy waits before forwarding each request (a model of a
+    /// remote archive node); 0 talks to anvil directly.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
     /// Artifact location.
     #[command(flatten)]
     pub artifacts: ArtifactArgs,
@@ -186,13 +204,16 @@ pub struct BenchArgs {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => {
-            let loaded = match &args.scenario {
-                Some(path) => crate::scenario::LoadedScenario::from_file(path)?,
-                None => crate::scenario::LoadedScenario::default_scenario()?,
+            use crate::scenario::AnyScenario;
+            let any = match &args.scenario {
+                Some(path) => AnyScenario::from_file(path)?,
+                None => AnyScenario::Devnet(Box::new(
+                    crate::scenario::LoadedScenario::default_scenario()?,
+                )),
             };
             let out = args
                 .out
-                .unwrap_or_else(|| PathBuf::from("out").join(&loaded.scenario.name));
+                .unwrap_or_else(|| PathBuf::from("out").join(any.name()));
             crate::output::check_writable(&out)?;
             if let Some(n) = args.threads {
                 rayon::ThreadPoolBuilder::new()
@@ -200,17 +221,22 @@ pub fn run(cli: Cli) -> Result<()> {
                     .build_global()
                     .map_err(|e| Error::config("--threads", n, e.to_string()))?;
             }
-            let store = args.artifacts.aave_v3()?;
-            let dir = crate::run::ensure_dataset(&loaded, &store, &args.datasets)?;
+            let (dir, instances, source, dex) = match &any {
+                AnyScenario::Devnet(loaded) => {
+                    let store = args.artifacts.aave_v3()?;
+                    let dir = crate::run::ensure_dataset(loaded, &store, &args.datasets)?;
+                    (dir, &loaded.instances, &loaded.source, &loaded.scenario.dex)
+                }
+                AnyScenario::Rpc(rpc) => {
+                    let cache_root = crate::protocol::artifacts::cache_root();
+                    let dir =
+                        crate::source::record::ensure_recorded(rpc, &args.datasets, &cache_root)?;
+                    (dir, &rpc.instances, &rpc.source, &rpc.file.dex)
+                }
+            };
             let window = crate::source::dataset::read_dataset(&dir)?;
-            let run = crate::run::run_strategies(
-                &window,
-                &loaded.instances,
-                &loaded.scenario.dex,
-                args.strict,
-                true,
-            )?;
-            crate::run::write_outputs(&out, &run, &loaded.instances, &loaded.source)?;
+            let run = crate::run::run_strategies(&window, instances, dex, args.strict, true)?;
+            crate::run::write_outputs(&out, &run, instances, source)?;
             let f = &run.fidelity;
             println!(
                 "replayed {} blocks, {} transactions ({:.1} Mgas): {} receipts matched ({:.1}%); {} what-if executions in {:.1} s",
@@ -364,6 +390,20 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!("{}", crate::bench::replay(&args.dataset, 3)?);
                 return Ok(());
             }
+            if args.which == "rpc" {
+                let default = PathBuf::from("datasets/eth-crash");
+                if args.dataset == default && !default.join("manifest.json").exists() {
+                    let loaded = crate::scenario::LoadedScenario::default_scenario()?;
+                    let store = args.artifacts.aave_v3()?;
+                    crate::run::ensure_dataset(&loaded, &store, Path::new("datasets"))?;
+                }
+                let work = crate::source::rpc_bench::default_work_dir();
+                println!(
+                    "{}",
+                    crate::source::rpc_bench::run(&args.dataset, args.latency_ms, &work)?
+                );
+                return Ok(());
+            }
             if args.which == "sweep" {
                 let (default, large) = crate::bench::sweeps(&args.dataset, 2)?;
                 println!("default scenario's {default}\nlarge {large}");
@@ -379,14 +419,14 @@ pub fn run(cli: Cli) -> Result<()> {
 
 fn record(args: RecordArgs) -> Result<()> {
     use crate::source::rpc::{RetryPolicy, RpcSource};
-    let market = args.market_from.as_ref().ok_or_else(|| {
-        Error::config(
-            "--market-from",
-            "(none)",
-            "a dataset whose manifest describes the Aave V3 market (protocol discovery from the Pool is not built yet)",
-        )
-    })?;
-    let protocol = crate::source::dataset::read_manifest(market)?.protocol;
+    let protocol = match &args.market_from {
+        Some(market) => Some(crate::source::dataset::read_manifest(market)?.protocol),
+        None => None,
+    };
+    let users = match &args.users_file {
+        Some(path) => crate::source::discovery::read_users_file(path)?,
+        None => Vec::new(),
+    };
     let name = args
         .out
         .file_name()
@@ -405,6 +445,12 @@ fn record(args: RecordArgs) -> Result<()> {
         to: args.to,
         pool: args.pool,
         protocol,
+        discovery: crate::source::discovery::DiscoveryOptions {
+            provider: args.provider,
+            native_asset: args.native_asset.clone(),
+            users_from_block: args.users_from_block,
+            users,
+        },
     };
     let report = crate::source::record::record_window(source, &options)?;
     crate::source::dataset::write_dataset(&args.out, &report.window)?;

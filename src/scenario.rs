@@ -564,6 +564,268 @@ fn read_price_csv(path: &Path) -> Result<Vec<(String, u64, U256, String)>> {
     Ok(out)
 }
 
+/// `[source]` of a scenario that backtests a window of a real chain instead of a devnet market.
+/// Its `Debug` form shows `rpc_url` redacted.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// `rpc` (the only kind so far).
+    pub kind: String,
+    /// Environment variable holding the node's URL (default `ETH_RPC_URL`). Keep URLs with keys
+    /// out of files: this is the way to name the node.
+    #[serde(default)]
+    pub rpc_url_env: Option<String>,
+    /// The node's URL itself (shown only redacted); prefer `rpc_url_env`.
+    #[serde(default)]
+    pub rpc_url: Option<String>,
+    /// The Aave V3 Pool (or give `provider`).
+    #[serde(default)]
+    pub pool: Option<alloy_primitives::Address>,
+    /// The PoolAddressesProvider.
+    #[serde(default)]
+    pub provider: Option<alloy_primitives::Address>,
+    /// First block of the window (state is read at `from_block - 1`).
+    pub from_block: u64,
+    /// Last block of the window (inclusive).
+    pub to_block: u64,
+    /// Chain id the node must report.
+    #[serde(default)]
+    pub chain_id: Option<u64>,
+    /// Symbol of the reserve that prices gas (default by chain id).
+    #[serde(default)]
+    pub native_asset: Option<String>,
+    /// Also take the users of Supply/Borrow events from this block on (`eth_getLogs`).
+    #[serde(default)]
+    pub users_from_block: Option<u64>,
+    /// File of user addresses holding positions at the start (relative to the scenario file).
+    #[serde(default)]
+    pub users_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SourceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceConfig")
+            .field("kind", &self.kind)
+            .field("rpc_url_env", &self.rpc_url_env)
+            .field(
+                "rpc_url",
+                &self.rpc_url.as_deref().map(crate::source::rpc::redact_url),
+            )
+            .field("pool", &self.pool)
+            .field("provider", &self.provider)
+            .field("from_block", &self.from_block)
+            .field("to_block", &self.to_block)
+            .field("chain_id", &self.chain_id)
+            .field("native_asset", &self.native_asset)
+            .field("users_from_block", &self.users_from_block)
+            .field("users_file", &self.users_file)
+            .finish()
+    }
+}
+
+/// A scenario file with a `[source]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RpcScenarioFile {
+    /// Name; also the dataset folder name under `datasets/`.
+    pub name: String,
+    /// Where the window comes from.
+    pub source: SourceConfig,
+    /// Strategies to evaluate; a parameter given as a list is swept.
+    #[serde(default)]
+    pub strategies: Vec<crate::strategy::StrategySpec>,
+    /// The DEX seized collateral is sold through (its symbols are checked against the
+    /// discovered market when the run starts).
+    #[serde(default)]
+    pub dex: DexConfig,
+}
+
+/// A parsed and validated RPC scenario.
+#[derive(Debug, Clone)]
+pub struct RpcScenario {
+    /// The file's content.
+    pub file: RpcScenarioFile,
+    /// Where it came from.
+    pub source: String,
+    /// Folder of the scenario file (resolves `users_file`).
+    pub base_dir: Option<PathBuf>,
+    /// sha256 of what defines the recorded window (not the URL, not the strategies).
+    pub window_sha256: String,
+    /// The expanded strategy × parameter grid.
+    pub instances: Vec<crate::strategy::Instance>,
+}
+
+/// A scenario of either kind.
+#[derive(Debug, Clone)]
+pub enum AnyScenario {
+    /// A devnet window built from a market description.
+    Devnet(Box<LoadedScenario>),
+    /// A window recorded from a node (`[source]`).
+    Rpc(Box<RpcScenario>),
+}
+
+impl AnyScenario {
+    /// Reads a scenario file: with a `[source]` table it is an RPC scenario, else a devnet one.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+        let has_source = toml::from_str::<toml::Table>(&text)
+            .map(|t| t.contains_key("source"))
+            .unwrap_or(false);
+        if has_source {
+            RpcScenario::from_text(&text, &path.display().to_string(), path.parent())
+                .map(|s| Self::Rpc(Box::new(s)))
+        } else {
+            LoadedScenario::from_text(&text, &path.display().to_string(), path.parent())
+                .map(|s| Self::Devnet(Box::new(s)))
+        }
+    }
+
+    /// Scenario name.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Devnet(s) => &s.scenario.name,
+            Self::Rpc(s) => &s.file.name,
+        }
+    }
+}
+
+impl RpcScenario {
+    /// Parses and validates an RPC scenario; errors name the file, the field and the value.
+    pub fn from_text(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Self> {
+        let file: RpcScenarioFile = toml::from_str(text).map_err(|e| Error::InvalidFile {
+            path: PathBuf::from(source),
+            message: e.to_string().trim().to_string(),
+        })?;
+        let invalid =
+            |field: &str, value: &dyn std::fmt::Display, expected: &str| Error::InvalidFile {
+                path: PathBuf::from(source),
+                message: format!("field `{field}` = {value}: expected {expected}"),
+            };
+        let s = &file.source;
+        if file.name.is_empty()
+            || !file
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(invalid("name", &file.name, "letters, digits, '-' or '_'"));
+        }
+        if s.kind != "rpc" {
+            return Err(invalid("source.kind", &s.kind, "\"rpc\""));
+        }
+        if s.pool.is_none() && s.provider.is_none() {
+            return Err(invalid(
+                "source.pool",
+                &"(none)",
+                "the Aave V3 Pool address, or `source.provider`",
+            ));
+        }
+        if s.from_block == 0 {
+            return Err(invalid("source.from_block", &0, "at least 1"));
+        }
+        if s.to_block < s.from_block {
+            return Err(invalid(
+                "source.to_block",
+                &s.to_block,
+                &format!("at least from_block ({})", s.from_block),
+            ));
+        }
+        if let Some(u) = s.users_from_block {
+            if u >= s.from_block {
+                return Err(invalid(
+                    "source.users_from_block",
+                    &u,
+                    &format!("a block before from_block ({})", s.from_block),
+                ));
+            }
+        }
+        match (&s.rpc_url, &s.rpc_url_env) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "source.rpc_url",
+                    &"(set)",
+                    "either rpc_url or rpc_url_env, not both",
+                ))
+            }
+            (Some(url), None) => {
+                let ok =
+                    reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+                if !ok {
+                    return Err(invalid(
+                        "source.rpc_url",
+                        &crate::source::rpc::redact_url(url),
+                        "an http:// or https:// URL",
+                    ));
+                }
+            }
+            (None, Some(var)) => {
+                if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(invalid(
+                        "source.rpc_url_env",
+                        var,
+                        "the name of an environment variable (letters, digits, '_')",
+                    ));
+                }
+            }
+            (None, None) => {}
+        }
+        let instances =
+            crate::strategy::expand(&file.strategies).map_err(|e| Error::InvalidFile {
+                path: PathBuf::from(source),
+                message: format!("[[strategies]] {e}"),
+            })?;
+        use sha2::Digest;
+        let mut defining = s.clone();
+        defining.rpc_url = None;
+        defining.rpc_url_env = None;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(serde_json::to_vec(&defining).unwrap_or_default());
+        if let Some(users) = &s.users_file {
+            let path = match base_dir {
+                Some(dir) if users.is_relative() => dir.join(users),
+                _ => users.clone(),
+            };
+            let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
+            hasher.update(&bytes);
+        }
+        Ok(Self {
+            window_sha256: hex::encode(hasher.finalize()),
+            file,
+            source: source.to_string(),
+            base_dir: base_dir.map(Path::to_path_buf),
+            instances,
+        })
+    }
+
+    /// The node's URL: `rpc_url`, else the variable `rpc_url_env` (default `ETH_RPC_URL`).
+    pub fn rpc_url(&self) -> Result<String> {
+        if let Some(url) = &self.file.source.rpc_url {
+            return Ok(url.clone());
+        }
+        let var = self
+            .file
+            .source
+            .rpc_url_env
+            .clone()
+            .unwrap_or_else(|| "ETH_RPC_URL".to_string());
+        std::env::var(&var).map_err(|_| Error::InvalidFile {
+            path: PathBuf::from(&self.source),
+            message: format!(
+                "field `source.rpc_url_env` = {var}: expected an environment variable holding the node's URL (it is not set)"
+            ),
+        })
+    }
+
+    /// The `users_file`, resolved against the scenario's folder.
+    pub fn users_file(&self) -> Option<PathBuf> {
+        let users = self.file.source.users_file.as_ref()?;
+        Some(match &self.base_dir {
+            Some(dir) if users.is_relative() => dir.join(users),
+            _ => users.clone(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -641,5 +903,85 @@ mod tests {
                 .to_string();
             assert!(err.contains(row), "{err}");
         }
+    }
+
+    #[test]
+    fn rpc_scenarios_are_validated() {
+        let good = "name = \"m\"\n[source]\nkind = \"rpc\"\npool = \"0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2\"\nfrom_block = 10\nto_block = 20\n[[strategies]]\nkind = \"greedy\"\n";
+        let s = RpcScenario::from_text(good, "g.toml", None).unwrap();
+        assert_eq!(s.file.source.to_block, 20);
+        assert_eq!(s.instances.len(), 1);
+        let cases = [
+            (
+                good.replace("kind = \"rpc\"", "kind = \"ws\""),
+                "source.kind",
+            ),
+            (
+                good.replace("to_block = 20", "to_block = 5"),
+                "source.to_block",
+            ),
+            (
+                good.replace("from_block = 10", "from_block = 10\nfrom_blok = 3"),
+                "from_blok",
+            ),
+            (
+                good.replace(
+                    "pool = \"0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2\"\n",
+                    "",
+                ),
+                "source.pool",
+            ),
+            (
+                good.replace(
+                    "from_block = 10",
+                    "from_block = 10\nrpc_url = \"ftp://u:secret@h/k\"",
+                ),
+                "source.rpc_url",
+            ),
+        ];
+        for (text, field) in cases {
+            let err = RpcScenario::from_text(&text, "bad.toml", None)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("bad.toml") && err.contains(field), "{err}");
+            assert!(!err.contains("secret"), "{err}");
+        }
+        // a URL given in the file never shows unredacted, not even in debug output
+        let keyed = good.replace(
+            "from_block = 10",
+            "from_block = 10\nrpc_url = \"https://u:secret@node.example/key123\"",
+        );
+        let keyed = RpcScenario::from_text(&keyed, "k.toml", None).unwrap();
+        let debug = format!("{keyed:?}");
+        assert!(
+            debug.contains("node.example")
+                && !debug.contains("secret")
+                && !debug.contains("key123"),
+            "{debug}"
+        );
+        // the URL does not change what is recorded; the window does
+        let with_url = good.replace(
+            "from_block = 10",
+            "from_block = 10\nrpc_url_env = \"MY_NODE\"",
+        );
+        let other = RpcScenario::from_text(&with_url, "g.toml", None).unwrap();
+        assert_eq!(other.window_sha256, s.window_sha256);
+        let moved = RpcScenario::from_text(
+            &good.replace("to_block = 20", "to_block = 21"),
+            "g.toml",
+            None,
+        )
+        .unwrap();
+        assert_ne!(moved.window_sha256, s.window_sha256);
+    }
+
+    #[test]
+    fn example_mainnet_scenario_is_valid() {
+        let text = include_str!("../scenarios/mainnet-aave-v3.toml");
+        let s = RpcScenario::from_text(text, "scenarios/mainnet-aave-v3.toml", None).unwrap();
+        assert_eq!(s.file.source.chain_id, Some(1));
+        assert!(s.file.source.pool.is_some());
+        assert!(s.file.source.rpc_url.is_none());
+        assert!(s.instances.len() >= 4);
     }
 }

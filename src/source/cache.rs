@@ -101,6 +101,22 @@ impl RpcCache {
     }
 }
 
+impl RpcCache {
+    fn logs_path(&self, key: &str) -> PathBuf {
+        self.dir.join("logs").join(format!("{key}.json"))
+    }
+
+    /// Cached `eth_getLogs` answer (topics of each log) under `key`, if present and readable.
+    pub fn load_logs(&self, key: &str) -> Option<Vec<Vec<B256>>> {
+        read_json(&self.logs_path(key))
+    }
+
+    /// Stores an `eth_getLogs` answer (crash-safe).
+    pub fn store_logs(&self, key: &str, topics: &[Vec<B256>]) -> Result<()> {
+        write_json_atomic(&self.logs_path(key), &topics)
+    }
+}
+
 /// Endpoint → chain id, remembered so a fully cached run needs no request at all. Endpoints are
 /// stored as sha256 hashes only (never the URL, which may carry credentials).
 pub fn remembered_chain_id(root: &Path, url: &str) -> Option<u64> {

@@ -16,6 +16,7 @@ use crate::engine::replay::{replay, Fidelity};
 use crate::error::{Error, Result};
 use crate::source::cache::CachedBlock;
 use crate::source::devnet::{block_env, WindowDetails};
+use crate::source::discovery::{discover_window, DiscoveryOptions};
 use crate::source::records::{
     BlockRecord, LogRecord, Manifest, ProtocolInfo, Provenance, ReceiptRecord, TransactionRecord,
     Window, FORMAT_VERSION,
@@ -31,10 +32,13 @@ pub struct RecordOptions {
     pub from: u64,
     /// Last block (inclusive).
     pub to: u64,
-    /// The Aave V3 Pool.
-    pub pool: Address,
-    /// The protocol description (`protocol` of a manifest whose details are a [`WindowDetails`]).
-    pub protocol: ProtocolInfo,
+    /// The Aave V3 Pool (`None`: the Pool of `discovery.provider`).
+    pub pool: Option<Address>,
+    /// The protocol description (`protocol` of a manifest whose details are a [`WindowDetails`]);
+    /// `None`: discovered from the Pool at `from - 1` (see [`crate::source::discovery`]).
+    pub protocol: Option<ProtocolInfo>,
+    /// How to discover the market and the users when `protocol` is `None`.
+    pub discovery: DiscoveryOptions,
 }
 
 /// A recorded window and what recording it cost.
@@ -64,22 +68,36 @@ pub fn record_window(source: Arc<RpcSource>, options: &RecordOptions) -> Result<
             "1 <= from <= to",
         ));
     }
+    let blocks = source.blocks(options.from, options.to)?;
+    let first_header = blocks
+        .first()
+        .map(header_record)
+        .ok_or_else(|| Error::config("from/to", options.from, "a non-empty block range"))?;
+    let protocol = match &options.protocol {
+        Some(p) => p.clone(),
+        None => discover_window(
+            source.clone(),
+            &blocks,
+            &first_header,
+            options.pool,
+            &options.discovery,
+        )?,
+    };
     let details: WindowDetails =
-        serde_json::from_value(options.protocol.details.clone()).map_err(|e| Error::Decode {
+        serde_json::from_value(protocol.details.clone()).map_err(|e| Error::Decode {
             what: "protocol details (an Aave V3 window description)".into(),
             message: e.to_string(),
         })?;
-    if details.market.pool != options.pool {
+    if let Some(pool) = options.pool.filter(|p| *p != details.market.pool) {
         return Err(Error::config(
             "pool",
-            options.pool,
+            pool,
             format!(
                 "the pool of the given market description ({})",
                 details.market.pool
             ),
         ));
     }
-    let blocks = source.blocks(options.from, options.to)?;
     let mut window = Window {
         manifest: Manifest {
             format_version: FORMAT_VERSION,
@@ -87,7 +105,7 @@ pub fn record_window(source: Arc<RpcSource>, options: &RecordOptions) -> Result<
             chain_id: source.chain_id(),
             first_block: options.from,
             last_block: options.to,
-            protocol: options.protocol.clone(),
+            protocol,
             provenance: Provenance {
                 kind: "rpc".into(),
                 liqsim_version: env!("CARGO_PKG_VERSION").into(),
@@ -146,19 +164,24 @@ pub fn record_window(source: Arc<RpcSource>, options: &RecordOptions) -> Result<
     Ok(report)
 }
 
-/// Appends one block's header, transactions, receipts and logs to `window`.
-fn append_block(window: &mut Window, cached: &CachedBlock) -> Result<()> {
+/// The header fields the EVM reads.
+fn header_record(cached: &CachedBlock) -> BlockRecord {
     let h = &cached.block.header;
-    let number = h.number;
-    window.blocks.push(BlockRecord {
-        number,
+    BlockRecord {
+        number: h.number,
         timestamp: h.timestamp,
         base_fee: h.base_fee_per_gas.unwrap_or(0),
         gas_limit: h.gas_limit,
         beneficiary: h.beneficiary,
         prevrandao: h.mix_hash,
         difficulty: h.difficulty,
-    });
+    }
+}
+
+/// Appends one block's header, transactions, receipts and logs to `window`.
+fn append_block(window: &mut Window, cached: &CachedBlock) -> Result<()> {
+    let number = cached.block.header.number;
+    window.blocks.push(header_record(cached));
     let BlockTransactions::Full(txs) = &cached.block.transactions else {
         return Err(Error::Rpc {
             method: "eth_getBlockByNumber".into(),
@@ -208,4 +231,72 @@ fn append_block(window: &mut Window, cached: &CachedBlock) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The dataset of an RPC scenario under `datasets_root` (`<root>/<name>/`), recorded through the
+/// persistent cache under `cache_root` when absent or recorded for another window. A current
+/// dataset is used as it is: no URL is needed and no request is made.
+pub fn ensure_recorded(
+    scenario: &crate::scenario::RpcScenario,
+    datasets_root: &std::path::Path,
+    cache_root: &std::path::Path,
+) -> Result<std::path::PathBuf> {
+    use crate::source::rpc::RetryPolicy;
+    let dir = datasets_root.join(&scenario.file.name);
+    let current = crate::source::dataset::read_manifest(&dir)
+        .ok()
+        .is_some_and(|m| {
+            m.provenance.kind == "rpc"
+                && m.provenance.scenario_sha256.as_deref() == Some(scenario.window_sha256.as_str())
+        });
+    if current {
+        return Ok(dir);
+    }
+    let s = &scenario.file.source;
+    let url = scenario.rpc_url()?;
+    eprintln!(
+        "recording dataset {} from {} (blocks {}..={}, first use)",
+        dir.display(),
+        crate::source::rpc::redact_url(&url),
+        s.from_block,
+        s.to_block
+    );
+    let users = match scenario.users_file() {
+        Some(path) => crate::source::discovery::read_users_file(&path)?,
+        None => Vec::new(),
+    };
+    let source = Arc::new(RpcSource::open(
+        &url,
+        cache_root,
+        s.chain_id,
+        RetryPolicy::default(),
+    )?);
+    let options = RecordOptions {
+        name: scenario.file.name.clone(),
+        from: s.from_block,
+        to: s.to_block,
+        pool: s.pool,
+        protocol: None,
+        discovery: DiscoveryOptions {
+            provider: s.provider,
+            native_asset: s.native_asset.clone(),
+            users_from_block: s.users_from_block,
+            users,
+        },
+    };
+    let mut report = record_window(source, &options)?;
+    let provenance = &mut report.window.manifest.provenance;
+    provenance.scenario = Some(scenario.source.clone());
+    provenance.scenario_sha256 = Some(scenario.window_sha256.clone());
+    crate::source::dataset::write_dataset(&dir, &report.window)?;
+    eprintln!(
+        "recorded {}: {} RPC requests ({} retries) in {:.2} s; replay matched {}/{} receipts",
+        dir.display(),
+        report.requests,
+        report.retries,
+        report.seconds,
+        report.fidelity.receipts_matched,
+        report.fidelity.transactions
+    );
+    Ok(dir)
 }

@@ -380,6 +380,44 @@ impl RpcClient {
             .map_err(|e| rpc_error("eth_getStorageAt", Some(block), e))
     }
 
+    /// Topics of the logs `address` emitted with one of `events` as topic 0, per inclusive block
+    /// range of `ranges` (one `eth_getLogs` per range, concurrently, bounded by the policy).
+    pub fn logs(
+        &self,
+        address: Address,
+        events: &[B256],
+        ranges: &[(u64, u64)],
+    ) -> Result<Vec<Vec<Vec<B256>>>> {
+        let handles: Vec<_> = ranges
+            .iter()
+            .map(|&(from, to)| {
+                let provider = self.provider.clone();
+                let filter = alloy_rpc_types_eth::Filter::new()
+                    .address(address)
+                    .event_signature(events.to_vec())
+                    .from_block(from)
+                    .to_block(to);
+                self.runtime.spawn(async move {
+                    provider
+                        .get_logs(&filter)
+                        .await
+                        .map(|logs| logs.iter().map(|l| l.topics().to_vec()).collect::<Vec<_>>())
+                        .map_err(|e| rpc_error("eth_getLogs", Some(to), e))
+                })
+            })
+            .collect();
+        self.runtime.block_on(async move {
+            let mut out = Vec::with_capacity(handles.len());
+            for h in handles {
+                out.push(h.await.map_err(|e| Error::Rpc {
+                    method: "eth_getLogs".into(),
+                    message: format!("task failed: {e}"),
+                })??);
+            }
+            Ok(out)
+        })
+    }
+
     /// The hash of block `number`.
     pub fn block_hash(&self, number: u64) -> Result<B256> {
         let block = self
@@ -544,6 +582,62 @@ impl RpcSource {
                 })
             })
             .collect()
+    }
+}
+
+impl RpcSource {
+    /// Topics of the logs `address` emitted with one of `events` in blocks `from..=to`, fetched in
+    /// chunks of [`crate::source::discovery::LOGS_CHUNK_BLOCKS`] and cached per chunk.
+    pub fn pool_logs(
+        &self,
+        address: Address,
+        events: &[B256],
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Vec<B256>>> {
+        let chunk = crate::source::discovery::LOGS_CHUNK_BLOCKS;
+        let mut events_key = Vec::new();
+        for e in events {
+            events_key.extend_from_slice(e.as_slice());
+        }
+        let tag = hex::encode(&keccak256(&events_key)[..4]);
+        let key = |a: u64, b: u64| format!("{address}-{tag}-{a}-{b}");
+        let mut ranges = Vec::new();
+        let mut start = from;
+        while start <= to {
+            let end = to.min(start.saturating_add(chunk - 1));
+            ranges.push((start, end));
+            if end == u64::MAX {
+                break;
+            }
+            start = end + 1;
+        }
+        let mut found: HashMap<(u64, u64), Vec<Vec<B256>>> = HashMap::new();
+        let missing: Vec<(u64, u64)> = ranges
+            .iter()
+            .copied()
+            .filter(|&(a, b)| match self.cache.load_logs(&key(a, b)) {
+                Some(t) => {
+                    found.insert((a, b), t);
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        if !missing.is_empty() {
+            let client = self.online()?;
+            tracing::info!(requests = missing.len(), from, to, "fetching logs");
+            for group in missing.chunks(32) {
+                for (range, topics) in group.iter().zip(client.logs(address, events, group)?) {
+                    self.cache.store_logs(&key(range.0, range.1), &topics)?;
+                    found.insert(*range, topics);
+                }
+            }
+        }
+        Ok(ranges
+            .iter()
+            .flat_map(|r| found.remove(r).unwrap_or_default())
+            .collect())
     }
 }
 

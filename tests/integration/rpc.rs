@@ -9,18 +9,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
-use liqsim::protocol::actor;
 use liqsim::scenario::LoadedScenario;
-use liqsim::source::anvil::{Anvil, AnvilOptions};
+use liqsim::source::anvil::{feed_window, options_for, Anvil};
 use liqsim::source::dataset::{read_dataset, write_dataset};
 use liqsim::source::devnet::build_window;
+use liqsim::source::devnet::WindowDetails;
+use liqsim::source::discovery::{
+    discover_market, lookback_events, users_in_logs, DiscoveryOptions,
+};
 use liqsim::source::record::{record_window, RecordOptions, RecordReport};
 use liqsim::source::records::Window;
-use liqsim::source::rpc::{RetryPolicy, RpcClient, RpcSource};
+use liqsim::source::rpc::{RetryPolicy, RpcSource};
 use liqsim::Error;
 use serde_json::{json, Value};
 
-use crate::common::aave_v3_artifacts;
+use crate::common::{aave_v3_artifacts, default_market};
 
 fn npm_available() -> bool {
     std::process::Command::new("npm")
@@ -46,104 +49,14 @@ fn small_window() -> Window {
         .window
 }
 
-fn quantity(v: impl std::fmt::LowerHex) -> String {
-    format!("0x{v:x}")
-}
-
-fn call(client: &RpcClient, method: &str, params: Value) -> Value {
-    client
-        .raw::<Value, Value>(method, params)
-        .unwrap_or_else(|e| panic!("{method}: {e}"))
-}
-
-/// Loads the pre-state into anvil, mines it as block 1, then mines every block of the window with
-/// its recorded timestamp, base fee and transactions, checking every receipt's block.
-fn feed(anvil: &Anvil, w: &Window) {
-    let client = RpcClient::connect(&anvil.url(), RetryPolicy::default()).unwrap();
-    let codes: std::collections::HashMap<B256, _> = w
-        .code
-        .iter()
-        .map(|c| (c.code_hash, c.code.clone()))
-        .collect();
-    for a in &w.accounts {
-        call(&client, "anvil_setBalance", json!([a.address, a.balance]));
-        call(
-            &client,
-            "anvil_setNonce",
-            json!([a.address, quantity(a.nonce)]),
-        );
-        if let Some(code) = codes.get(&a.code_hash) {
-            call(&client, "anvil_setCode", json!([a.address, code]));
-        }
-    }
-    for s in &w.storage {
-        call(
-            &client,
-            "anvil_setStorageAt",
-            json!([s.address, s.slot, B256::from(s.value.to_be_bytes::<32>())]),
-        );
-    }
-    call(
-        &client,
-        "anvil_setCoinbase",
-        json!([actor("block-builder")]),
-    );
-    let first = &w.blocks[0];
-    call(
-        &client,
-        "evm_setNextBlockTimestamp",
-        json!([first.timestamp - 12]),
-    );
-    call(&client, "evm_mine", json!([]));
-    let mut cursor = 0;
-    for b in &w.blocks {
-        call(&client, "evm_setNextBlockTimestamp", json!([b.timestamp]));
-        call(
-            &client,
-            "anvil_setNextBlockBaseFeePerGas",
-            json!([quantity(b.base_fee)]),
-        );
-        let start = cursor;
-        while cursor < w.transactions.len() && w.transactions[cursor].block == b.number {
-            call(
-                &client,
-                "eth_sendRawTransaction",
-                json!([w.transactions[cursor].raw]),
-            );
-            cursor += 1;
-        }
-        call(&client, "evm_mine", json!([]));
-        let receipts = call(&client, "eth_getBlockReceipts", json!([quantity(b.number)]));
-        let receipts = receipts.as_array().cloned().unwrap_or_default();
-        assert_eq!(
-            receipts.len(),
-            cursor - start,
-            "block {}: anvil included {} of {} transactions",
-            b.number,
-            receipts.len(),
-            cursor - start
-        );
-        for (r, recorded) in receipts.iter().zip(&w.receipts[start..cursor]) {
-            assert_eq!(r["blockNumber"], json!(quantity(b.number)), "{r}");
-            assert_eq!(
-                r["gasUsed"],
-                json!(quantity(recorded.gas_used)),
-                "block {} tx {}",
-                b.number,
-                recorded.index
-            );
-        }
-    }
-    assert_eq!(cursor, w.transactions.len());
-}
-
 fn options(w: &Window) -> RecordOptions {
     RecordOptions {
         name: "recorded".into(),
         from: w.manifest.first_block,
         to: w.manifest.last_block,
-        pool: w.manifest.protocol.addresses["pool"],
-        protocol: w.manifest.protocol.clone(),
+        pool: Some(w.manifest.protocol.addresses["pool"]),
+        protocol: Some(w.manifest.protocol.clone()),
+        discovery: DiscoveryOptions::default(),
     }
 }
 
@@ -345,15 +258,8 @@ fn anvil_record_cache_and_faults() {
     }
     let t0 = Instant::now();
     let generated = small_window();
-    let first = &generated.blocks[0];
-    let anvil = Anvil::spawn(&AnvilOptions {
-        chain_id: generated.manifest.chain_id,
-        genesis_timestamp: first.timestamp - 24,
-        gas_limit: first.gas_limit,
-        base_fee: first.base_fee,
-    })
-    .unwrap();
-    feed(&anvil, &generated);
+    let anvil = Anvil::spawn(&options_for(&generated).unwrap()).unwrap();
+    feed_window(&anvil.url(), &generated).unwrap();
     eprintln!("anvil fed in {:.1} s", t0.elapsed().as_secs_f64());
 
     // (a) record from anvil, then an offline replay: same history, same opportunities.
@@ -402,7 +308,10 @@ fn anvil_record_cache_and_faults() {
         .env("ETH_RPC_URL", anvil.url())
         .env("LIQSIM_CACHE_DIR", &cache)
         .arg("record")
-        .args(["--pool", &options(&generated).pool.to_string()])
+        .args([
+            "--pool",
+            &generated.manifest.protocol.addresses["pool"].to_string(),
+        ])
         .args(["--from", &generated.manifest.first_block.to_string()])
         .args(["--to", &generated.manifest.last_block.to_string()])
         .arg("--out")
@@ -422,6 +331,35 @@ fn anvil_record_cache_and_faults() {
     assert_eq!(from_cli.storage, first_run.window.storage);
     assert_eq!(from_cli.accounts, first_run.window.accounts);
     assert_eq!(from_cli.receipts, first_run.window.receipts);
+
+    // `liqsim run` through RPC (a scenario naming the node, market and users discovered) gives
+    // the same outputs as `liqsim run` on the generated dataset.
+    run_through_rpc_matches_dataset(&anvil, &cache, &generated);
+
+    // the users lookback: eth_getLogs on the Pool's Supply/Borrow events, cached per chunk
+    let source = RpcSource::open(&anvil.url(), &cache, None, RetryPolicy::default()).unwrap();
+    let pool = generated.manifest.protocol.addresses["pool"];
+    let events = lookback_events();
+    let last = generated.manifest.last_block;
+    let before = source.client().stats().requests();
+    let topics = source.pool_logs(pool, &events, 2, last).unwrap();
+    assert!(source.client().stats().requests() > before);
+    let expected: Vec<Vec<B256>> = generated
+        .logs
+        .iter()
+        .filter(|l| l.address == pool && l.topics.first().is_some_and(|t| events.contains(t)))
+        .map(|l| l.topics.clone())
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(topics, expected);
+    let requests = source.client().stats().requests();
+    assert_eq!(source.pool_logs(pool, &events, 2, last).unwrap(), topics);
+    assert_eq!(source.client().stats().requests(), requests);
+    let users = users_in_logs(pool, topics.iter().map(|t| (pool, t.as_slice())));
+    let at_start = WindowDetails::from_manifest(&generated.manifest)
+        .unwrap()
+        .users_at_start;
+    assert!(!users.is_empty() && users.iter().all(|u| at_start.contains(u)));
 
     // a cache of another chain is refused
     match RpcSource::open(&anvil.url(), &cache, Some(1), RetryPolicy::default()) {
@@ -490,4 +428,195 @@ fn anvil_record_cache_and_faults() {
     assert!(err.to_string().contains("archive node"), "{err}");
     assert!(proxy.seen.load(Ordering::SeqCst) > 0);
     eprintln!("anvil tests took {:.1} s", t0.elapsed().as_secs_f64());
+}
+
+/// Reads a Parquet file into a frame.
+fn frame(path: &Path) -> polars::prelude::DataFrame {
+    use polars::prelude::{ParquetReader, SerReader};
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    ParquetReader::new(file).finish().unwrap()
+}
+
+fn run_cli(args: &[&std::ffi::OsStr], envs: &[(&str, &str)]) -> (String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_liqsim"));
+    cmd.env("CI", "1").args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    (stdout, stderr)
+}
+
+fn run_through_rpc_matches_dataset(anvil: &Anvil, cache: &Path, generated: &Window) {
+    let t = Instant::now();
+    let root = temp_dir("run-rpc");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-crash.toml");
+    // the devnet side: the generated window is the scenario's dataset (same scenario hash)
+    write_dataset(&root.join("devnet/small-crash"), generated).unwrap();
+    let out_devnet = root.join("out-devnet");
+    run_cli(
+        &[
+            "run".as_ref(),
+            fixture.as_os_str(),
+            "--datasets".as_ref(),
+            root.join("devnet").as_os_str(),
+            "--out".as_ref(),
+            out_devnet.as_os_str(),
+        ],
+        &[],
+    );
+    // the RPC side: a scenario naming the node (by environment variable), the Pool and the window
+    let details = WindowDetails::from_manifest(&generated.manifest).unwrap();
+    let users: Vec<String> = details
+        .users_at_start
+        .iter()
+        .map(|u| u.to_string())
+        .collect();
+    std::fs::write(root.join("users.txt"), users.join("\n")).unwrap();
+    let fixture_text = std::fs::read_to_string(&fixture).unwrap();
+    let strategies = &fixture_text[fixture_text.find("[[strategies]]").unwrap()..];
+    let scenario = format!(
+        "name = \"small-crash-rpc\"\n\n[source]\nkind = \"rpc\"\nrpc_url_env = \"LIQSIM_TEST_NODE\"\npool = \"{}\"\nfrom_block = {}\nto_block = {}\nusers_file = \"users.txt\"\n\n{strategies}",
+        details.market.pool, generated.manifest.first_block, generated.manifest.last_block
+    );
+    let scenario_path = root.join("rpc.toml");
+    std::fs::write(&scenario_path, scenario).unwrap();
+    let secret_url = format!("http://alice:hunter2@127.0.0.1:{}", anvil.port);
+    let out_rpc = root.join("out-rpc");
+    let (stdout, stderr) = run_cli(
+        &[
+            "run".as_ref(),
+            scenario_path.as_os_str(),
+            "--datasets".as_ref(),
+            root.join("rpc").as_os_str(),
+            "--out".as_ref(),
+            out_rpc.as_os_str(),
+        ],
+        &[
+            ("LIQSIM_TEST_NODE", &secret_url),
+            ("LIQSIM_CACHE_DIR", cache.to_str().unwrap()),
+            ("RUST_LOG", "info"),
+        ],
+    );
+    assert!(stderr.contains("recording dataset"), "{stderr}");
+    for secret in ["alice", "hunter2"] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{stderr}"
+        );
+    }
+    // the discovered market is the generated one; the users are the file's
+    let recorded =
+        liqsim::source::dataset::read_manifest(&root.join("rpc/small-crash-rpc")).unwrap();
+    assert_eq!(recorded.provenance.kind, "rpc");
+    let found = WindowDetails::from_manifest(&recorded).unwrap();
+    assert_eq!(found.market, details.market);
+    assert_eq!(found.users_at_start, details.users_at_start);
+    assert_eq!(
+        recorded.protocol.addresses,
+        generated.manifest.protocol.addresses
+    );
+    // same outputs, row for row
+    let mut compared = 0;
+    for name in [
+        "opportunities.parquet",
+        "actions.parquet",
+        "missed.parquet",
+        "summary.parquet",
+        "blocks.parquet",
+    ] {
+        let (a, b) = (frame(&out_devnet.join(name)), frame(&out_rpc.join(name)));
+        if name == "opportunities.parquet" || name == "blocks.parquet" {
+            assert!(a.height() > 0, "{name} is empty");
+        }
+        assert!(a.equals_missing(&b), "{name} differs:\n{a}\n{b}");
+        compared += a.height();
+    }
+    assert!(compared > 0);
+    let json = |dir: &Path| -> Value {
+        let mut v: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("scenario");
+        v
+    };
+    assert_eq!(json(&out_devnet), json(&out_rpc));
+    eprintln!(
+        "liqsim run through RPC = liqsim run on the dataset ({compared} rows compared) in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    // `liqsim record` with only the PoolAddressesProvider (no --market-from): the same
+    // discovered description, served entirely from the cache
+    let out = root.join("record-provider");
+    let (stdout, _) = run_cli(
+        &[
+            "record".as_ref(),
+            "--provider".as_ref(),
+            details.market.addresses_provider.to_string().as_ref(),
+            "--from".as_ref(),
+            generated.manifest.first_block.to_string().as_ref(),
+            "--to".as_ref(),
+            generated.manifest.last_block.to_string().as_ref(),
+            "--users-file".as_ref(),
+            root.join("users.txt").as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ],
+        &[
+            ("ETH_RPC_URL", &secret_url),
+            ("LIQSIM_CACHE_DIR", cache.to_str().unwrap()),
+        ],
+    );
+    assert!(stdout.contains(" 0 RPC requests"), "{stdout}");
+    let by_provider = liqsim::source::dataset::read_manifest(&out).unwrap();
+    assert_eq!(by_provider.protocol, recorded.protocol);
+}
+
+/// Discovery against an in-memory market: the description equals the deployed one, from the
+/// Pool or from the PoolAddressesProvider alone.
+#[test]
+fn discovery_reads_the_deployed_market() {
+    let prepared = default_market();
+    let mut evm = liqsim::engine::evm::Evm::from_cache_db(
+        prepared.state.clone(),
+        prepared.market.config.chain_id,
+    );
+    evm.set_block(prepared.block.clone());
+    let from_pool = discover_market(&mut evm, Some(prepared.market.pool), None, None).unwrap();
+    assert_eq!(from_pool, prepared.market);
+    let from_provider = discover_market(
+        &mut evm,
+        None,
+        Some(prepared.market.addresses_provider),
+        None,
+    )
+    .unwrap();
+    assert_eq!(from_provider, prepared.market);
+    // a native asset that is not listed, and an address that is no Pool (a token; the oracle,
+    // which has an ADDRESSES_PROVIDER too), are refused by name
+    let err = discover_market(&mut evm, Some(prepared.market.pool), None, Some("HYPE"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("native_asset") && err.contains("HYPE"),
+        "{err}"
+    );
+    let err = discover_market(
+        &mut evm,
+        Some(prepared.market.reserves[0].underlying),
+        None,
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("pool") && err.contains("Pool"), "{err}");
+    let err = discover_market(&mut evm, Some(prepared.market.oracle), None, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("lists the Pool"), "{err}");
 }
