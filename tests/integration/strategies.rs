@@ -197,7 +197,7 @@ fn two_step_earns_more_than_greedy_on_a_position_built_for_it() {
     );
 
     // The strategy itself chooses to split.
-    let mut two_step = instances("[[strategies]]\nkind = \"two-step\"\n")[0]
+    let two_step = instances("[[strategies]]\nkind = \"two-step\"\n")[0]
         .build()
         .unwrap();
     let index_best =
