@@ -328,91 +328,49 @@ impl StrategyRunner {
             competition: &self.competition,
             next_tx_index,
         };
-        // 1. Strategies whose decisions are independent of what their earlier executions did
-        //    judge every candidate first, in parallel over (instance, candidate) pairs...
-        let pairs: Vec<(usize, usize)> = self
+        // One parallel region per hook point: a task per instance. An instance whose decisions
+        // are independent of its earlier executions judges every candidate, then runs all its
+        // intents in the EVM as a nested parallel loop (the other thread steals from it) and
+        // applies them in decision order; a capital-limited instance decides and executes
+        // candidate by candidate.
+        let results: Vec<Result<(u64, Vec<CapitalRow>)>> = self
             .instances
-            .iter()
+            .par_iter_mut()
             .enumerate()
-            .filter(|(_, inst)| inst.strategy.independent_decisions())
-            .flat_map(|(i, _)| (0..candidates.len()).map(move |c| (i, c)))
-            .collect();
-        let instances = &self.instances;
-        let judged: Vec<Result<Judgement>> = pairs
-            .par_iter()
-            .map(|&(i, c)| judge(i, &instances[i], &hook, c, &candidates[c]))
-            .collect();
-        // (pairs are instance-major: each instance records its own slice, in candidate order)
-        let mut judged = judged.into_iter();
-        let slices: Vec<(&mut InstanceState, Vec<Result<Judgement>>)> = self
-            .instances
-            .iter_mut()
-            .filter(|inst| inst.strategy.independent_decisions())
-            .map(|inst| (inst, judged.by_ref().take(candidates.len()).collect()))
-            .collect();
-        let planned: Vec<Result<Vec<Planned>>> = slices
-            .into_par_iter()
-            .map(|(inst, judgements)| {
-                let mut out = Vec::new();
-                for (c, judgement) in candidates.iter().zip(judgements) {
-                    out.extend(record(inst, &hook, c, judgement?));
+            .map(|(i, inst)| {
+                let (mut what_ifs, mut capital) = (0, Vec::new());
+                if inst.strategy.independent_decisions() {
+                    let mut planned = Vec::new();
+                    for (c, candidate) in candidates.iter().enumerate() {
+                        let judgement = judge(i, inst, &hook, c, candidate)?;
+                        planned.extend(record(inst, &hook, candidate, judgement));
+                    }
+                    let liquidator = inst.liquidator;
+                    let executed: Vec<Result<Vec<WhatIfLiquidation>>> = planned
+                        .par_iter()
+                        .map(|p| execute(&hook, liquidator, &candidates[p.candidate], p))
+                        .collect();
+                    for (p, results) in planned.iter().zip(executed) {
+                        what_ifs += 1;
+                        capital.extend(apply(inst, &hook, &candidates[p.candidate], p, &results?)?);
+                    }
+                } else {
+                    for (c, candidate) in candidates.iter().enumerate() {
+                        let judgement = judge(i, inst, &hook, c, candidate)?;
+                        if let Some(p) = record(inst, &hook, candidate, judgement) {
+                            what_ifs += 1;
+                            let results = execute(&hook, inst.liquidator, candidate, &p)?;
+                            capital.extend(apply(inst, &hook, candidate, &p, &results)?);
+                        }
+                    }
                 }
-                Ok(out)
+                Ok((what_ifs, capital))
             })
             .collect();
-        let planned: Vec<Planned> = planned
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .flatten()
-            .collect();
-        let liquidators: Vec<Address> = self.instances.iter().map(|i| i.liquidator).collect();
-        // 2. ...then every one of those intents runs in the EVM in parallel, while the
-        //    capital-limited strategies decide and execute candidate by candidate.
-        let (sequential, executed) = rayon::join(
-            || -> Result<(u64, Vec<CapitalRow>)> {
-                let results: Vec<Result<(u64, Vec<CapitalRow>)>> = self
-                    .instances
-                    .par_iter_mut()
-                    .enumerate()
-                    .filter(|(_, inst)| !inst.strategy.independent_decisions())
-                    .map(|(i, inst)| {
-                        let (mut what_ifs, mut capital) = (0, Vec::new());
-                        for (c, candidate) in candidates.iter().enumerate() {
-                            let judgement = judge(i, inst, &hook, c, candidate)?;
-                            if let Some(p) = record(inst, &hook, candidate, judgement) {
-                                what_ifs += 1;
-                                let results = execute(&hook, inst.liquidator, candidate, &p)?;
-                                capital.extend(apply(inst, &hook, candidate, &p, &results)?);
-                            }
-                        }
-                        Ok((what_ifs, capital))
-                    })
-                    .collect();
-                let mut total = (0, Vec::new());
-                for r in results {
-                    let (n, capital) = r?;
-                    total.0 += n;
-                    total.1.extend(capital);
-                }
-                Ok(total)
-            },
-            || -> Vec<Result<Vec<WhatIfLiquidation>>> {
-                planned
-                    .par_iter()
-                    .map(|p| execute(&hook, liquidators[p.instance], &candidates[p.candidate], p))
-                    .collect()
-            },
-        );
-        // 3. The parallel executions are applied in decision order.
-        let (what_ifs, capital) = sequential?;
-        self.what_ifs += what_ifs + planned.len() as u64;
-        self.capital.extend(capital);
-        for (p, results) in planned.iter().zip(executed) {
-            let results = results?;
-            let inst = &mut self.instances[p.instance];
-            self.capital
-                .extend(apply(inst, &hook, &candidates[p.candidate], p, &results)?);
+        for r in results {
+            let (what_ifs, capital) = r?;
+            self.what_ifs += what_ifs;
+            self.capital.extend(capital);
         }
         Ok(())
     }
