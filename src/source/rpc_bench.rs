@@ -171,7 +171,9 @@ impl LatencyProxy {
     }
 }
 
-fn read_http(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<(String, Vec<u8>)>> {
+/// Reads one HTTP/1.1 message (head and a `Content-Length` body) from a loopback proxy's
+/// connection; `None` when the peer closed it.
+pub fn read_http(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<(String, Vec<u8>)>> {
     let mut head = String::new();
     let mut length = 0usize;
     loop {

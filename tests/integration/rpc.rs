@@ -1,7 +1,7 @@
 //! Against a real node: anvil (from npm) fed the small devnet window, then `record` over RPC,
 //! the persistent cache (a second run makes no request), and a fault-injecting proxy.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -20,6 +20,7 @@ use liqsim::source::discovery::{
 use liqsim::source::record::{record_window, RecordOptions, RecordReport};
 use liqsim::source::records::Window;
 use liqsim::source::rpc::{RetryPolicy, RpcSource};
+use liqsim::source::rpc_bench::read_http;
 use liqsim::Error;
 use serde_json::{json, Value};
 
@@ -135,29 +136,6 @@ impl FaultProxy {
         });
         Self { port, mode, seen }
     }
-}
-
-fn read_http(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<(String, Vec<u8>)>> {
-    let mut head = String::new();
-    let mut length = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(None);
-        }
-        if line == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-        head.push_str(&line);
-    }
-    let mut body = vec![0u8; length];
-    reader.read_exact(&mut body)?;
-    Ok(Some((head, body)))
 }
 
 fn respond(out: &mut TcpStream, status: &str, extra: &str, body: &[u8]) -> std::io::Result<()> {
