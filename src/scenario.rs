@@ -865,6 +865,55 @@ mod tests {
     }
 
     #[test]
+    fn dex_and_backstop_errors_name_the_field() {
+        let bad = |from: &str, to: &str| {
+            let text = DEFAULT_SCENARIO_TOML.replacen(from, to, 1);
+            assert_ne!(
+                text, DEFAULT_SCENARIO_TOML,
+                "{from} not in the default scenario"
+            );
+            LoadedScenario::from_text(&text, "x.toml", None)
+                .unwrap_err()
+                .to_string()
+        };
+        let err = bad("WBTC = \"60000000\"", "WBTC = \"60000000\", DOGE = \"1\"");
+        assert!(
+            err.contains("dex.depth_usd_by_symbol.DOGE") && err.contains("WETH"),
+            "{err}"
+        );
+        let err = bad("WBTC = \"60000000\"", "WBTC = \"0\"");
+        assert!(
+            err.contains("dex.depth_usd_by_symbol.WBTC") && err.contains("above 0"),
+            "{err}"
+        );
+        let err = bad("fee_bps = 30", "fee_bps = 10000");
+        assert!(
+            err.contains("dex.fee_bps") && err.contains("10000"),
+            "{err}"
+        );
+        let err = bad("depth_usd = \"50000000\"", "depth_usd = \"-5\"");
+        assert!(err.contains("dex.depth_usd") && err.contains("-5"), "{err}");
+        let err = bad("stablecoins = \"USDC,DAI\"", "stablecoins = \" , \"");
+        assert!(err.contains("stablecoins"), "{err}");
+        let err = bad(
+            "capital_usd = [250000, 5000000]",
+            "capital_usd = [250000, -1]",
+        );
+        assert!(err.contains("capital_usd"), "{err}");
+        let model = LoadedScenario::default_scenario()
+            .unwrap()
+            .scenario
+            .dex
+            .model(&["WETH".into(), "WBTC".into(), "USDC".into()])
+            .unwrap();
+        let usd = |v: u64| U256::from(v) * U256::from(100_000_000u64);
+        assert_eq!(model.pools[0].unwrap().depth_base, usd(120_000_000));
+        assert_eq!(model.pools[1].unwrap().depth_base, usd(60_000_000));
+        assert_eq!(model.pools[2].unwrap().depth_base, usd(50_000_000));
+        assert_eq!(model.pools[2].unwrap().fee_bps, 30);
+    }
+
+    #[test]
     fn interpolation_is_exact_and_flat_outside() {
         let pts = vec![
             (10, U256::from(100u64)),
