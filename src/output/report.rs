@@ -51,7 +51,7 @@ pub fn html(
     format!(
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>liqsim report — {scenario}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #bbb;padding:3px 6px;text-align:right}}td:nth-child(-n+2){{text-align:left}}figure{{margin:1.5em 0}}</style>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #bbb;padding:3px 6px;text-align:right}}td:nth-child(-n+2){{text-align:left}}td:nth-child(2){{max-width:300px;word-break:break-all}}figure{{margin:1.5em 0}}</style>
 </head><body>
 <h1>liqsim report</h1>
 <p>Scenario <code>{scenario}</code>. Replayed {blocks} blocks and {txs} transactions ({mgas:.1} Mgas); {matched} receipts matched ({pct:.1}%).
@@ -61,7 +61,7 @@ pub fn html(
 {rows}</table>
 <h2>Charts</h2>
 {figures}
-<p>Outputs beside this page: opportunities.parquet, actions.parquet, missed.parquet, summary.parquet, blocks.parquet, summary.json.</p>
+<p>Outputs beside this page: opportunities.parquet, actions.parquet, missed.parquet, summary.parquet, blocks.parquet, capital.parquet, summary.json.</p>
 </body></html>
 "#,
         scenario = escape(scenario),
