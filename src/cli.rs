@@ -42,6 +42,18 @@ impl ArtifactArgs {
         ArtifactStore::open(&AAVE_V2, self.aave_v2_artifacts.as_deref())
     }
 
+    /// Opens the artifact store of `package` (the one a scenario's market is deployed from).
+    pub fn for_package(
+        &self,
+        package: &'static crate::protocol::artifacts::NpmPackage,
+    ) -> Result<ArtifactStore> {
+        match package.name {
+            n if n == AAVE_V2.name => self.aave_v2(),
+            n if n == VENUS_ISOLATED_POOLS.name => self.venus(),
+            _ => self.aave_v3(),
+        }
+    }
+
     /// Opens the Venus isolated-pools (Compound-style) artifact store.
     pub fn venus(&self) -> Result<ArtifactStore> {
         ArtifactStore::open(&VENUS_ISOLATED_POOLS, self.venus_artifacts.as_deref())
@@ -223,7 +235,9 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             let (dir, instances, source, dex) = match &any {
                 AnyScenario::Devnet(loaded) => {
-                    let store = args.artifacts.aave_v3()?;
+                    let store = args
+                        .artifacts
+                        .for_package(loaded.scenario.market.package())?;
                     let dir = crate::run::ensure_dataset(loaded, &store, &args.datasets)?;
                     (dir, &loaded.instances, &loaded.source, &loaded.scenario.dex)
                 }
@@ -252,7 +266,9 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Dataset(DatasetCommand::Build(args)) => {
             let loaded = crate::scenario::LoadedScenario::from_file(&args.scenario)?;
-            let store = args.artifacts.aave_v3()?;
+            let store = args
+                .artifacts
+                .for_package(loaded.scenario.market.package())?;
             let out = args
                 .out
                 .unwrap_or_else(|| PathBuf::from("datasets").join(&loaded.scenario.name));

@@ -13,9 +13,9 @@ use crate::engine::evm::Evm;
 use crate::engine::opportunities::{Ending, Opportunity, OpportunityTracker};
 use crate::engine::replay::{replay, Fidelity};
 use crate::error::{Error, Result};
-use crate::protocol::aave_v3::abi::IPool;
 use crate::protocol::artifacts::ArtifactStore;
 use crate::protocol::price_feed::SettablePriceFeed;
+use crate::protocol::{AnyMarket, LendingMarket};
 use crate::scenario::LoadedScenario;
 use crate::source::dataset::{read_dataset, read_manifest, write_dataset};
 use crate::source::devnet::{build_window, load_prestate, WindowDetails};
@@ -187,13 +187,6 @@ pub fn inspect(dir: &Path) -> Result<(Manifest, Inspection)> {
         .as_ref()
         .map(|d| d.competitors.iter().map(|(n, a)| (*a, n.clone())).collect())
         .unwrap_or_default();
-    let pool = window
-        .manifest
-        .protocol
-        .addresses
-        .get("pool")
-        .copied()
-        .unwrap_or_default();
     let mut users = std::collections::BTreeSet::new();
     let mut i = Inspection {
         blocks: window.blocks.len() as u64,
@@ -211,6 +204,12 @@ pub fn inspect(dir: &Path) -> Result<(Manifest, Inspection)> {
         ),
         ..Default::default()
     };
+    let oracle = details.as_ref().and_then(|d| match &d.market {
+        AnyMarket::AaveV3(_) => None,
+        AnyMarket::AaveV2(m) => Some(m.oracle),
+        AnyMarket::Compound(m) => Some(m.oracle),
+    });
+    let mut oracle_txs = std::collections::BTreeSet::new();
     for log in &window.logs {
         let Some(topic0) = log.topics.first() else {
             continue;
@@ -218,30 +217,35 @@ pub fn inspect(dir: &Path) -> Result<(Manifest, Inspection)> {
         if *topic0 == SettablePriceFeed::AnswerUpdated::SIGNATURE_HASH {
             i.price_updates += 1;
         }
-        if log.address != pool {
+        let Some(d) = &details else {
             continue;
+        };
+        if Some(log.address) == oracle {
+            oracle_txs.insert((log.block, log.tx_index));
         }
-        if let Some(user) = log.topics.get(3).or(log.topics.get(2)) {
-            if *topic0 != IPool::LiquidationCall::SIGNATURE_HASH {
-                users.insert(Address::from_word(*user));
-            }
+        if let Some((user, liquidator)) =
+            d.market
+                .liquidation_log(log.address, &log.topics, &log.data)
+        {
+            let name = names
+                .get(&liquidator)
+                .cloned()
+                .unwrap_or_else(|| liquidator.to_string());
+            *i.liquidations.entry(name).or_default() += 1;
+            users.insert(user);
+        } else {
+            users.extend(d.market.log_users(log.address, &log.topics));
         }
-        if *topic0 == IPool::LiquidationCall::SIGNATURE_HASH {
-            let primitive = alloy_primitives::Log::new_unchecked(
-                log.address,
-                log.topics.clone(),
-                log.data.clone(),
-            );
-            if let Ok(e) = IPool::LiquidationCall::decode_log(&primitive) {
-                let name = names
-                    .get(&e.liquidator)
-                    .cloned()
-                    .unwrap_or_else(|| e.liquidator.to_string());
-                *i.liquidations.entry(name).or_default() += 1;
-                users.insert(e.user);
+    }
+    if let Some(AnyMarket::Compound(m)) = details.as_ref().map(|d| &d.market) {
+        // Venus' mock oracle emits no event: count the transactions sent to it.
+        for t in &window.transactions {
+            if crate::engine::tx::SignedTx::decode(&t.raw)?.to() == Some(m.oracle) {
+                oracle_txs.insert((t.block, t.index));
             }
         }
     }
+    i.price_updates += oracle_txs.len() as u64;
     i.active_users = users.len();
     Ok((window.manifest, i))
 }
@@ -265,7 +269,7 @@ pub struct StrategyRun {
     /// Borrowers' health factors at snapshot blocks.
     pub health_snapshots: Vec<(u64, Vec<f64>)>,
     /// The market.
-    pub market: crate::protocol::aave_v3::AaveV3Market,
+    pub market: AnyMarket,
     /// What-if executions.
     pub what_ifs: u64,
     /// Hook points at which strategies were consulted.
@@ -292,15 +296,9 @@ pub fn run_strategies(
         evm.set_block(crate::source::devnet::block_env(first));
     }
     let tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
-    let history = competition(window, details.market.pool)?;
-    let symbols: Vec<String> = details
-        .market
-        .reserves
-        .iter()
-        .map(|r| r.symbol.clone())
-        .collect();
-    let dex = dex.model(&symbols)?;
-    let mut runner = StrategyRunner::new(tracker, &details.market, history, instances, dex)?;
+    let history = competition(window, &details.market)?;
+    let dex = dex.model(&details.market.symbols())?;
+    let mut runner = StrategyRunner::new(tracker, history, instances, dex)?;
     if let Some(first) = window.blocks.first() {
         runner.record_capital(first.number);
     }

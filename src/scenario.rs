@@ -8,7 +8,6 @@ use alloy_primitives::U256;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::protocol::aave_v3::config::MarketConfig;
 use crate::protocol::price_feed::FEED_DECIMALS;
 use crate::units::DecimalText;
 
@@ -163,8 +162,9 @@ pub struct Scenario {
     pub seed: u64,
     /// Window timing.
     pub window: WindowConfig,
-    /// The Aave V3 market.
-    pub market: MarketConfig,
+    /// The market: an Aave V3 (default), Aave V2 (`protocol = "aave-v2"`) or Compound-style
+    /// (`protocol = "compound"`) description.
+    pub market: crate::protocol::AnyMarketConfig,
     /// Borrowers at the window's start.
     pub borrowers: BorrowerBook,
     /// Oracle price paths.
@@ -299,12 +299,7 @@ impl LoadedScenario {
             path: PathBuf::from(source),
             message: format!("[market] {e}"),
         })?;
-        let symbols: Vec<String> = scenario
-            .market
-            .assets
-            .iter()
-            .map(|a| a.symbol.clone())
-            .collect();
+        let symbols: Vec<String> = scenario.market.symbols();
         scenario
             .dex
             .model(&symbols)
@@ -471,6 +466,19 @@ impl LoadedScenario {
                 path: PathBuf::from(source),
                 message: format!("[[strategies]] {e}"),
             })?;
+        let flash_loans = match scenario.market.kind() {
+            crate::protocol::ProtocolKind::Compound => None,
+            _ => Some(0),
+        };
+        crate::strategy::check_market_support(
+            &instances,
+            flash_loans,
+            scenario.market.kind().as_str(),
+        )
+        .map_err(|e| Error::InvalidFile {
+            path: PathBuf::from(source),
+            message: format!("[[strategies]] {e}"),
+        })?;
         use sha2::Digest;
         let sha256 = hex::encode(sha2::Sha256::digest(text.as_bytes()));
         Ok(Self {
@@ -834,7 +842,7 @@ mod tests {
     fn default_scenario_is_valid_and_meets_the_brief() {
         let s = LoadedScenario::default_scenario().unwrap();
         assert!(s.scenario.borrowers.count >= 1000);
-        assert!(s.scenario.market.assets.len() >= 4);
+        assert!(s.scenario.market.symbols().len() >= 4);
         assert!(s.scenario.window.blocks >= 2000);
         assert!(s.scenario.competitors.len() >= 2);
         // about −40% within half a day

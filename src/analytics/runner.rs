@@ -13,11 +13,12 @@ use crate::engine::evm::Evm;
 use crate::engine::opportunities::OpportunityTracker;
 use crate::engine::replay::{ReplayHooks, ReplayedTx};
 use crate::engine::tx::SignedTx;
-use crate::engine::whatif::{what_if_liquidations, WhatIfLiquidation};
+use crate::engine::whatif::{what_if_liquidations, WhatIfAt, WhatIfLiquidation};
 use crate::error::Result;
 use crate::math::aave as aave_math;
-use crate::protocol::aave_v3::abi::IPool;
-use crate::protocol::aave_v3::{AaveV3Market, LiquidationRequest};
+use crate::protocol::aave_v3::LiquidationRequest;
+use crate::protocol::market::best_liquidation;
+use crate::protocol::{AnyMarket, LendingMarket, PositionBook};
 use crate::source::keys::actor;
 use crate::source::records::{BlockRecord, Window};
 use crate::strategy::{
@@ -38,18 +39,16 @@ pub struct Competition {
     pub priority_fee_wei: u128,
 }
 
-/// Recorded liquidations of each user, from the window's logs and transactions.
-pub fn competition(window: &Window, pool: Address) -> Result<BTreeMap<Address, Vec<Competition>>> {
-    use alloy_sol_types::SolEvent;
+/// Recorded liquidations of each user (the market's `LiquidationCall` / `LiquidateBorrow`
+/// logs), from the window's logs and transactions.
+pub fn competition(
+    window: &Window,
+    market: &AnyMarket,
+) -> Result<BTreeMap<Address, Vec<Competition>>> {
     let mut tips: BTreeMap<(u64, u32), u128> = BTreeMap::new();
     let mut out: BTreeMap<Address, Vec<Competition>> = BTreeMap::new();
     for log in &window.logs {
-        if log.address != pool
-            || log.topics.first() != Some(&IPool::LiquidationCall::SIGNATURE_HASH)
-        {
-            continue;
-        }
-        let Some(user) = log.topics.get(3) else {
+        let Some((user, _)) = market.liquidation_log(log.address, &log.topics, &log.data) else {
             continue;
         };
         let key = (log.block, log.tx_index);
@@ -68,13 +67,11 @@ pub fn competition(window: &Window, pool: Address) -> Result<BTreeMap<Address, V
                 tip
             }
         };
-        out.entry(Address::from_word(*user))
-            .or_default()
-            .push(Competition {
-                block: log.block,
-                tx_index: log.tx_index,
-                priority_fee_wei: tip,
-            });
+        out.entry(user).or_default().push(Competition {
+            block: log.block,
+            tx_index: log.tx_index,
+            priority_fee_wei: tip,
+        });
     }
     Ok(out)
 }
@@ -175,7 +172,7 @@ pub struct BlockRow {
 pub struct StrategyRunner {
     /// Borrower index and ledger.
     pub tracker: OpportunityTracker,
-    market: AaveV3Market,
+    market: AnyMarket,
     native: usize,
     symbols: Vec<String>,
     dex: crate::cost::DexModel,
@@ -199,12 +196,17 @@ impl StrategyRunner {
     /// A runner for `instances` over `market`.
     pub fn new(
         tracker: OpportunityTracker,
-        market: &AaveV3Market,
         competition: BTreeMap<Address, Vec<Competition>>,
         instances: &[Instance],
         dex: crate::cost::DexModel,
     ) -> Result<Self> {
-        let native = market.asset(&market.config.native_asset)?;
+        let market = tracker.market.clone();
+        let native = market.native_asset()?;
+        crate::strategy::check_market_support(
+            instances,
+            market.flash_loan_premium_bps(),
+            market.kind().as_str(),
+        )?;
         let states = instances
             .iter()
             .enumerate()
@@ -220,8 +222,8 @@ impl StrategyRunner {
             .collect::<Result<_>>()?;
         Ok(Self {
             tracker,
-            symbols: market.reserves.iter().map(|r| r.symbol.clone()).collect(),
-            market: market.clone(),
+            symbols: market.symbols(),
+            market,
             native,
             dex,
             competition,
@@ -251,10 +253,19 @@ impl StrategyRunner {
     /// Records the health factor of every borrower with debt (report only).
     pub fn snapshot_health(&mut self, block: u64) -> Result<()> {
         let mut values = Vec::new();
-        for (user, _) in self.tracker.index.users() {
-            let account = self.tracker.index.account_data(user)?;
-            if !account.total_debt_base.is_zero() {
-                values.push(crate::math::profit::to_f64_lossy(account.health_factor, 18));
+        for user in self.tracker.book.users() {
+            let Some(position) = self.tracker.book.position(&user)? else {
+                continue;
+            };
+            let mut debt = U256::ZERO;
+            for h in position.holdings().iter().filter(|h| h.borrowing) {
+                debt += aave_math::debt_value_base(h.debt, h.price, h.decimals)?;
+            }
+            if !debt.is_zero() {
+                values.push(crate::math::profit::to_f64_lossy(
+                    position.health_factor()?,
+                    18,
+                ));
             }
         }
         self.health_snapshots.push((block, values));
@@ -264,21 +275,23 @@ impl StrategyRunner {
     /// The open opportunities still liquidatable now, in ledger order (computed in parallel).
     fn candidates(&self) -> Result<Vec<Candidate>> {
         let open: Vec<_> = self.tracker.ledger.open().collect();
-        let index = &self.tracker.index;
+        let book = &self.tracker.book;
         let found: Vec<Result<Option<Candidate>>> = open
             .par_iter()
             .map(|o| {
-                let reserves = index.user_reserves(&o.user)?;
-                let account = aave_math::user_account_data(&reserves)?;
-                if !aave_math::is_liquidatable(account.health_factor) {
+                let Some(position) = book.position(&o.user)? else {
+                    return Ok(None);
+                };
+                let health_factor = position.health_factor()?;
+                if !aave_math::is_liquidatable(health_factor) {
                     return Ok(None);
                 }
                 Ok(Some(Candidate {
                     opportunity_id: o.id,
                     user: o.user,
-                    account,
-                    best: index.best_liquidation(&o.user)?,
-                    reserves,
+                    health_factor,
+                    best: best_liquidation(&*position)?,
+                    position: std::sync::Arc::from(position),
                 }))
             })
             .collect();
@@ -308,14 +321,12 @@ impl StrategyRunner {
             return Ok(());
         }
         self.hooks_evaluated += 1;
-        let configs = self.tracker.index.configs().to_vec();
         let view = HookView {
             block: block.number,
             timestamp: block.timestamp,
             base_fee: block.base_fee,
-            native_price: self.tracker.index.reserves()[self.native].price,
-            configs: &configs,
-            flash_loan_premium_bps: self.market.config.flash_loan_premium_bps,
+            native_price: self.tracker.book.usd_price(self.native),
+            flash_loan_premium_bps: self.market.flash_loan_premium_bps().unwrap_or(0),
             symbols: &self.symbols,
             dex: &self.dex,
         };
@@ -416,7 +427,7 @@ struct Hook<'a> {
     state: &'a MemDb,
     env: BlockEnv,
     chain_id: u64,
-    market: &'a AaveV3Market,
+    market: &'a AnyMarket,
     competition: &'a BTreeMap<Address, Vec<Competition>>,
     next_tx_index: u32,
 }
@@ -526,12 +537,15 @@ fn execute(
         })
         .collect();
     what_if_liquidations(
-        hook.state,
-        &hook.env,
-        hook.chain_id,
-        hook.market,
+        &WhatIfAt {
+            state: hook.state,
+            block: &hook.env,
+            chain_id: hook.chain_id,
+            market: hook.market,
+        },
         liquidator,
         c.user,
+        &*c.position,
         &steps,
         p.intent.priority_fee_wei,
     )
@@ -557,8 +571,8 @@ fn apply(
     let debt_repaid: U256 = results.iter().map(|r| r.debt_repaid).sum();
     let collateral_received: U256 = results.iter().map(|r| r.collateral_received).sum();
     let gas_used: u64 = results.iter().map(|r| r.gas_used).sum();
-    let cr = &c.reserves[intent.collateral];
-    let dr = &c.reserves[intent.debt];
+    let cr = &c.holdings()[intent.collateral];
+    let dr = &c.holdings()[intent.debt];
     let received = aave_math::collateral_value_base(collateral_received, cr.price, cr.decimals)?;
     let paid = aave_math::debt_value_base(debt_repaid, dr.price, dr.decimals)?;
     let bonus_base = I256::from_raw(received) - I256::from_raw(paid);
@@ -629,7 +643,7 @@ impl ReplayHooks<EmptyDB> for StrategyRunner {
             number: block.number,
             timestamp: block.timestamp,
             base_fee: block.base_fee,
-            native_price: self.tracker.index.reserves()[self.native].price,
+            native_price: self.tracker.book.usd_price(self.native),
             open_opportunities: self.tracker.ledger.open().count() as u64,
         });
         if self.blocks.len() % 100 == 1 {
@@ -645,6 +659,10 @@ impl ReplayHooks<EmptyDB> for StrategyRunner {
         tx: &ReplayedTx<'_>,
     ) -> Result<()> {
         self.tracker.on_transaction(evm, block, tx)
+    }
+
+    fn moves_prices(&self, tx: &ReplayedTx<'_>) -> bool {
+        ReplayHooks::<EmptyDB>::moves_prices(&self.tracker, tx)
     }
 
     fn on_price_update(

@@ -9,12 +9,11 @@ use revm::DatabaseRef;
 
 use crate::engine::evm::Evm;
 use crate::error::Result;
-use crate::math::aave::{
-    self as aave_math, AccountData, LiquidationInput, ReserveConfig, UserReserve,
-};
+use crate::math::aave::{self as aave_math, AccountData, ReserveConfig, UserReserve};
 use crate::math::fixed::ray_mul;
-use crate::math::profit::{liquidation_profit, ProfitInput};
+use crate::protocol::aave_v3::market::V3Position;
 use crate::protocol::aave_v3::{decode_events, AaveV3Market, PoolEvent};
+pub use crate::protocol::market::BestLiquidation;
 
 /// Prices and indexes of one reserve at a point in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -38,24 +37,11 @@ pub struct UserPosition {
     pub config: U256,
 }
 
-/// The best liquidation a position offers right now (by bonus value).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BestLiquidation {
-    /// Collateral reserve index.
-    pub collateral: usize,
-    /// Debt reserve index.
-    pub debt: usize,
-    /// Shared-math outcome with `debtToCover = max`.
-    pub outcome: aave_math::LiquidationOutcome,
-    /// Collateral value received minus debt value repaid (base currency, 8 decimals).
-    pub bonus_value_base: I256,
-}
-
 /// Tracks every borrower of one Aave V3 market.
 #[derive(Debug, Clone)]
 pub struct BorrowerIndex {
     market: AaveV3Market,
-    configs: Vec<ReserveConfig>,
+    configs: std::sync::Arc<Vec<ReserveConfig>>,
     users: BTreeMap<Address, UserPosition>,
     reserves: Vec<ReserveState>,
     data: Vec<aave_math::ReserveIndexes>,
@@ -271,9 +257,11 @@ impl BorrowerIndex {
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
-        let configs = (0..market.reserves.len())
-            .map(|i| market.reserve_config(evm, i))
-            .collect::<Result<_>>()?;
+        let configs = std::sync::Arc::new(
+            (0..market.reserves.len())
+                .map(|i| market.reserve_config(evm, i))
+                .collect::<Result<Vec<_>>>()?,
+        );
         let mut index = Self {
             market: market.clone(),
             configs,
@@ -312,6 +300,16 @@ impl BorrowerIndex {
     /// Reserve configurations.
     pub fn configs(&self) -> &[ReserveConfig] {
         &self.configs
+    }
+
+    /// Reserve configurations, shared with the positions built from this index.
+    pub fn shared_configs(&self) -> std::sync::Arc<Vec<ReserveConfig>> {
+        self.configs.clone()
+    }
+
+    /// The scaled position of `user`, if tracked.
+    pub fn position_of(&self, user: &Address) -> Option<&UserPosition> {
+        self.users.get(user)
     }
 
     /// Current reserve prices and indexes.
@@ -665,58 +663,7 @@ impl BorrowerIndex {
 
     /// The most valuable liquidation the user's position offers (debtToCover = max), if any.
     pub fn best_liquidation(&self, user: &Address) -> Result<Option<BestLiquidation>> {
-        let reserves = self.user_reserves(user)?;
-        let account = aave_math::user_account_data(&reserves)?;
-        if !aave_math::is_liquidatable(account.health_factor) {
-            return Ok(None);
-        }
-        let mut best: Option<BestLiquidation> = None;
-        for (c, cr) in reserves.iter().enumerate() {
-            if !cr.usage_as_collateral
-                || cr.collateral_balance.is_zero()
-                || self.configs[c].liquidation_threshold == 0
-            {
-                continue;
-            }
-            for (d, dr) in reserves.iter().enumerate() {
-                if dr.debt_balance.is_zero() {
-                    continue;
-                }
-                let outcome = aave_math::liquidation_outcome(&LiquidationInput {
-                    health_factor: account.health_factor,
-                    user_debt: dr.debt_balance,
-                    debt_to_cover: U256::MAX,
-                    user_collateral_balance: cr.collateral_balance,
-                    collateral_price: cr.price,
-                    collateral_decimals: cr.decimals,
-                    debt_price: dr.price,
-                    debt_decimals: dr.decimals,
-                    liquidation_bonus: self.configs[c].liquidation_bonus,
-                    liquidation_protocol_fee: self.configs[c].liquidation_protocol_fee,
-                })?;
-                let profit = liquidation_profit(&ProfitInput {
-                    collateral_received: outcome.collateral_to_liquidator,
-                    collateral_price: cr.price,
-                    collateral_decimals: cr.decimals,
-                    debt_repaid: outcome.debt_repaid,
-                    debt_price: dr.price,
-                    debt_decimals: dr.decimals,
-                    gas_used: 0,
-                    gas_price_wei: U256::ZERO,
-                    eth_price: U256::from(1u64),
-                    flash_loan_premium_bps: U256::ZERO,
-                })?;
-                let candidate = BestLiquidation {
-                    collateral: c,
-                    debt: d,
-                    outcome,
-                    bonus_value_base: profit.bonus_value_base,
-                };
-                if best.is_none_or(|b| candidate.bonus_value_base > b.bonus_value_base) {
-                    best = Some(candidate);
-                }
-            }
-        }
-        Ok(best)
+        let position = V3Position::new(self.user_reserves(user)?, self.configs.clone())?;
+        crate::protocol::market::best_liquidation(&position)
     }
 }

@@ -9,11 +9,11 @@ use serde::Serialize;
 use revm::database_interface::DBErrorMarker;
 use revm::DatabaseRef;
 
-use crate::engine::borrowers::{BestLiquidation, BorrowerIndex};
 use crate::engine::evm::Evm;
 use crate::engine::replay::{ReplayHooks, ReplayedTx};
 use crate::error::Result;
-use crate::protocol::aave_v3::{decode_events, AaveV3Market, PoolEvent};
+use crate::protocol::market::{best_liquidation, BestLiquidation, BookUpdates};
+use crate::protocol::{AnyBook, AnyMarket, MarketState, PositionBook};
 use crate::source::records::BlockRecord;
 
 /// How an opportunity ended.
@@ -202,14 +202,17 @@ fn price_f64(price: U256) -> f64 {
     price.saturating_to::<u128>() as f64
 }
 
-/// Replay hooks that keep the borrower index and the opportunity ledger up to date.
+/// Replay hooks that keep the market's book of borrowers and the opportunity ledger up to date.
 pub struct OpportunityTracker {
-    /// Borrower index.
-    pub index: BorrowerIndex,
+    /// The market.
+    pub market: AnyMarket,
+    /// Every borrower's position.
+    pub book: AnyBook,
     /// Opportunity ledger.
     pub ledger: OpportunityLedger,
     /// Historical liquidations by liquidator.
     pub liquidations_by: BTreeMap<Address, u64>,
+    decimals: Vec<u8>,
     started: bool,
     /// Per user: health factor and prices when it was last computed.
     last_check: BTreeMap<Address, LastCheck>,
@@ -218,7 +221,7 @@ pub struct OpportunityTracker {
 impl OpportunityTracker {
     /// A tracker over `market`, seeded with the users holding positions at the window's start.
     pub fn new<DB>(
-        market: &AaveV3Market,
+        market: &AnyMarket,
         evm: &mut Evm<DB>,
         users_at_start: &[Address],
     ) -> Result<Self>
@@ -226,12 +229,10 @@ impl OpportunityTracker {
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
-        let mut index = BorrowerIndex::new(market, evm)?;
-        for user in users_at_start {
-            index.refresh_user(evm, *user)?;
-        }
         Ok(Self {
-            index,
+            book: market.book(evm, users_at_start)?,
+            decimals: market.decimals(),
+            market: market.clone(),
             ledger: OpportunityLedger::new(),
             liquidations_by: BTreeMap::new(),
             started: false,
@@ -240,24 +241,26 @@ impl OpportunityTracker {
     }
 
     fn observe(&mut self, user: Address, block: u64) -> Result<()> {
-        let account = self.index.account_data(&user)?;
-        let best = if crate::math::aave::is_liquidatable(account.health_factor) {
-            self.index.best_liquidation(&user)?
-        } else {
-            None
+        let position = self.book.position(&user)?;
+        let health_factor = match &position {
+            Some(p) => p.health_factor()?,
+            None => U256::MAX,
         };
-        self.ledger
-            .observe(user, block, account.health_factor, best);
+        let best = match &position {
+            Some(p) if crate::math::aave::is_liquidatable(health_factor) => best_liquidation(&**p)?,
+            _ => None,
+        };
+        self.ledger.observe(user, block, health_factor, best);
         let prices = self
-            .index
-            .reserves()
-            .iter()
-            .map(|r| price_f64(r.price))
+            .book
+            .oracle_prices()
+            .into_iter()
+            .map(price_f64)
             .collect();
         self.last_check.insert(
             user,
             LastCheck {
-                health_factor: account.health_factor.saturating_to::<u128>() as f64 / 1e18,
+                health_factor: health_factor.saturating_to::<u128>() as f64 / 1e18,
                 prices,
             },
         );
@@ -273,38 +276,69 @@ impl OpportunityTracker {
     fn observe_all(&mut self, block: u64) -> Result<()> {
         const MARGIN: f64 = 1.002;
         let now: Vec<f64> = self
-            .index
-            .reserves()
-            .iter()
-            .map(|r| price_f64(r.price))
+            .book
+            .oracle_prices()
+            .into_iter()
+            .map(price_f64)
             .collect();
         let mut due = Vec::new();
-        for (user, position) in self.index.users() {
-            let Some(last) = self.last_check.get(user) else {
-                due.push(*user);
+        for user in self.book.users() {
+            let Some(last) = self.last_check.get(&user) else {
+                due.push(user);
                 continue;
             };
+            let (collateral, debt) = self.book.exposure(&user).unwrap_or((u64::MAX, u64::MAX));
             let mut bound = last.health_factor;
             for (i, (p_now, p_then)) in now.iter().zip(&last.prices).enumerate() {
                 if p_now == p_then || *p_then == 0.0 {
                     continue;
                 }
                 let ratio = p_now / p_then;
-                if position.config.bit(2 * i + 1) && ratio < 1.0 {
+                let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
+                if collateral & bit != 0 && ratio < 1.0 {
                     bound *= ratio;
                 }
-                if position.config.bit(2 * i) && ratio > 1.0 {
+                if debt & bit != 0 && ratio > 1.0 {
                     bound /= ratio;
                 }
             }
             if bound.partial_cmp(&MARGIN) != Some(std::cmp::Ordering::Greater) {
-                due.push(*user);
+                due.push(user);
             }
         }
         for user in due {
             self.observe(user, block)?;
         }
         Ok(())
+    }
+
+    /// The Aave V3 borrower index, when the market is Aave V3.
+    pub fn aave_v3_index(&self) -> Option<&crate::engine::borrowers::BorrowerIndex> {
+        match &self.book {
+            AnyBook::AaveV3(index) => Some(index),
+            _ => None,
+        }
+    }
+
+    /// Collateral value received minus debt value repaid by a historical liquidation, at the
+    /// oracle now (USD, 8 decimals); 0 for an asset outside the market.
+    fn bonus_value(
+        &self,
+        collateral: usize,
+        debt: usize,
+        received: U256,
+        paid: U256,
+    ) -> Result<I256> {
+        let (Some(cd), Some(dd)) = (self.decimals.get(collateral), self.decimals.get(debt)) else {
+            return Ok(I256::ZERO);
+        };
+        let received = crate::math::aave::collateral_value_base(
+            received,
+            self.book.usd_price(collateral),
+            *cd,
+        )?;
+        let paid = crate::math::aave::debt_value_base(paid, self.book.usd_price(debt), *dd)?;
+        Ok(I256::from_raw(received) - I256::from_raw(paid))
     }
 }
 
@@ -314,7 +348,7 @@ where
     DB::Error: DBErrorMarker + std::fmt::Display,
 {
     fn on_block_start(&mut self, _evm: &mut Evm<DB>, block: &BlockRecord) -> Result<()> {
-        self.index.set_timestamp(block.timestamp)?;
+        self.book.set_timestamp(block.timestamp)?;
         // Interest drifts health factors slowly: a full sweep at the start and every 25 blocks.
         if !self.started || block.number % 25 == 0 {
             self.started = true;
@@ -332,38 +366,10 @@ where
         if !tx.outcome.success {
             return Ok(());
         }
-        let market = self.index.market();
-        for event in decode_events(market.pool, &tx.outcome.logs) {
-            let PoolEvent::LiquidationCall(e) = event else {
-                continue;
-            };
+        for e in self.market.liquidations(evm, &tx.outcome.logs)? {
             *self.liquidations_by.entry(e.liquidator).or_default() += 1;
-            let position = |asset: Address| {
-                market
-                    .reserves
-                    .iter()
-                    .position(|r| r.underlying == asset)
-                    .unwrap_or(usize::MAX)
-            };
-            let (collateral, debt) = (position(e.collateralAsset), position(e.debtAsset));
-            let states = self.index.reserves();
-            let configs = self.index.configs();
-            let bonus_value_base = match (states.get(collateral), states.get(debt)) {
-                (Some(c), Some(d)) => {
-                    let received = crate::math::aave::collateral_value_base(
-                        e.liquidatedCollateralAmount,
-                        c.price,
-                        configs[collateral].decimals,
-                    )?;
-                    let paid = crate::math::aave::debt_value_base(
-                        e.debtToCover,
-                        d.price,
-                        configs[debt].decimals,
-                    )?;
-                    I256::from_raw(received) - I256::from_raw(paid)
-                }
-                _ => I256::ZERO,
-            };
+            let bonus_value_base =
+                self.bonus_value(e.collateral, e.debt, e.collateral_received, e.debt_repaid)?;
             self.ledger.on_liquidation(
                 e.user,
                 HistoricalLiquidation {
@@ -371,20 +377,24 @@ where
                     tx_index: tx.index,
                     tx_hash: tx.tx.hash,
                     liquidator: e.liquidator,
-                    collateral,
-                    debt,
-                    debt_repaid: e.debtToCover,
-                    collateral_received: e.liquidatedCollateralAmount,
+                    collateral: e.collateral,
+                    debt: e.debt,
+                    debt_repaid: e.debt_repaid,
+                    collateral_received: e.collateral_received,
                     priority_fee_per_gas: tx.tx.priority_fee(),
                     bonus_value_base,
                 },
             );
         }
-        let touched = self.index.apply_logs(evm, &tx.outcome.logs)?;
+        let touched = self.book.apply_logs(evm, &tx.outcome.logs)?;
         for user in touched {
             self.observe(user, block.number)?;
         }
         Ok(())
+    }
+
+    fn moves_prices(&self, tx: &ReplayedTx<'_>) -> bool {
+        BookUpdates::<DB>::moves_prices(&self.book, tx)
     }
 
     fn on_price_update(
@@ -393,7 +403,7 @@ where
         block: &BlockRecord,
         tx: &ReplayedTx<'_>,
     ) -> Result<()> {
-        self.index.apply_price_updates(evm, &tx.price_updates)?;
+        self.book.apply_price_update(evm, tx)?;
         self.observe_all(block.number)
     }
 }

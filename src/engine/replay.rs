@@ -28,6 +28,25 @@ pub struct ReplayedTx<'a> {
     pub price_updates: Vec<(Address, I256)>,
 }
 
+impl<'a> ReplayedTx<'a> {
+    /// A replayed transaction, with the Chainlink-style `AnswerUpdated` events of its logs.
+    pub fn new(index: u32, tx: &'a SignedTx, outcome: &'a TxOutcome) -> Self {
+        let price_updates = decode_events(Address::ZERO, &outcome.logs)
+            .into_iter()
+            .filter_map(|e| match e {
+                PoolEvent::PriceUpdated { feed, answer } => Some((feed, answer)),
+                _ => None,
+            })
+            .collect();
+        Self {
+            index,
+            tx,
+            outcome,
+            price_updates,
+        }
+    }
+}
+
 /// Callbacks at the replay's hook points. All default to doing nothing.
 pub trait ReplayHooks<DB>
 where
@@ -46,6 +65,11 @@ where
         _tx: &ReplayedTx<'_>,
     ) -> Result<()> {
         Ok(())
+    }
+    /// True when `tx` moved a price the hooks read (default: it emitted a Chainlink-style
+    /// `AnswerUpdated`); `on_price_update` follows.
+    fn moves_prices(&self, tx: &ReplayedTx<'_>) -> bool {
+        !tx.price_updates.is_empty()
     }
     /// Right after a transaction that updated an oracle price (after `on_transaction`).
     fn on_price_update(
@@ -149,21 +173,9 @@ where
                     }
                 }
             }
-            let price_updates: Vec<(Address, I256)> = decode_events(Address::ZERO, &outcome.logs)
-                .into_iter()
-                .filter_map(|e| match e {
-                    PoolEvent::PriceUpdated { feed, answer } => Some((feed, answer)),
-                    _ => None,
-                })
-                .collect();
-            let replayed = ReplayedTx {
-                index: record.index,
-                tx: &tx,
-                outcome: &outcome,
-                price_updates,
-            };
+            let replayed = ReplayedTx::new(record.index, &tx, &outcome);
             hooks.on_transaction(evm, block, &replayed)?;
-            if !replayed.price_updates.is_empty() {
+            if hooks.moves_prices(&replayed) {
                 fidelity.price_updates += 1;
                 hooks.on_price_update(evm, block, &replayed)?;
             }

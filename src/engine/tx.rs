@@ -65,6 +65,11 @@ impl SignedTx {
         }
     }
 
+    /// The called contract (`None` for a contract creation).
+    pub fn to(&self) -> Option<Address> {
+        self.envelope.to()
+    }
+
     /// Priority fee per gas it offers.
     pub fn priority_fee(&self) -> u128 {
         self.envelope.max_priority_fee_per_gas().unwrap_or(0)

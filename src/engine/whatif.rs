@@ -2,43 +2,43 @@
 //! replayed state (never committed), returning what the EVM did.
 
 use alloy_primitives::{Address, TxKind, U256};
-use alloy_sol_types::SolCall;
 use revm::context::{BlockEnv, TxEnv};
 use revm::database::CacheDB;
 use revm::database_interface::DBErrorMarker;
 use revm::DatabaseRef;
 
-use crate::engine::evm::{decode_revert_reason, Evm};
+use crate::engine::evm::Evm;
 use crate::error::Result;
-use crate::protocol::aave_v3::{
-    decode_events, errors, AaveV3Market, LiquidationRequest, PoolEvent, USER_TX_GAS_LIMIT,
-};
+use crate::protocol::aave_v3::{LiquidationRequest, USER_TX_GAS_LIMIT};
+use crate::protocol::market::LiquidationEvent;
+use crate::protocol::{AnyMarket, LendingMarket, MarketState, Position};
 
 /// What a what-if liquidation did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WhatIfLiquidation {
-    /// True when `liquidationCall` succeeded.
+    /// True when the liquidation succeeded.
     pub success: bool,
-    /// Gas used by the `liquidationCall` transaction (from the EVM).
+    /// Gas used by the liquidation transaction (from the EVM).
     pub gas_used: u64,
-    /// Decoded revert reason (Aave codes explained) when it failed.
+    /// Decoded revert reason (the protocol's error codes or custom errors) when it failed.
     pub revert_reason: Option<String>,
-    /// Debt repaid (`LiquidationCall.debtToCover`).
+    /// Debt repaid (the protocol's event).
     pub debt_repaid: U256,
-    /// Collateral received (`liquidatedCollateralAmount`).
+    /// Collateral received, underlying units (the protocol's events).
     pub collateral_received: U256,
-    /// Decoded Pool events.
-    pub events: Vec<PoolEvent>,
+    /// The decoded liquidation, when it succeeded.
+    pub event: Option<LiquidationEvent>,
 }
 
-/// Runs `liquidationCall` of `user`'s position from `liquidator` on an overlay of `evm`'s current
+/// Runs the liquidation of `user`'s `position` from `liquidator` on an overlay of `evm`'s current
 /// state: the liquidator is funded with the debt asset (devnet tokens are mintable) and ether,
 /// then the call executes at the current block with `priority_fee` per gas. Nothing reaches `evm`.
 pub fn what_if_liquidation<DB>(
     evm: &Evm<DB>,
-    market: &AaveV3Market,
+    market: &AnyMarket,
     liquidator: Address,
     user: Address,
+    position: &dyn Position,
     request: &LiquidationRequest,
     priority_fee: u128,
 ) -> Result<WhatIfLiquidation>
@@ -47,28 +47,42 @@ where
     DB::Error: DBErrorMarker + std::fmt::Display,
 {
     let mut steps = what_if_liquidations(
-        evm.db(),
-        evm.block(),
-        evm.chain_id(),
-        market,
+        &WhatIfAt {
+            state: evm.db(),
+            block: evm.block(),
+            chain_id: evm.chain_id(),
+            market,
+        },
         liquidator,
         user,
+        position,
         std::slice::from_ref(request),
         priority_fee,
     )?;
     Ok(steps.remove(0))
 }
 
-/// Runs several `liquidationCall`s in sequence (each sees the previous one) on a throwaway overlay
-/// of `state` at `block`; one result per step. Safe to call from many threads at once.
-#[allow(clippy::too_many_arguments)]
+/// Where a what-if runs: a replayed state at a block, and the market.
+pub struct WhatIfAt<'a, DB> {
+    /// The replayed state (read only).
+    pub state: &'a CacheDB<DB>,
+    /// The block environment.
+    pub block: &'a BlockEnv,
+    /// Chain id.
+    pub chain_id: u64,
+    /// The market.
+    pub market: &'a AnyMarket,
+}
+
+/// Runs several liquidations in sequence (each sees the previous one) on a throwaway overlay of
+/// `at.state`; one result per step, stopping at the first failure. `position` is the borrower's
+/// position before the first (a `debt_to_cover` of `U256::MAX` is resolved against it where the
+/// protocol needs an amount). Safe to call from many threads at once.
 pub fn what_if_liquidations<DB>(
-    state: &CacheDB<DB>,
-    block: &BlockEnv,
-    chain_id: u64,
-    market: &AaveV3Market,
+    at: &WhatIfAt<'_, DB>,
     liquidator: Address,
     user: Address,
+    position: &dyn Position,
     steps: &[LiquidationRequest],
     priority_fee: u128,
 ) -> Result<Vec<WhatIfLiquidation>>
@@ -76,23 +90,22 @@ where
     DB: DatabaseRef,
     DB::Error: DBErrorMarker + std::fmt::Display,
 {
-    let mut overlay: Evm<&CacheDB<DB>> = Evm::new(state, chain_id);
-    let base_fee = block.basefee as u128;
-    overlay.set_block(block.clone());
+    let market = at.market;
+    let mut overlay: Evm<&CacheDB<DB>> = Evm::new(at.state, at.chain_id);
+    let base_fee = at.block.basefee as u128;
+    overlay.set_block(at.block.clone());
     overlay.set_balance(liquidator, U256::from(10u64).pow(U256::from(22u64)))?;
     let mut results = Vec::with_capacity(steps.len());
-    for request in steps {
-        // Enough of the debt asset for any debtToCover the protocol can accept.
-        let debt = market.reserve(request.debt)?;
-        let debt_in_pool = market.balance_of(&mut overlay, debt.underlying, debt.a_token)?;
-        let funding = debt_in_pool
-            .saturating_mul(U256::from(2u64))
-            .max(U256::from(10u64).pow(U256::from(30u64)));
-        market.fund(&mut overlay, request.debt, liquidator, funding)?;
-        let call = market.liquidation_calldata(
+    let mut later: Option<Box<dyn Position>> = None;
+    for (k, request) in steps.iter().enumerate() {
+        // Enough of the debt asset for any repay the protocol can accept.
+        market.fund_liquidator(&mut overlay, request.debt, liquidator)?;
+        let now: &dyn Position = later.as_deref().unwrap_or(position);
+        let call = market.liquidation_call(
+            now,
+            user,
             request.collateral,
             request.debt,
-            user,
             request.debt_to_cover,
             request.receive_a_token,
         )?;
@@ -103,23 +116,21 @@ where
             gas_limit: USER_TX_GAS_LIMIT,
             gas_price: base_fee + priority_fee,
             gas_priority_fee: Some(priority_fee),
-            kind: TxKind::Call(market.pool),
-            data: call.abi_encode().into(),
+            kind: TxKind::Call(call.to),
+            data: call.input,
             nonce,
-            chain_id: Some(chain_id),
+            chain_id: Some(at.chain_id),
             ..TxEnv::default()
         };
         let outcome = overlay.execute(tx, true)?;
-        let events = decode_events(market.pool, &outcome.logs);
-        let (debt_repaid, collateral_received) = events
-            .iter()
-            .find_map(|e| match e {
-                PoolEvent::LiquidationCall(l) => {
-                    Some((l.debtToCover, l.liquidatedCollateralAmount))
-                }
-                _ => None,
-            })
-            .unwrap_or_default();
+        let event = if outcome.success {
+            market
+                .liquidations(&mut overlay, &outcome.logs)?
+                .into_iter()
+                .find(|e| e.user == user)
+        } else {
+            None
+        };
         let failed = !outcome.success;
         results.push(WhatIfLiquidation {
             success: outcome.success,
@@ -128,14 +139,18 @@ where
                 outcome
                     .halt
                     .clone()
-                    .unwrap_or_else(|| errors::explain(&decode_revert_reason(&outcome.output)))
+                    .unwrap_or_else(|| market.explain_revert(&outcome.output))
             }),
-            debt_repaid,
-            collateral_received,
-            events,
+            debt_repaid: event.map(|e| e.debt_repaid).unwrap_or_default(),
+            collateral_received: event.map(|e| e.collateral_received).unwrap_or_default(),
+            event,
         });
         if failed {
             break;
+        }
+        if k + 1 < steps.len() {
+            let o = now.liquidation(request.collateral, request.debt, request.debt_to_cover)?;
+            later = Some(now.after(request.collateral, request.debt, &o)?);
         }
     }
     Ok(results)

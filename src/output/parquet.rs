@@ -8,7 +8,7 @@ use crate::analytics::summary::SummaryRow;
 use crate::engine::opportunities::Opportunity;
 use crate::error::{Error, Result};
 use crate::math::profit::{i256_to_f64_lossy, to_f64_lossy};
-use crate::protocol::aave_v3::AaveV3Market;
+use crate::protocol::{AnyMarket, LendingMarket};
 use crate::strategy::Instance;
 
 fn col<T>(name: &str, values: Vec<T>) -> Column
@@ -29,12 +29,8 @@ fn frame(height: usize, columns: Vec<Column>, what: &str) -> Result<Vec<u8>> {
     })
 }
 
-fn symbol(market: &AaveV3Market, i: usize) -> String {
-    market
-        .reserves
-        .get(i)
-        .map(|r| r.symbol.clone())
-        .unwrap_or_default()
+fn symbol(market: &AnyMarket, i: usize) -> String {
+    market.symbols().get(i).cloned().unwrap_or_default()
 }
 
 /// The `strategy` column: the kind of each row's instance.
@@ -54,7 +50,7 @@ fn params_col(instances: &[Instance], rows: impl Iterator<Item = usize>) -> Colu
 }
 
 /// `opportunities.parquet`.
-pub fn opportunities(rows: &[Opportunity], market: &AaveV3Market) -> Result<Vec<u8>> {
+pub fn opportunities(rows: &[Opportunity], market: &AnyMarket) -> Result<Vec<u8>> {
     frame(
         rows.len(),
         vec![
@@ -146,7 +142,7 @@ pub fn opportunities(rows: &[Opportunity], market: &AaveV3Market) -> Result<Vec<
 }
 
 /// `actions.parquet`.
-pub fn actions(rows: &[Action], instances: &[Instance], market: &AaveV3Market) -> Result<Vec<u8>> {
+pub fn actions(rows: &[Action], instances: &[Instance], market: &AnyMarket) -> Result<Vec<u8>> {
     frame(
         rows.len(),
         vec![

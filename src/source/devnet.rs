@@ -1,4 +1,5 @@
-//! Devnet window builder: drives the real Aave V3 market through a scenario (deployment, borrower
+//! Devnet window builder: drives a real market (Aave V3, Aave V2 or Compound-style, through the
+//! protocol abstraction) through a scenario (deployment, borrower
 //! book, oracle price path, base-fee path, user activity, historical competitor liquidators) and
 //! records the window as real signed EIP-1559 transactions with their receipts.
 
@@ -6,7 +7,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use alloy_primitives::{keccak256, Address, B256, U256};
 use alloy_signer_local::PrivateKeySigner;
-use alloy_sol_types::SolCall;
 use indicatif::ProgressBar;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -15,16 +15,14 @@ use revm::database::{CacheDB, EmptyDB};
 use revm::primitives::KECCAK_EMPTY;
 use revm::state::{AccountInfo, Bytecode};
 
-use crate::engine::borrowers::BorrowerIndex;
 use crate::engine::evm::Evm;
 use crate::engine::tx::{sign_call, CallRequest, SignedTx};
 use crate::error::{Error, Result};
 use crate::math::fixed::WAD;
-use crate::protocol::aave_v3::abi::{IERC20Mintable, IPool};
-use crate::protocol::aave_v3::deploy::deploy_market;
-use crate::protocol::aave_v3::AaveV3Market;
+use crate::protocol::aave_v3::abi::IERC20Mintable;
 use crate::protocol::artifacts::ArtifactStore;
-use crate::protocol::price_feed::SettablePriceFeed;
+use crate::protocol::market::{best_liquidation, BookUpdates};
+use crate::protocol::{AnyBook, AnyMarket, LendingMarket, MarketState, PositionBook, ProtocolKind};
 use crate::scenario::LoadedScenario;
 use crate::source::keys::{actor, actor_signer};
 use crate::source::records::{
@@ -46,11 +44,11 @@ const LIQUIDATION_GAS_ESTIMATE: u64 = 450_000;
 /// Priority fee of oracle updates and users, wei.
 const DEFAULT_PRIORITY_FEE: u128 = 1_000_000_000;
 
-/// The Aave V3 specifics a window's manifest carries (`protocol.details`).
+/// The protocol specifics a window's manifest carries (`protocol.details`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WindowDetails {
-    /// The market: config and addresses.
-    pub market: AaveV3Market,
+    /// The market: config and addresses (of the manifest's `protocol.kind`).
+    pub market: AnyMarket,
     /// Users holding positions when the window starts.
     pub users_at_start: Vec<Address>,
     /// Historical competitor liquidators by name (devnet windows).
@@ -59,11 +57,31 @@ pub struct WindowDetails {
 }
 
 impl WindowDetails {
-    /// Reads the details of a manifest.
+    /// Reads the details of a manifest (the market as its `protocol.kind` describes it).
     pub fn from_manifest(manifest: &Manifest) -> Result<Self> {
-        serde_json::from_value(manifest.protocol.details.clone()).map_err(|e| Error::Decode {
+        let decode = |e: serde_json::Error| Error::Decode {
             what: "manifest protocol.details".into(),
             message: e.to_string(),
+        };
+        let mut details = manifest.protocol.details.clone();
+        let market = details
+            .as_object_mut()
+            .and_then(|o| o.remove("market"))
+            .ok_or_else(|| Error::Decode {
+                what: "manifest protocol.details".into(),
+                message: "no `market`".into(),
+            })?;
+        #[derive(serde::Deserialize)]
+        struct Rest {
+            users_at_start: Vec<Address>,
+            #[serde(default)]
+            competitors: BTreeMap<String, Address>,
+        }
+        let rest: Rest = serde_json::from_value(details).map_err(decode)?;
+        Ok(Self {
+            market: AnyMarket::from_json(&manifest.protocol.kind, market)?,
+            users_at_start: rest.users_at_start,
+            competitors: rest.competitors,
         })
     }
 }
@@ -73,7 +91,7 @@ pub struct BuiltWindow {
     /// The recorded window.
     pub window: Window,
     /// The market (addresses and config).
-    pub market: AaveV3Market,
+    pub market: AnyMarket,
     /// Historical competitor liquidations that succeeded.
     pub competitor_liquidations: u64,
 }
@@ -93,7 +111,17 @@ fn amount_for_base(value_base: U256, price: U256, decimals: u8) -> U256 {
     value_base * U256::from(10u64).pow(U256::from(decimals)) / price
 }
 
-/// Builds the window a scenario describes. `progress` (if given) advances once per block.
+/// The account that owns the oracle of a devnet market of `kind` (it signs the price updates).
+fn oracle_keeper(kind: ProtocolKind) -> &'static str {
+    match kind {
+        ProtocolKind::AaveV3 => "aave-v3-admin",
+        ProtocolKind::AaveV2 => "aave-v2-admin",
+        ProtocolKind::Compound => "venus-admin",
+    }
+}
+
+/// Builds the window a scenario describes, on the protocol its `[market]` names; `artifacts` is
+/// the store of that protocol's package. `progress` (if given) advances once per block.
 pub fn build_window(
     loaded: &LoadedScenario,
     artifacts: &ArtifactStore,
@@ -101,7 +129,7 @@ pub fn build_window(
 ) -> Result<BuiltWindow> {
     let s = &loaded.scenario;
     let w = &s.window;
-    let chain_id = s.market.chain_id;
+    let chain_id = s.market.chain_id();
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
     let mut evm = Evm::new(EmptyDB::default(), chain_id);
     evm.set_block(BlockEnv {
@@ -111,9 +139,13 @@ pub fn build_window(
         basefee: 0,
         ..BlockEnv::default()
     });
-    let market = deploy_market(&mut evm, artifacts, &s.market)?;
-    let n = market.reserves.len();
-    let prices: Vec<U256> = (0..n).map(|i| s.market.price(i)).collect::<Result<_>>()?;
+    let market = s.market.deploy(&mut evm, artifacts)?;
+    let symbols = market.symbols();
+    let decimals = market.decimals();
+    let n = symbols.len();
+    let prices: Vec<U256> = (0..n)
+        .map(|i| s.market.usd_price(i))
+        .collect::<Result<_>>()?;
 
     // Deep liquidity in every reserve.
     let whale = actor("whale-supplier");
@@ -121,10 +153,10 @@ pub fn build_window(
         let amount = amount_for_base(
             U256::from(2_000_000_000u64) * U256::from(100_000_000u64),
             *price,
-            market.reserves[i].decimals,
+            decimals[i],
         );
         market.fund(&mut evm, i, whale, amount)?;
-        market.supply(&mut evm, whale, i, amount)?;
+        MarketState::supply(&market, &mut evm, whale, i, amount)?;
     }
 
     // The borrower book.
@@ -176,22 +208,15 @@ pub fn build_window(
             }
         }
         for (asset, value) in &legs {
-            let amount = amount_for_base(*value, prices[*asset], market.reserves[*asset].decimals);
+            let amount = amount_for_base(*value, prices[*asset], decimals[*asset]);
             // 20% extra held back for top-ups during the window
             market.fund(&mut evm, *asset, user, amount + amount / U256::from(5u64))?;
-            market.supply(&mut evm, user, *asset, amount)?;
+            MarketState::supply(&market, &mut evm, user, *asset, amount)?;
         }
         let debt = debt_assets[rng.gen_range(0..debt_assets.len())];
-        let account = market.account_data(&mut evm, user)?;
-        let wanted_base = account.total_collateral_base * account.current_liquidation_threshold
-            / U256::from(10_000u64)
-            * WAD
-            / target_hf;
-        let cap = account.available_borrows_base * U256::from(995u64) / U256::from(1000u64);
-        let debt_base = wanted_base.min(cap);
-        let amount = amount_for_base(debt_base, prices[debt], market.reserves[debt].decimals);
+        let amount = market.borrow_for_health(&mut evm, user, debt, target_hf)?;
         if !amount.is_zero() {
-            market.borrow(&mut evm, user, debt, amount)?;
+            MarketState::borrow(&market, &mut evm, user, debt, amount)?;
             // tokens for partial repays during the window
             market.fund(&mut evm, debt, user, amount / U256::from(3u64))?;
         }
@@ -211,19 +236,17 @@ pub fn build_window(
             let amount = amount_for_base(
                 U256::from(200_000_000u64) * U256::from(100_000_000u64),
                 prices[d],
-                market.reserves[d].decimals,
+                decimals[d],
             );
             market.fund(&mut evm, d, who, amount)?;
         }
     }
-    let keeper = "aave-v3-admin".to_string();
+    let keeper = oracle_keeper(market.kind()).to_string();
 
     // Pre-state: everything the window starts from.
     let (accounts, code, storage) = snapshot(evm.db());
-    let mut index = BorrowerIndex::new(&market, &mut evm)?;
-    for (_, user, _, _) in &borrowers {
-        index.refresh_user(&mut evm, *user)?;
-    }
+    let users_at_start: Vec<Address> = borrowers.iter().map(|b| b.1).collect();
+    let mut book = market.book(&mut evm, &users_at_start)?;
 
     let mut signers: HashMap<String, PrivateKeySigner> = HashMap::new();
     let mut nonces: HashMap<Address, u64> = HashMap::new();
@@ -234,9 +257,10 @@ pub fn build_window(
     let mut feed_price: Vec<U256> = prices.clone();
     let mut feed_time: Vec<u64> = vec![w.start_timestamp; n];
     let mut first_seen: BTreeMap<Address, u64> = BTreeMap::new();
-    let eth = s.market.asset_index(&s.market.native_asset)?;
+    let eth = s.market.asset_index(&s.market.native_symbol())?;
     let mut competitor_liquidations = 0u64;
     let beneficiary = actor("block-builder");
+    let competitor_addresses: Vec<Address> = s.competitors.iter().map(|c| actor(&c.name)).collect();
 
     for offset in 0..w.blocks {
         let number = w.first_block + offset;
@@ -259,15 +283,20 @@ pub fn build_window(
             difficulty: U256::ZERO,
         };
         evm.set_block(block_env(&header));
-        index.set_timestamp(timestamp)?;
+        book.set_timestamp(timestamp)?;
 
         let mut intents: Vec<(u128, Intent)> = Vec::new();
         // Oracle updates (Chainlink-style deviation or heartbeat).
-        for (i, r) in market.reserves.iter().enumerate() {
-            let Some(target) = loaded.price_at(&r.symbol, timestamp) else {
+        let targets: Vec<U256> = symbols
+            .iter()
+            .enumerate()
+            .map(|(i, symbol)| loaded.price_at(symbol, timestamp).unwrap_or(feed_price[i]))
+            .collect();
+        for i in 0..n {
+            if loaded.price_at(&symbols[i], timestamp).is_none() {
                 continue;
-            };
-            let last = feed_price[i];
+            }
+            let (target, last) = (targets[i], feed_price[i]);
             let moved_bps = if target > last {
                 target - last
             } else {
@@ -276,32 +305,33 @@ pub fn build_window(
                 / last;
             let stale = timestamp - feed_time[i] >= s.prices.heartbeat_seconds;
             if target != last && (moved_bps >= U256::from(s.prices.deviation_bps) || stale) {
-                let answer = alloy_primitives::I256::try_from(target)
-                    .map_err(|_| Error::config("price", target, "below 2^255"))?;
-                intents.push((
-                    u128::MAX,
-                    Intent {
-                        signer: keeper.clone(),
-                        request: CallRequest {
-                            to: r.price_feed,
-                            input: SettablePriceFeed::setAnswerCall { answer }
-                                .abi_encode()
-                                .into(),
-                            gas_limit: ORACLE_GAS,
-                            max_fee_per_gas: base_fee as u128 * 2 + DEFAULT_PRIORITY_FEE,
-                            max_priority_fee_per_gas: DEFAULT_PRIORITY_FEE,
+                for call in market.price_calls(i, &targets)? {
+                    intents.push((
+                        u128::MAX,
+                        Intent {
+                            signer: keeper.clone(),
+                            request: CallRequest {
+                                to: call.to,
+                                input: call.input,
+                                gas_limit: ORACLE_GAS,
+                                max_fee_per_gas: base_fee as u128 * 2 + DEFAULT_PRIORITY_FEE,
+                                max_priority_fee_per_gas: DEFAULT_PRIORITY_FEE,
+                            },
+                            oracle: true,
                         },
-                        oracle: true,
-                    },
-                ));
+                    ));
+                }
                 feed_price[i] = target;
                 feed_time[i] = timestamp;
             }
         }
         // Competitors act on what they saw at the end of the previous block.
-        let eth_price = index.reserves()[eth].price;
+        let eth_price = book.usd_price(eth);
         for (user, seen) in &first_seen {
-            let Some(best) = index.best_liquidation(user)? else {
+            let Some(position) = book.position(user)? else {
+                continue;
+            };
+            let Some(best) = best_liquidation(&*position)? else {
                 continue;
             };
             for c in &s.competitors {
@@ -323,20 +353,21 @@ pub fn build_window(
                 {
                     continue;
                 }
-                let call = IPool::liquidationCallCall {
-                    collateralAsset: market.reserves[best.collateral].underlying,
-                    debtAsset: market.reserves[best.debt].underlying,
-                    user: *user,
-                    debtToCover: U256::MAX,
-                    receiveAToken: false,
-                };
+                let call = market.liquidation_call(
+                    &*position,
+                    *user,
+                    best.collateral,
+                    best.debt,
+                    U256::MAX,
+                    false,
+                )?;
                 intents.push((
                     priority,
                     Intent {
                         signer: c.name.clone(),
                         request: CallRequest {
-                            to: market.pool,
-                            input: call.abi_encode().into(),
+                            to: call.to,
+                            input: call.input,
                             gas_limit: LIQUIDATION_GAS,
                             max_fee_per_gas: base_fee as u128 * 2 + priority,
                             max_priority_fee_per_gas: priority,
@@ -357,56 +388,37 @@ pub fn build_window(
                 continue;
             }
             let (name, user, legs, debt) = &borrowers[rng.gen_range(0..borrowers.len())];
-            let reserves = index.user_reserves(user)?;
-            if reserves.is_empty() {
+            let Some(position) = book.position(user)? else {
                 continue;
-            }
-            let input = match kind {
+            };
+            let holdings = position.holdings();
+            let call = match kind {
                 0 => {
-                    let amount = reserves[*debt].debt_balance / U256::from(5u64);
+                    let amount = holdings[*debt].debt / U256::from(5u64);
                     if amount.is_zero() {
                         continue;
                     }
-                    IPool::repayCall {
-                        asset: market.reserves[*debt].underlying,
-                        amount,
-                        interestRateMode: U256::from(2u64),
-                        onBehalfOf: *user,
-                    }
-                    .abi_encode()
+                    market.repay_call(*user, *debt, amount)?
                 }
                 1 => {
                     let asset = legs[0];
-                    let amount = reserves[asset].collateral_balance / U256::from(10u64);
+                    let amount = holdings[asset].collateral / U256::from(10u64);
                     if amount.is_zero() {
                         continue;
                     }
-                    IPool::supplyCall {
-                        asset: market.reserves[asset].underlying,
-                        amount,
-                        onBehalfOf: *user,
-                        referralCode: 0,
-                    }
-                    .abi_encode()
+                    market.supply_call(*user, asset, amount)?
                 }
                 _ => {
-                    let available = index.account_data(user)?.available_borrows_base;
+                    let available = position.available_borrows_usd()?;
                     let amount = amount_for_base(
                         available / U256::from(20u64),
-                        index.reserves()[*debt].price,
-                        market.reserves[*debt].decimals,
+                        book.usd_price(*debt),
+                        decimals[*debt],
                     );
                     if amount.is_zero() {
                         continue;
                     }
-                    IPool::borrowCall {
-                        asset: market.reserves[*debt].underlying,
-                        amount,
-                        interestRateMode: U256::from(2u64),
-                        referralCode: 0,
-                        onBehalfOf: *user,
-                    }
-                    .abi_encode()
+                    market.borrow_call(*user, *debt, amount)?
                 }
             };
             intents.push((
@@ -414,8 +426,8 @@ pub fn build_window(
                 Intent {
                     signer: name.clone(),
                     request: CallRequest {
-                        to: market.pool,
-                        input: input.into(),
+                        to: call.to,
+                        input: call.input,
                         gas_limit: USER_GAS,
                         max_fee_per_gas: base_fee as u128 * 2 + DEFAULT_PRIORITY_FEE,
                         max_priority_fee_per_gas: DEFAULT_PRIORITY_FEE,
@@ -458,27 +470,27 @@ pub fn build_window(
                 &mut receipts,
                 &mut logs,
             );
-            let touched = index.apply_logs(&mut evm, &outcome.logs)?;
+            let touched = book.apply_logs(&mut evm, &outcome.logs)?;
             if intent.oracle && outcome.success {
-                index.refresh_prices(&mut evm)?;
+                let replayed = crate::engine::replay::ReplayedTx::new(tx_index, &tx, &outcome);
+                book.apply_price_update(&mut evm, &replayed)?;
                 prices_moved = true;
             }
-            for event in crate::protocol::aave_v3::decode_events(market.pool, &outcome.logs) {
-                if let crate::protocol::aave_v3::PoolEvent::LiquidationCall(e) = event {
-                    if s.competitors.iter().any(|c| actor(&c.name) == e.liquidator) {
+            if outcome.success {
+                for e in market.liquidations(&mut evm, &outcome.logs)? {
+                    if competitor_addresses.contains(&e.liquidator) {
                         competitor_liquidations += 1;
                     }
                 }
             }
             for user in touched {
-                update_seen(&index, &mut first_seen, user, number)?;
+                update_seen(&book, &mut first_seen, user, number)?;
             }
             tx_index += 1;
         }
         if prices_moved || offset % 25 == 0 {
-            let users: Vec<Address> = index.users().map(|(a, _)| *a).collect();
-            for user in users {
-                update_seen(&index, &mut first_seen, user, number)?;
+            for user in book.users() {
+                update_seen(&book, &mut first_seen, user, number)?;
             }
         }
         blocks.push(header);
@@ -487,18 +499,9 @@ pub fn build_window(
         }
     }
 
-    let mut addresses = BTreeMap::new();
-    addresses.insert("pool".to_string(), market.pool);
-    addresses.insert(
-        "pool_addresses_provider".to_string(),
-        market.addresses_provider,
-    );
-    addresses.insert("oracle".to_string(), market.oracle);
-    addresses.insert("pool_configurator".to_string(), market.pool_configurator);
-    addresses.insert("data_provider".to_string(), market.data_provider);
     let details = serde_json::to_value(WindowDetails {
         market: market.clone(),
-        users_at_start: borrowers.iter().map(|b| b.1).collect(),
+        users_at_start,
         competitors: s
             .competitors
             .iter()
@@ -516,8 +519,8 @@ pub fn build_window(
         first_block: w.first_block,
         last_block: w.first_block + w.blocks - 1,
         protocol: ProtocolInfo {
-            kind: "aave-v3".into(),
-            addresses,
+            kind: market.kind().as_str().into(),
+            addresses: market.addresses(),
             details,
         },
         provenance: Provenance {
@@ -552,12 +555,15 @@ pub fn build_window(
 }
 
 fn update_seen(
-    index: &BorrowerIndex,
+    book: &AnyBook,
     first_seen: &mut BTreeMap<Address, u64>,
     user: Address,
     block: u64,
 ) -> Result<()> {
-    let hf = index.account_data(&user)?.health_factor;
+    let hf = match book.position(&user)? {
+        Some(position) => position.health_factor()?,
+        None => U256::MAX,
+    };
     if crate::math::aave::is_liquidatable(hf) {
         first_seen.entry(user).or_insert(block);
     } else {

@@ -548,7 +548,7 @@ pub fn lookback_events() -> [B256; 2] {
 
 /// The manifest's `protocol` section for `details` (same address names as devnet windows).
 pub fn protocol_info(details: &WindowDetails) -> Result<ProtocolInfo> {
-    let m = &details.market;
+    let m = details.market.as_aave_v3()?;
     let mut addresses = BTreeMap::new();
     addresses.insert("pool".to_string(), m.pool);
     addresses.insert("pool_addresses_provider".to_string(), m.addresses_provider);
@@ -636,7 +636,7 @@ pub fn discover_window(
     }
     tracing::info!(users = users.len(), "users at the window's start");
     protocol_info(&WindowDetails {
-        market,
+        market: crate::protocol::AnyMarket::AaveV3(market),
         users_at_start: users,
         competitors: BTreeMap::new(),
     })

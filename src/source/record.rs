@@ -88,14 +88,12 @@ pub fn record_window(source: Arc<RpcSource>, options: &RecordOptions) -> Result<
             what: "protocol details (an Aave V3 window description)".into(),
             message: e.to_string(),
         })?;
-    if let Some(pool) = options.pool.filter(|p| *p != details.market.pool) {
+    let market_pool = details.market.as_aave_v3()?.pool;
+    if let Some(pool) = options.pool.filter(|p| *p != market_pool) {
         return Err(Error::config(
             "pool",
             pool,
-            format!(
-                "the pool of the given market description ({})",
-                details.market.pool
-            ),
+            format!("the pool of the given market description ({market_pool})"),
         ));
     }
     let mut window = Window {

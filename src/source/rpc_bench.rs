@@ -93,7 +93,7 @@ pub fn run(dataset: &Path, latency_ms: u64, work: &Path) -> Result<RpcBench> {
         name: "bench-rpc".into(),
         from: window.manifest.first_block,
         to: window.manifest.last_block,
-        pool: Some(details.market.pool),
+        pool: Some(details.market.as_aave_v3()?.pool),
         protocol: None,
         discovery: DiscoveryOptions {
             users: details.users_at_start.clone(),

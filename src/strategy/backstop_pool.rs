@@ -98,8 +98,8 @@ impl BackstopPool {
         debt_to_cover: U256,
         gas: U256,
     ) -> Result<Option<I256>> {
-        let (cr, dr) = (&candidate.reserves[c], &candidate.reserves[d]);
-        let o = super::two_step::outcome(&candidate.reserves, view.configs, c, d, debt_to_cover)?;
+        let (cr, dr) = (&candidate.holdings()[c], &candidate.holdings()[d]);
+        let o = candidate.position.liquidation(c, d, debt_to_cover)?;
         if o.debt_repaid.is_zero() {
             return Ok(None);
         }
@@ -125,23 +125,23 @@ impl BackstopPool {
             view.native_price,
         )
         .base;
-        let reserves = &candidate.reserves;
+        let holdings = candidate.holdings();
         let mut best: Option<BackstopPlan> = None;
         let mut best_unlimited: Option<I256> = None;
-        for (d, dr) in reserves.iter().enumerate() {
+        for (d, dr) in holdings.iter().enumerate() {
             let held = view
                 .symbols
                 .get(d)
                 .is_some_and(|s| self.stablecoins.contains(s));
-            if !held || dr.debt_balance.is_zero() || dr.price.is_zero() {
+            if !held || dr.debt.is_zero() || dr.price.is_zero() {
                 continue;
             }
             // What the capital buys of the debt asset, rounded down.
             let affordable = self.capital_base * crate::math::fixed::pow10(dr.decimals)? / dr.price;
-            for (c, cr) in reserves.iter().enumerate() {
-                if !cr.usage_as_collateral
-                    || cr.collateral_balance.is_zero()
-                    || view.configs[c].liquidation_threshold == 0
+            for (c, cr) in holdings.iter().enumerate() {
+                if !cr.collateral_enabled
+                    || cr.collateral.is_zero()
+                    || candidate.position.refusal(c, d)?.is_some()
                 {
                     continue;
                 }
@@ -151,7 +151,7 @@ impl BackstopPool {
                     continue;
                 };
                 best_unlimited = Some(best_unlimited.map_or(unlimited, |b| b.max(unlimited)));
-                let full = super::two_step::outcome(reserves, view.configs, c, d, U256::MAX)?;
+                let full = candidate.position.liquidation(c, d, U256::MAX)?;
                 let (debt_to_cover, profit) = if affordable >= full.debt_repaid {
                     (U256::MAX, Some(unlimited))
                 } else if affordable.is_zero() {

@@ -12,9 +12,8 @@ use std::collections::BTreeMap;
 use alloy_primitives::{Address, I256, U256};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::borrowers::BestLiquidation;
 use crate::error::{Error, Result};
-use crate::math::aave::{AccountData, ReserveConfig, UserReserve};
+use crate::protocol::market::{BestLiquidation, Holding, Position};
 
 /// An open liquidation opportunity as strategies see it at a hook point.
 #[derive(Debug, Clone)]
@@ -23,12 +22,19 @@ pub struct Candidate {
     pub opportunity_id: u64,
     /// The borrower.
     pub user: Address,
-    /// Account data from the shared math.
-    pub account: AccountData,
-    /// Per-reserve balances, prices and flags.
-    pub reserves: Vec<UserReserve>,
+    /// Health factor (WAD) from the protocol's shared math.
+    pub health_factor: U256,
+    /// The position, with the protocol's own liquidation math.
+    pub position: std::sync::Arc<dyn Position>,
     /// The most valuable pair with `debtToCover = max`.
     pub best: Option<BestLiquidation>,
+}
+
+impl Candidate {
+    /// Per-asset balances, USD prices and flags.
+    pub fn holdings(&self) -> &[Holding] {
+        self.position.holdings()
+    }
 }
 
 /// What strategies see at a hook point.
@@ -42,9 +48,8 @@ pub struct HookView<'a> {
     pub base_fee: u64,
     /// Price of the native (gas) asset, 8 decimals.
     pub native_price: U256,
-    /// Reserve configurations.
-    pub configs: &'a [ReserveConfig],
-    /// Flash-loan premium of the market, bps.
+    /// Flash-loan premium of the market, bps (runs on a market without flash loans refuse the
+    /// `flash-loan` strategy before they start).
     pub flash_loan_premium_bps: u16,
     /// Reserve symbols, by reserve index.
     pub symbols: &'a [String],
@@ -197,7 +202,7 @@ pub fn expected_profit(
     let premium = match funding {
         Funding::Own | Funding::BackstopPool => U256::ZERO,
         Funding::FlashLoan => {
-            let debt = &candidate.reserves[best.debt];
+            let debt = &candidate.holdings()[best.debt];
             let amount = crate::cost::flash_loan_premium(
                 best.outcome.debt_repaid,
                 view.flash_loan_premium_bps,
@@ -221,6 +226,35 @@ pub struct StrategyKind {
     pub params: &'static [(&'static str, &'static str)],
     /// Builds an instance from complete parameters.
     pub build: fn(&Params) -> Result<Box<dyn Strategy>>,
+}
+
+/// Strategy kinds that need the market's flash loans.
+pub const NEEDS_FLASH_LOANS: &[&str] = &["flash-loan"];
+
+/// Refuses `instances` a market cannot serve: the `flash-loan` strategy on a market without
+/// flash loans (`premium_bps` `None`), naming the strategy and the protocol.
+pub fn check_market_support(
+    instances: &[Instance],
+    premium_bps: Option<u16>,
+    protocol: &str,
+) -> Result<()> {
+    if premium_bps.is_some() {
+        return Ok(());
+    }
+    match instances
+        .iter()
+        .find(|i| NEEDS_FLASH_LOANS.contains(&i.kind.as_str()))
+    {
+        Some(i) => Err(Error::config(
+            "strategies.kind",
+            &i.kind,
+            format!(
+                "a strategy this market supports: {protocol} markets have no flash loans, so \
+                 `flash-loan` cannot be funded (use greedy, gas-threshold, two-step or backstop-pool)"
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Every built-in strategy.

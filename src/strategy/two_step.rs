@@ -16,9 +16,8 @@ use super::{
     MissReason, Params, Strategy, StrategyKind,
 };
 use crate::error::Result;
-use crate::math::aave::{
-    self as aave_math, LiquidationInput, LiquidationOutcome, ReserveConfig, UserReserve,
-};
+use crate::math::aave::{self as aave_math, LiquidationOutcome};
+use crate::protocol::market::{Holding, Position};
 
 /// Registry entry.
 pub const KIND: StrategyKind = StrategyKind {
@@ -43,79 +42,31 @@ pub struct TwoStep {
     pub priority_fee_wei: u128,
 }
 
-/// Shared-math outcome of liquidating `debt_to_cover` of `reserves` on pair (c, d).
-pub fn outcome(
-    reserves: &[UserReserve],
-    configs: &[ReserveConfig],
-    c: usize,
-    d: usize,
-    debt_to_cover: U256,
-) -> Result<LiquidationOutcome> {
-    let account = aave_math::user_account_data(reserves)?;
-    aave_math::liquidation_outcome(&LiquidationInput {
-        health_factor: account.health_factor,
-        user_debt: reserves[d].debt_balance,
-        debt_to_cover,
-        user_collateral_balance: reserves[c].collateral_balance,
-        collateral_price: reserves[c].price,
-        collateral_decimals: reserves[c].decimals,
-        debt_price: reserves[d].price,
-        debt_decimals: reserves[d].decimals,
-        liquidation_bonus: configs[c].liquidation_bonus,
-        liquidation_protocol_fee: configs[c].liquidation_protocol_fee,
-    })
-}
-
-/// The position after a liquidation with outcome `o` on pair (c, d).
-pub fn after(
-    reserves: &[UserReserve],
-    c: usize,
-    d: usize,
-    o: &LiquidationOutcome,
-) -> Vec<UserReserve> {
-    let mut r = reserves.to_vec();
-    r[c].collateral_balance = r[c]
-        .collateral_balance
-        .saturating_sub(o.collateral_to_liquidator + o.protocol_fee);
-    r[d].debt_balance = r[d].debt_balance.saturating_sub(o.debt_repaid);
-    if r[d].debt_balance.is_zero() {
-        r[d].borrowing = false;
-    }
-    if r[c].collateral_balance.is_zero() {
-        r[c].usage_as_collateral = false;
-    }
-    r
-}
-
-/// Collateral value received minus debt value repaid (base currency).
+/// Collateral value received minus debt value repaid (USD, 8 decimals).
 pub fn bonus_value(
-    reserves: &[UserReserve],
+    holdings: &[Holding],
     c: usize,
     d: usize,
     o: &LiquidationOutcome,
 ) -> Result<I256> {
     let received = aave_math::collateral_value_base(
         o.collateral_to_liquidator,
-        reserves[c].price,
-        reserves[c].decimals,
+        holdings[c].price,
+        holdings[c].decimals,
     )?;
-    let paid = aave_math::debt_value_base(o.debt_repaid, reserves[d].price, reserves[d].decimals)?;
+    let paid = aave_math::debt_value_base(o.debt_repaid, holdings[d].price, holdings[d].decimals)?;
     Ok(I256::from_raw(received).saturating_sub(I256::from_raw(paid)))
 }
 
-/// The two-step plan for pair (c, d): the first `debtToCover` and the total bonus value of both
-/// steps, or `None` when no first step keeps the position liquidatable.
-pub fn plan(
-    reserves: &[UserReserve],
-    configs: &[ReserveConfig],
-    c: usize,
-    d: usize,
-) -> Result<Option<(U256, I256)>> {
-    let max = outcome(reserves, configs, c, d, U256::MAX)?.max_liquidatable_debt;
+/// The two-step plan for pair (c, d) with the protocol's own math: the first `debtToCover` and
+/// the total bonus value of both steps, or `None` when no first step keeps the position
+/// liquidatable.
+pub fn plan(position: &dyn Position, c: usize, d: usize) -> Result<Option<(U256, I256)>> {
+    let max = position.liquidation(c, d, U256::MAX)?.max_liquidatable_debt;
     let still_liquidatable = |x: U256| -> Result<bool> {
-        let o = outcome(reserves, configs, c, d, x)?;
+        let o = position.liquidation(c, d, x)?;
         Ok(aave_math::is_liquidatable(
-            aave_math::user_account_data(&after(reserves, c, d, &o))?.health_factor,
+            position.after(c, d, &o)?.health_factor()?,
         ))
     };
     if max.is_zero() || !still_liquidatable(U256::from(1u64))? {
@@ -131,10 +82,11 @@ pub fn plan(
             hi = mid - U256::from(1u64);
         }
     }
-    let first = outcome(reserves, configs, c, d, lo)?;
-    let rest = after(reserves, c, d, &first);
-    let second = outcome(&rest, configs, c, d, U256::MAX)?;
-    let total = bonus_value(reserves, c, d, &first)? + bonus_value(&rest, c, d, &second)?;
+    let first = position.liquidation(c, d, lo)?;
+    let rest = position.after(c, d, &first)?;
+    let second = rest.liquidation(c, d, U256::MAX)?;
+    let total = bonus_value(position.holdings(), c, d, &first)?
+        + bonus_value(rest.holdings(), c, d, &second)?;
     Ok(Some((lo, total)))
 }
 
@@ -164,12 +116,7 @@ impl Strategy for TwoStep {
         if single <= I256::ZERO && single + single + one_usd <= I256::ZERO {
             return Ok(Decision::Skip(MissReason::Unprofitable));
         }
-        let split = plan(
-            &candidate.reserves,
-            view.configs,
-            best.collateral,
-            best.debt,
-        )?;
+        let split = plan(&*candidate.position, best.collateral, best.debt)?;
         let debt_to_cover = match split {
             Some((first, total)) if total - I256::from_raw(extra_gas) > best.bonus_value_base => {
                 if single + (total - best.bonus_value_base) - I256::from_raw(extra_gas)

@@ -14,7 +14,7 @@ use liqsim::protocol::artifacts::{ArtifactStore, AAVE_V2};
 use liqsim::Error;
 use revm::database::EmptyDB;
 
-fn v2_artifacts() -> &'static ArtifactStore {
+pub(crate) fn v2_artifacts() -> &'static ArtifactStore {
     static STORE: OnceLock<ArtifactStore> = OnceLock::new();
     STORE.get_or_init(|| match ArtifactStore::open(&AAVE_V2, None) {
         Ok(store) => store,

@@ -15,7 +15,7 @@ use liqsim::Error;
 use revm::database::EmptyDB;
 
 /// The published `@venusprotocol/isolated-pools` artifacts, fetched with npm on first use.
-fn venus_artifacts() -> &'static ArtifactStore {
+pub(crate) fn venus_artifacts() -> &'static ArtifactStore {
     static STORE: OnceLock<ArtifactStore> = OnceLock::new();
     STORE.get_or_init(|| match ArtifactStore::open(&VENUS_ISOLATED_POOLS, None) {
         Ok(store) => store,

@@ -8,10 +8,12 @@ use liqsim::engine::evm::Evm;
 use liqsim::engine::opportunities::{Ending, OpportunityTracker};
 use liqsim::engine::replay::{replay, ReplayHooks, ReplayedTx};
 use liqsim::engine::whatif::what_if_liquidation;
+use liqsim::protocol::aave_v3::market::V3Position;
 use liqsim::protocol::aave_v3::{
     AaveV3Market, LiquidationIndexes, LiquidationPrediction, LiquidationRequest,
 };
 use liqsim::protocol::actor;
+use liqsim::protocol::AnyMarket;
 use liqsim::scenario::LoadedScenario;
 use liqsim::source::dataset::{read_dataset, write_dataset};
 use liqsim::source::devnet::{build_window, load_prestate, BuiltWindow, WindowDetails};
@@ -165,7 +167,7 @@ impl ReplayHooks<EmptyDB> for WhatIfProbe {
         self.tracker.on_price_update(evm, block, tx)?;
         // The index's natively computed normalized income and debt equal the Pool's views.
         for (i, r) in self.market.reserves.iter().enumerate() {
-            let state = self.tracker.index.reserves()[i];
+            let state = self.tracker.aave_v3_index().unwrap().reserves()[i];
             assert_eq!(
                 state.liquidity_index,
                 self.market.normalized_income(evm, i)?,
@@ -187,7 +189,12 @@ impl ReplayHooks<EmptyDB> for WhatIfProbe {
         }
         let open: Vec<_> = self.tracker.ledger.open().map(|o| o.user).collect();
         for user in open {
-            let Some(best) = self.tracker.index.best_liquidation(&user)? else {
+            let Some(best) = self
+                .tracker
+                .aave_v3_index()
+                .unwrap()
+                .best_liquidation(&user)?
+            else {
                 continue;
             };
             let request = LiquidationRequest {
@@ -196,21 +203,24 @@ impl ReplayHooks<EmptyDB> for WhatIfProbe {
                 debt_to_cover: U256::MAX,
                 receive_a_token: false,
             };
-            let states = self.tracker.index.reserves();
+            let states = self.tracker.aave_v3_index().unwrap().reserves();
             let indexes = LiquidationIndexes {
                 collateral_liquidity_index: states[best.collateral].liquidity_index,
                 debt_variable_index: states[best.debt].variable_debt_index,
             };
-            let reserves = self.tracker.index.user_reserves(&user)?;
-            let config = self.tracker.index.configs()[best.collateral];
+            let index = self.tracker.aave_v3_index().unwrap();
+            let reserves = index.user_reserves(&user)?;
+            let position = V3Position::new(reserves.clone(), index.shared_configs())?;
+            let config = self.tracker.aave_v3_index().unwrap().configs()[best.collateral];
             let prediction =
                 AaveV3Market::predict_liquidation(&reserves, &request, &config, &indexes)?;
             let before = evm.db().cache.accounts.len();
             let result = what_if_liquidation(
                 evm,
-                &self.market,
+                &AnyMarket::AaveV3(self.market.clone()),
                 actor("what-if-liquidator"),
                 user,
+                &position,
                 &request,
                 2_000_000_000,
             )?;
@@ -250,7 +260,7 @@ fn what_if_runs_at_hook_points_without_touching_history() {
         OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start).unwrap();
     let mut probe = WhatIfProbe {
         tracker,
-        market: details.market.clone(),
+        market: details.market.as_aave_v3().unwrap().clone(),
         checked: 0,
     };
     let fidelity = replay(&mut evm, window, true, &mut probe, None).unwrap();
@@ -259,12 +269,13 @@ fn what_if_runs_at_hook_points_without_touching_history() {
         "no liquidatable position at any price update"
     );
     // The index read positions straight from storage, and they equal the contracts' views.
-    assert!(probe.tracker.index.reads_storage());
-    assert!(probe.tracker.index.len() > 100);
+    assert!(probe.tracker.aave_v3_index().unwrap().reads_storage());
+    assert!(probe.tracker.aave_v3_index().unwrap().len() > 100);
     assert_eq!(
         probe
             .tracker
-            .index
+            .aave_v3_index()
+            .unwrap()
             .users_differing_from_views(&mut evm)
             .unwrap(),
         Vec::<alloy_primitives::Address>::new()

@@ -6,5 +6,6 @@ mod common;
 mod compound;
 mod dataset;
 mod notebook;
+mod protocols;
 mod rpc;
 mod strategies;

@@ -460,7 +460,7 @@ fn run_through_rpc_matches_dataset(anvil: &Anvil, cache: &Path, generated: &Wind
     let strategies = &fixture_text[fixture_text.find("[[strategies]]").unwrap()..];
     let scenario = format!(
         "name = \"small-crash-rpc\"\n\n[source]\nkind = \"rpc\"\nrpc_url_env = \"LIQSIM_TEST_NODE\"\npool = \"{}\"\nfrom_block = {}\nto_block = {}\nusers_file = \"users.txt\"\n\n{strategies}",
-        details.market.pool, generated.manifest.first_block, generated.manifest.last_block
+        details.market.as_aave_v3().unwrap().pool, generated.manifest.first_block, generated.manifest.last_block
     );
     let scenario_path = root.join("rpc.toml");
     std::fs::write(&scenario_path, scenario).unwrap();
@@ -535,7 +535,13 @@ fn run_through_rpc_matches_dataset(anvil: &Anvil, cache: &Path, generated: &Wind
         &[
             "record".as_ref(),
             "--provider".as_ref(),
-            details.market.addresses_provider.to_string().as_ref(),
+            details
+                .market
+                .as_aave_v3()
+                .unwrap()
+                .addresses_provider
+                .to_string()
+                .as_ref(),
             "--from".as_ref(),
             generated.manifest.first_block.to_string().as_ref(),
             "--to".as_ref(),

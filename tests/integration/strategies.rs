@@ -7,10 +7,13 @@ use std::sync::OnceLock;
 
 use alloy_primitives::{I256, U256};
 use liqsim::engine::evm::Evm;
-use liqsim::engine::whatif::what_if_liquidations;
+use liqsim::engine::whatif::{what_if_liquidations, WhatIfAt};
 use liqsim::math::aave as aave_math;
+use liqsim::protocol::aave_v3::market::V3Position;
 use liqsim::protocol::aave_v3::LiquidationRequest;
 use liqsim::protocol::actor;
+use liqsim::protocol::market::best_liquidation;
+use liqsim::protocol::{AnyMarket, Position};
 use liqsim::run::{run_strategies, StrategyRun};
 use liqsim::scenario::{DexConfig, LoadedScenario};
 use liqsim::source::devnet::build_window;
@@ -195,23 +198,20 @@ fn two_step_earns_more_than_greedy_on_a_position_built_for_it() {
         hf > aave_math::CLOSE_FACTOR_HF_THRESHOLD && aave_math::is_liquidatable(hf),
         "{hf}"
     );
+    let position = std::sync::Arc::new(
+        V3Position::new(reserves.clone(), std::sync::Arc::new(configs)).unwrap(),
+    );
 
     // The strategy itself chooses to split.
     let two_step = instances("[[strategies]]\nkind = \"two-step\"\n")[0]
         .build()
         .unwrap();
-    let index_best =
-        liqsim::engine::borrowers::BorrowerIndex::new(market, &mut evm).and_then(|mut idx| {
-            idx.refresh_user(&mut evm, user)?;
-            idx.best_liquidation(&user)
-        });
-    let best = index_best.unwrap().unwrap();
+    let best = best_liquidation(&*position).unwrap().unwrap();
     let view = HookView {
         block: 1,
         timestamp: 1,
         base_fee: 30_000_000_000,
         native_price: U256::from(3_200u64) * U256::from(100_000_000u64),
-        configs: &configs,
         flash_loan_premium_bps: 9,
         symbols: &[],
         dex: &liqsim::cost::DexModel::default(),
@@ -219,15 +219,15 @@ fn two_step_earns_more_than_greedy_on_a_position_built_for_it() {
     let candidate = Candidate {
         opportunity_id: 0,
         user,
-        account: aave_math::user_account_data(&reserves).unwrap(),
-        reserves: reserves.clone(),
+        health_factor: hf,
+        position: position.clone(),
         best: Some(best),
     };
     let Decision::Act(intent) = two_step.decide(&view, &candidate).unwrap() else {
         panic!("two-step declined")
     };
     assert_eq!(intent.debt_to_cover.len(), 2, "{intent:?}");
-    let (first, predicted_total) = plan(&reserves, &configs, weth, usdc).unwrap().unwrap();
+    let (first, predicted_total) = plan(&*position, weth, usdc).unwrap().unwrap();
     assert_eq!(intent.debt_to_cover[0], first);
 
     // Both executed for real on the same state.
@@ -238,24 +238,20 @@ fn two_step_earns_more_than_greedy_on_a_position_built_for_it() {
         receive_a_token: false,
     };
     let liquidator = actor("two-step-liquidator");
-    let greedy = what_if_liquidations(
-        evm.db(),
-        evm.block(),
-        evm.chain_id(),
-        market,
-        liquidator,
-        user,
-        &[request(U256::MAX)],
-        0,
-    )
-    .unwrap();
+    let any = AnyMarket::AaveV3(market.clone());
+    let at = WhatIfAt {
+        state: evm.db(),
+        block: evm.block(),
+        chain_id: evm.chain_id(),
+        market: &any,
+    };
+    let greedy =
+        what_if_liquidations(&at, liquidator, user, &*position, &[request(U256::MAX)], 0).unwrap();
     let split = what_if_liquidations(
-        evm.db(),
-        evm.block(),
-        evm.chain_id(),
-        market,
+        &at,
         liquidator,
         user,
+        &*position,
         &[request(first), request(U256::MAX)],
         0,
     )
@@ -267,7 +263,7 @@ fn two_step_earns_more_than_greedy_on_a_position_built_for_it() {
             collateral_to_liquidator: r.collateral_received,
             ..Default::default()
         };
-        bonus_value(&reserves, weth, usdc, &o).unwrap()
+        bonus_value(position.holdings(), weth, usdc, &o).unwrap()
     };
     let greedy_bonus = value(&greedy[0]);
     let split_bonus = value(&split[0]) + value(&split[1]);
@@ -392,7 +388,7 @@ fn a_small_backstop_pool_is_capital_limited() {
         .filter(|c| c.instance == small_pool)
         .collect();
     for (a, before) in small.iter().zip(&series) {
-        let decimals = run.market.reserves[a.debt].decimals as u32;
+        let decimals = run.market.decimals()[a.debt] as u32;
         let usd = a.debt_repaid.to::<u128>() as f64 / 10f64.powi(decimals as i32);
         let held = before.capital_base.to::<u128>() as f64 / 1e8;
         assert!(usd <= held * 1.02, "repaid {usd} USD holding {held}");
@@ -400,8 +396,7 @@ fn a_small_backstop_pool_is_capital_limited() {
     let repaid = |acts: &[liqsim::analytics::runner::Action]| {
         acts.iter()
             .map(|a| {
-                a.debt_repaid.to::<u128>() as f64
-                    / 10f64.powi(run.market.reserves[a.debt].decimals as i32)
+                a.debt_repaid.to::<u128>() as f64 / 10f64.powi(run.market.decimals()[a.debt] as i32)
             })
             .sum::<f64>()
     };

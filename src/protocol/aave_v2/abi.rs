@@ -28,6 +28,11 @@ sol! {
     interface IPriceOracle {
         function setAssetPrice(address asset, uint256 price) external;
         function getAssetPrice(address asset) external view returns (uint256);
+        function setEthUsdPrice(uint256 price) external;
+        function getEthUsdPrice() external view returns (uint256);
+
+        event AssetPriceUpdated(address _asset, uint256 _price, uint256 timestamp);
+        event EthPriceUpdated(uint256 _price, uint256 timestamp);
     }
 
     interface ILendingRateOracle {
@@ -72,6 +77,15 @@ sol! {
         function getReserveNormalizedVariableDebt(address asset) external view returns (uint256);
         function getUserConfiguration(address user) external view returns (ReserveConfigurationMap memory);
 
+        function repay(address asset, uint256 amount, uint256 rateMode, address onBehalfOf) external returns (uint256);
+
+        event Deposit(address indexed reserve, address user, address indexed onBehalfOf, uint256 amount, uint16 indexed referral);
+        event Withdraw(address indexed reserve, address indexed user, address indexed to, uint256 amount);
+        event Borrow(address indexed reserve, address user, address indexed onBehalfOf, uint256 amount, uint256 borrowRateMode, uint256 borrowRate, uint16 indexed referral);
+        event Repay(address indexed reserve, address indexed user, address indexed repayer, uint256 amount);
+        event ReserveUsedAsCollateralEnabled(address indexed reserve, address indexed user);
+        event ReserveUsedAsCollateralDisabled(address indexed reserve, address indexed user);
+        event ReserveDataUpdated(address indexed reserve, uint256 liquidityRate, uint256 stableBorrowRate, uint256 variableBorrowRate, uint256 liquidityIndex, uint256 variableBorrowIndex);
         event LiquidationCall(address indexed collateralAsset, address indexed debtAsset, address indexed user, uint256 debtToCover, uint256 liquidatedCollateralAmount, address liquidator, bool receiveAToken);
     }
 }

@@ -52,8 +52,19 @@ pub struct MarketConfig {
     /// Chain id.
     #[serde(default = "default_chain_id")]
     pub chain_id: u64,
+    /// Symbol of the asset whose price prices gas (default: the first asset).
+    #[serde(default)]
+    pub native_asset: Option<String>,
+    /// USD per ETH given to the oracle's `setEthUsdPrice` (8 decimals there): what liqsim values
+    /// ETH-denominated amounts in USD with.
+    #[serde(default = "default_eth_usd")]
+    pub eth_usd: DecimalText,
     /// Reserves, in listing order.
     pub assets: Vec<AssetConfig>,
+}
+
+fn default_eth_usd() -> DecimalText {
+    DecimalText("2000".into())
 }
 
 fn default_kind() -> String {
@@ -78,6 +89,18 @@ impl MarketConfig {
         }
         if self.assets.is_empty() {
             return Err(Error::config("assets", "[]", "at least one asset"));
+        }
+        if self.eth_usd_price()?.is_zero() {
+            return Err(Error::config("eth_usd", &self.eth_usd.0, "above 0"));
+        }
+        if let Some(native) = &self.native_asset {
+            if !self.assets.iter().any(|a| &a.symbol == native) {
+                return Err(Error::config(
+                    "native_asset",
+                    native,
+                    "the symbol of a listed asset",
+                ));
+            }
         }
         for (i, a) in self.assets.iter().enumerate() {
             let f = |name: &str| format!("assets[{i}].{name}");
@@ -172,6 +195,21 @@ impl MarketConfig {
             .map_err(|e| Error::config(format!("assets[{i}].price_eth"), &a.price_eth.0, e))
     }
 
+    /// The native (gas) asset's symbol.
+    pub fn native_symbol(&self) -> String {
+        self.native_asset
+            .clone()
+            .or_else(|| self.assets.first().map(|a| a.symbol.clone()))
+            .unwrap_or_default()
+    }
+
+    /// USD per ETH, 8 decimals.
+    pub fn eth_usd_price(&self) -> Result<U256> {
+        self.eth_usd
+            .to_units(8)
+            .map_err(|e| Error::config("eth_usd", &self.eth_usd.0, e))
+    }
+
     /// Parses and validates a TOML market description.
     pub fn from_toml(text: &str) -> Result<Self> {
         let config: Self = toml::from_str(text).map_err(|e| Error::InvalidConfig {
@@ -198,6 +236,8 @@ impl MarketConfig {
             protocol: default_kind(),
             market_id: default_market_id(),
             chain_id: default_chain_id(),
+            native_asset: Some("WETH".into()),
+            eth_usd: default_eth_usd(),
             assets: vec![
                 asset("WETH", 18, "1", 8000, 8250, 10_500),
                 asset("WBTC", 8, "15", 7000, 7500, 10_650),

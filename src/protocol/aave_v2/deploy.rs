@@ -180,6 +180,14 @@ where
         "setLendingRateOracle",
     )?;
 
+    evm.send_call(
+        admin,
+        oracle,
+        &IPriceOracle::setEthUsdPriceCall {
+            price: config.eth_usd_price()?,
+        },
+        "PriceOracle.setEthUsdPrice",
+    )?;
     let mut reserves = Vec::new();
     for (i, a) in config.assets.iter().enumerate() {
         let asset = tokens[i];
@@ -319,6 +327,7 @@ where
         });
     }
     Ok(AaveV2Market {
+        native_asset: config.native_symbol(),
         provider,
         pool,
         configurator,

@@ -88,6 +88,8 @@ pub fn random_market(rng: &mut ChaCha8Rng, index: usize) -> MarketConfig {
         protocol: super::config::PROTOCOL_KIND.into(),
         market_id: format!("aave-v2-differential-{index}"),
         chain_id: 31337,
+        native_asset: None,
+        eth_usd: DecimalText("2000".into()),
         assets,
     }
 }

@@ -12,6 +12,7 @@ pub mod abi;
 pub mod config;
 pub mod deploy;
 pub mod differential;
+pub mod market;
 
 use alloy_primitives::{Address, Log, U256};
 use alloy_sol_types::{SolCall, SolEvent};
@@ -26,7 +27,7 @@ use crate::math::fixed::ray_div;
 use abi::{ILendingPool, IMintableERC20, IPriceOracle, IScaledBalanceToken};
 
 /// One reserve of the market.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReserveV2 {
     /// Symbol.
     pub symbol: String,
@@ -49,8 +50,10 @@ pub struct ReserveV2 {
 }
 
 /// A deployed Aave V2 market.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AaveV2Market {
+    /// Symbol of the asset that prices gas.
+    pub native_asset: String,
     /// `LendingPoolAddressesProvider`.
     pub provider: Address,
     /// `LendingPool` proxy.

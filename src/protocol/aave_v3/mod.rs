@@ -6,6 +6,7 @@ pub mod config;
 pub mod deploy;
 pub mod differential;
 pub mod errors;
+pub mod market;
 
 use alloy_primitives::{Address, Log, TxKind, I256, U256};
 use alloy_sol_types::{SolCall, SolEvent};

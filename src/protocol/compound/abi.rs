@@ -45,6 +45,9 @@ sol! {
         function liquidationIncentiveMantissa() external view returns (uint256);
         function minLiquidatableCollateral() external view returns (uint256);
         function markets(address vToken) external view returns (bool isListed, uint256 collateralFactorMantissa, uint256 liquidationThresholdMantissa);
+
+        event MarketEntered(address indexed vToken, address indexed account);
+        event MarketExited(address indexed vToken, address indexed account);
     }
 
     struct RiskManagementInit {
@@ -80,6 +83,14 @@ sol! {
         function totalSupply() external view returns (uint256);
         function underlying() external view returns (address);
 
+        function borrowIndex() external view returns (uint256);
+
+        event AccrueInterest(uint256 cashPrior, uint256 interestAccumulated, uint256 borrowIndex, uint256 totalBorrows);
+        event Mint(address indexed minter, uint256 mintAmount, uint256 mintTokens, uint256 accountBalance);
+        event Redeem(address indexed redeemer, uint256 redeemAmount, uint256 redeemTokens, uint256 accountBalance);
+        event Borrow(address indexed borrower, uint256 borrowAmount, uint256 accountBorrows, uint256 totalBorrows);
+        event RepayBorrow(address indexed payer, address indexed borrower, uint256 repayAmount, uint256 accountBorrows, uint256 totalBorrows);
+        event Transfer(address indexed from, address indexed to, uint256 amount);
         event LiquidateBorrow(address indexed liquidator, address indexed borrower, uint256 repayAmount, address indexed vTokenCollateral, uint256 seizeTokens);
         event ProtocolSeize(address indexed from, address indexed to, uint256 amount);
     }

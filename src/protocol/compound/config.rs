@@ -73,6 +73,9 @@ pub struct MarketConfig {
     /// below it cannot be liquidated with `liquidateBorrow` (Venus rule).
     #[serde(default = "zero")]
     pub min_liquidatable_collateral_usd: DecimalText,
+    /// Symbol of the asset whose price prices gas (default: the first asset).
+    #[serde(default)]
+    pub native_asset: Option<String>,
     /// Listed markets, in listing order.
     pub assets: Vec<AssetConfig>,
 }
@@ -104,6 +107,15 @@ impl MarketConfig {
                 &self.protocol,
                 "`compound` (one protocol kind per market config)",
             ));
+        }
+        if let Some(native) = &self.native_asset {
+            if !self.assets.iter().any(|a| &a.symbol == native) {
+                return Err(Error::config(
+                    "native_asset",
+                    native,
+                    "the symbol of a listed asset",
+                ));
+            }
         }
         if !CLOSE_FACTOR_BPS_RANGE.contains(&self.close_factor_bps) {
             return Err(Error::config(
@@ -224,6 +236,14 @@ impl MarketConfig {
             })
     }
 
+    /// The native (gas) asset's symbol.
+    pub fn native_symbol(&self) -> String {
+        self.native_asset
+            .clone()
+            .or_else(|| self.assets.first().map(|a| a.symbol.clone()))
+            .unwrap_or_default()
+    }
+
     /// `minLiquidatableCollateral` mantissa (USD × 1e18).
     pub fn min_liquidatable_collateral(&self) -> Result<U256> {
         self.min_liquidatable_collateral_usd
@@ -277,6 +297,7 @@ impl MarketConfig {
             close_factor_bps: 5000,
             liquidation_incentive_bps: 10_800,
             min_liquidatable_collateral_usd: DecimalText("100".into()),
+            native_asset: Some("HT".into()),
             assets: vec![
                 asset("ETH", 18, "2000", 7500, 8000, 500),
                 asset("HBTC", 8, "30000", 6500, 7000, 500),

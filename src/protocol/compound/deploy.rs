@@ -290,6 +290,7 @@ where
         });
     }
     Ok(CompoundMarket {
+        native_asset: config.native_symbol(),
         comptroller,
         oracle,
         access_control_manager: acm,

@@ -107,6 +107,7 @@ pub fn random_market(rng: &mut ChaCha8Rng, index: usize) -> MarketConfig {
                 .unwrap_or(&"0")
                 .to_string(),
         ),
+        native_asset: None,
         assets,
     }
 }

@@ -36,6 +36,7 @@ pub mod abi;
 pub mod config;
 pub mod deploy;
 pub mod differential;
+pub mod market;
 
 use alloy_primitives::{Address, Log, U256};
 use alloy_sol_types::{SolCall, SolEvent, SolInterface};
@@ -51,7 +52,7 @@ use crate::math::compound::{
 use abi::{IComptroller, IMockToken, IVToken, VenusErrors};
 
 /// One listed market: an underlying token and its vToken.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VMarket {
     /// Underlying symbol.
     pub symbol: String,
@@ -64,8 +65,10 @@ pub struct VMarket {
 }
 
 /// A deployed Venus isolated pool.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CompoundMarket {
+    /// Symbol of the asset that prices gas.
+    pub native_asset: String,
     /// The Comptroller (a `BeaconProxy`).
     pub comptroller: Address,
     /// The package's settable `MockPriceOracle`.
