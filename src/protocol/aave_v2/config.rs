@@ -93,15 +93,6 @@ impl MarketConfig {
         if self.eth_usd_price()?.is_zero() {
             return Err(Error::config("eth_usd", &self.eth_usd.0, "above 0"));
         }
-        if let Some(native) = &self.native_asset {
-            if !self.assets.iter().any(|a| &a.symbol == native) {
-                return Err(Error::config(
-                    "native_asset",
-                    native,
-                    "the symbol of a listed asset",
-                ));
-            }
-        }
         for (i, a) in self.assets.iter().enumerate() {
             let f = |name: &str| format!("assets[{i}].{name}");
             if a.symbol.is_empty() || a.symbol.len() > 16 {
@@ -177,6 +168,15 @@ impl MarketConfig {
                     f("reserve_factor_bps"),
                     a.reserve_factor_bps,
                     "at most 10000",
+                ));
+            }
+        }
+        if let Some(native) = &self.native_asset {
+            if !self.assets.iter().any(|a| &a.symbol == native) {
+                return Err(Error::config(
+                    "native_asset",
+                    native,
+                    "the symbol of a listed asset",
                 ));
             }
         }

@@ -108,15 +108,6 @@ impl MarketConfig {
                 "`compound` (one protocol kind per market config)",
             ));
         }
-        if let Some(native) = &self.native_asset {
-            if !self.assets.iter().any(|a| &a.symbol == native) {
-                return Err(Error::config(
-                    "native_asset",
-                    native,
-                    "the symbol of a listed asset",
-                ));
-            }
-        }
         if !CLOSE_FACTOR_BPS_RANGE.contains(&self.close_factor_bps) {
             return Err(Error::config(
                 "close_factor_bps",
@@ -207,6 +198,15 @@ impl MarketConfig {
                     f("initial_exchange_rate"),
                     &a.initial_exchange_rate.0,
                     "above 0",
+                ));
+            }
+        }
+        if let Some(native) = &self.native_asset {
+            if !self.assets.iter().any(|a| &a.symbol == native) {
+                return Err(Error::config(
+                    "native_asset",
+                    native,
+                    "the symbol of a listed asset",
                 ));
             }
         }
