@@ -9,6 +9,9 @@ use alloy_primitives::U256;
 use liqsim::engine::evm::Evm;
 use liqsim::engine::opportunities::OpportunityTracker;
 use liqsim::engine::replay::replay;
+use liqsim::engine::whatif::what_if_liquidation;
+use liqsim::protocol::aave_v3::LiquidationRequest;
+use liqsim::protocol::actor;
 use liqsim::protocol::artifacts::ArtifactStore;
 use liqsim::protocol::{AnyMarket, PositionBook};
 use liqsim::run::{run_strategies, StrategyRun};
@@ -131,6 +134,7 @@ fn book_matches_views(b: &BuiltWindow) -> usize {
     let users = tracker.book.users();
     assert!(users.len() > 50, "{} users tracked", users.len());
     let mut liquidatable = 0;
+    let mut refusals = 0;
     for user in &users {
         let position = tracker.book.position(user).unwrap().unwrap();
         let hf = position.health_factor().unwrap();
@@ -150,7 +154,41 @@ fn book_matches_views(b: &BuiltWindow) -> usize {
             }
             AnyMarket::AaveV3(_) => unreachable!(),
         }
+        // A healthy position's liquidation is refused by the protocol, with its own error.
+        if refusals < 3 && hf >= U256::from(2u64) * U256::from(10u64).pow(U256::from(18u64)) {
+            let holdings = position.holdings();
+            let (Some(c), Some(d)) = (
+                holdings.iter().position(|h| h.collateral_enabled && !h.collateral.is_zero()),
+                holdings.iter().position(|h| !h.debt.is_zero()),
+            ) else {
+                continue;
+            };
+            let request = LiquidationRequest {
+                collateral: c,
+                debt: d,
+                debt_to_cover: U256::MAX,
+                receive_a_token: false,
+            };
+            let result = what_if_liquidation(
+                &evm,
+                &details.market,
+                actor("refused-liquidator"),
+                *user,
+                &*position,
+                &request,
+                1_000_000_000,
+            )
+            .unwrap();
+            let reason = result.revert_reason.unwrap_or_default();
+            let expected = match &details.market {
+                AnyMarket::AaveV2(_) => "42 (LPCM_HEALTH_FACTOR_NOT_BELOW_THRESHOLD)",
+                _ => "InsufficientShortfall",
+            };
+            assert!(!result.success && reason.starts_with(expected), "{reason}");
+            refusals += 1;
+        }
     }
+    assert!(refusals > 0, "no healthy borrower to try");
     liquidatable
 }
 
