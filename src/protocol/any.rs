@@ -340,15 +340,7 @@ impl AnyMarketConfig {
 
     /// Position of `symbol` in the listing.
     pub fn asset_index(&self, symbol: &str) -> Result<usize> {
-        let symbols = self.symbols();
-        symbols
-            .iter()
-            .position(|s| s == symbol)
-            .ok_or_else(|| Error::Unknown {
-                kind: "asset",
-                name: symbol.to_string(),
-                known: symbols.join(", "),
-            })
+        crate::protocol::market::symbol_index(&self.symbols(), symbol)
     }
 
     /// Chain id.

@@ -155,6 +155,18 @@ pub fn best_liquidation(position: &dyn Position) -> Result<Option<BestLiquidatio
     Ok(best)
 }
 
+/// Position of `symbol` among a market's `symbols`, or an error listing them.
+pub fn symbol_index(symbols: &[String], symbol: &str) -> Result<usize> {
+    symbols
+        .iter()
+        .position(|s| s == symbol)
+        .ok_or_else(|| crate::error::Error::Unknown {
+            kind: "asset",
+            name: symbol.to_string(),
+            known: symbols.join(", "),
+        })
+}
+
 /// A liquidation found in a transaction's logs, in the protocol-neutral form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LiquidationEvent {

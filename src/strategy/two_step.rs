@@ -16,8 +16,8 @@ use super::{
     MissReason, Params, Strategy, StrategyKind,
 };
 use crate::error::Result;
-use crate::math::aave::{self as aave_math, LiquidationOutcome};
-use crate::protocol::market::{Holding, Position};
+use crate::math::aave as aave_math;
+use crate::protocol::market::Position;
 
 /// Registry entry.
 pub const KIND: StrategyKind = StrategyKind {
@@ -43,20 +43,7 @@ pub struct TwoStep {
 }
 
 /// Collateral value received minus debt value repaid (USD, 8 decimals).
-pub fn bonus_value(
-    holdings: &[Holding],
-    c: usize,
-    d: usize,
-    o: &LiquidationOutcome,
-) -> Result<I256> {
-    let received = aave_math::collateral_value_base(
-        o.collateral_to_liquidator,
-        holdings[c].price,
-        holdings[c].decimals,
-    )?;
-    let paid = aave_math::debt_value_base(o.debt_repaid, holdings[d].price, holdings[d].decimals)?;
-    Ok(I256::from_raw(received).saturating_sub(I256::from_raw(paid)))
-}
+pub use crate::protocol::market::bonus_value;
 
 /// The two-step plan for pair (c, d) with the protocol's own math: the first `debtToCover` and
 /// the total bonus value of both steps, or `None` when no first step keeps the position

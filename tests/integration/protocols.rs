@@ -30,38 +30,29 @@ fn built(name: &'static str, store: &ArtifactStore) -> BuiltWindow {
     build_window(&fixture(name), store, None).unwrap_or_else(|e| panic!("building {name}: {e}"))
 }
 
+/// Builds a fixture's window on `store` and runs its strategies over it (strict replay).
+fn run_fixture(name: &'static str, store: &ArtifactStore) -> (BuiltWindow, StrategyRun) {
+    let loaded = fixture(name);
+    let b = built(name, store);
+    let run = run_strategies(
+        &b.window,
+        &loaded.instances,
+        &loaded.scenario.dex,
+        true,
+        false,
+    )
+    .unwrap();
+    (b, run)
+}
+
 fn hadouken() -> &'static (BuiltWindow, StrategyRun) {
     static RUN: OnceLock<(BuiltWindow, StrategyRun)> = OnceLock::new();
-    RUN.get_or_init(|| {
-        let loaded = fixture("small-hadouken-v2");
-        let b = built("small-hadouken-v2", v2_artifacts());
-        let run = run_strategies(
-            &b.window,
-            &loaded.instances,
-            &loaded.scenario.dex,
-            true,
-            false,
-        )
-        .unwrap();
-        (b, run)
-    })
+    RUN.get_or_init(|| run_fixture("small-hadouken-v2", v2_artifacts()))
 }
 
 fn pippi() -> &'static (BuiltWindow, StrategyRun) {
     static RUN: OnceLock<(BuiltWindow, StrategyRun)> = OnceLock::new();
-    RUN.get_or_init(|| {
-        let loaded = fixture("small-pippi");
-        let b = built("small-pippi", venus_artifacts());
-        let run = run_strategies(
-            &b.window,
-            &loaded.instances,
-            &loaded.scenario.dex,
-            true,
-            false,
-        )
-        .unwrap();
-        (b, run)
-    })
+    RUN.get_or_init(|| run_fixture("small-pippi", venus_artifacts()))
 }
 
 /// Shared checks: every receipt matched, historical competitors liquidated, strategies both
@@ -158,7 +149,9 @@ fn book_matches_views(b: &BuiltWindow) -> usize {
         if refusals < 3 && hf >= U256::from(2u64) * U256::from(10u64).pow(U256::from(18u64)) {
             let holdings = position.holdings();
             let (Some(c), Some(d)) = (
-                holdings.iter().position(|h| h.collateral_enabled && !h.collateral.is_zero()),
+                holdings
+                    .iter()
+                    .position(|h| h.collateral_enabled && !h.collateral.is_zero()),
                 holdings.iter().position(|h| !h.debt.is_zero()),
             ) else {
                 continue;

@@ -463,14 +463,7 @@ impl LendingMarket for AaveV2Market {
     }
 
     fn native_asset(&self) -> Result<usize> {
-        self.reserves
-            .iter()
-            .position(|r| r.symbol == self.native_asset)
-            .ok_or_else(|| Error::Unknown {
-                kind: "asset",
-                name: self.native_asset.clone(),
-                known: self.symbols().join(", "),
-            })
+        crate::protocol::market::symbol_index(&self.symbols(), &self.native_asset)
     }
 
     fn flash_loan_premium_bps(&self) -> Option<u16> {

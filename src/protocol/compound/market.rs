@@ -24,7 +24,7 @@ use super::abi::{IComptroller, IMockPriceOracle, IMockToken, IVToken};
 use super::{explain_revert, AccountMarket, AccountState, CompoundMarket, PoolParams};
 use crate::engine::evm::Evm;
 use crate::engine::replay::ReplayedTx;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::math::aave::LiquidationOutcome;
 use crate::math::compound::{
     ctokens_to_underlying, liquidate_calculate_seize_tokens, max_repay, venus_split_seize_tokens,
@@ -508,14 +508,7 @@ impl LendingMarket for CompoundMarket {
     }
 
     fn native_asset(&self) -> Result<usize> {
-        self.markets
-            .iter()
-            .position(|m| m.symbol == self.native_asset)
-            .ok_or_else(|| Error::Unknown {
-                kind: "asset",
-                name: self.native_asset.clone(),
-                known: self.symbols().join(", "),
-            })
+        crate::protocol::market::symbol_index(&self.symbols(), &self.native_asset)
     }
 
     fn flash_loan_premium_bps(&self) -> Option<u16> {
