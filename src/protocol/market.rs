@@ -155,6 +155,14 @@ pub fn best_liquidation(position: &dyn Position) -> Result<Option<BestLiquidatio
     Ok(best)
 }
 
+/// What a what-if liquidator is given of the debt asset: twice what the market holds of it (more
+/// than any repay it can accept), at least 1e30 units.
+pub fn liquidator_funding(held_by_market: U256) -> U256 {
+    held_by_market
+        .saturating_mul(U256::from(2u64))
+        .max(U256::from(10u64).pow(U256::from(30u64)))
+}
+
 /// Position of `symbol` among a market's `symbols`, or an error listing them.
 pub fn symbol_index(symbols: &[String], symbol: &str) -> Result<usize> {
     symbols

@@ -631,9 +631,7 @@ where
     fn fund_liquidator(&self, evm: &mut Evm<DB>, d: usize, who: Address) -> Result<()> {
         let r = self.reserve(d)?;
         let in_pool = self.balance(evm, r.underlying, r.a_token)?;
-        let amount = in_pool
-            .saturating_mul(U256::from(2u64))
-            .max(U256::from(10u64).pow(U256::from(30u64)));
+        let amount = crate::protocol::market::liquidator_funding(in_pool);
         AaveV2Market::fund(self, evm, d, who, amount)
     }
 

@@ -268,9 +268,7 @@ where
     fn fund_liquidator(&self, evm: &mut Evm<DB>, d: usize, who: Address) -> Result<()> {
         let debt = self.reserve(d)?;
         let debt_in_pool = self.balance_of(evm, debt.underlying, debt.a_token)?;
-        let funding = debt_in_pool
-            .saturating_mul(U256::from(2u64))
-            .max(U256::from(10u64).pow(U256::from(30u64)));
+        let funding = crate::protocol::market::liquidator_funding(debt_in_pool);
         AaveV3Market::fund(self, evm, d, who, funding)
     }
 

@@ -658,9 +658,7 @@ where
             &IMockToken::balanceOfCall { owner: m.vtoken },
             "MockToken.balanceOf",
         )?;
-        let amount = cash
-            .saturating_mul(U256::from(2u64))
-            .max(U256::from(10u64).pow(U256::from(30u64)));
+        let amount = crate::protocol::market::liquidator_funding(cash);
         MarketState::fund(self, evm, d, who, amount)
     }
 
