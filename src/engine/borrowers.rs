@@ -1,5 +1,6 @@
-//! Borrower index: which users hold positions (learnt from protocol events), their scaled balances
-//! (read from protocol state), and their health factors from the shared math at current prices.
+//! The Aave V3 borrower index (that market's `PositionBook`): which users hold positions (learnt
+//! from protocol events), their scaled balances (read from protocol state), and their health
+//! factors from the shared math at current prices.
 
 use std::collections::{BTreeMap, BTreeSet};
 
