@@ -28,6 +28,7 @@ use crate::math::aave_v2::{
     liquidation_outcome_v2, LiquidationInputV2, LIQUIDATION_CLOSE_FACTOR_PERCENT,
 };
 use crate::math::fixed::{ray_mul, WAD};
+use crate::protocol::aave_v3::market::{config_exposure, holdings_of, reserves_after};
 use crate::protocol::market::{
     BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, MarketState, Position,
     PositionBook, ProtocolKind,
@@ -57,18 +58,7 @@ impl V2Position {
         eth_usd: U256,
     ) -> Result<Self> {
         let account = aave_math::user_account_data(&reserves)?;
-        let holdings = reserves
-            .iter()
-            .enumerate()
-            .map(|(i, r)| Holding {
-                collateral: r.collateral_balance,
-                debt: r.debt_balance,
-                price: usd.get(i).copied().unwrap_or_default(),
-                decimals: r.decimals,
-                collateral_enabled: r.usage_as_collateral && r.liquidation_threshold != 0,
-                borrowing: r.borrowing,
-            })
-            .collect();
+        let holdings = holdings_of(&reserves, |i| usd.get(i).copied().unwrap_or_default());
         Ok(Self {
             reserves,
             bonus,
@@ -131,17 +121,8 @@ impl Position for V2Position {
     }
 
     fn after(&self, c: usize, d: usize, o: &LiquidationOutcome) -> Result<Box<dyn Position>> {
-        let mut r = self.reserves.clone();
-        r[c].collateral_balance = r[c]
-            .collateral_balance
-            .saturating_sub(o.collateral_to_liquidator);
-        r[d].debt_balance = r[d].debt_balance.saturating_sub(o.debt_repaid);
-        if r[d].debt_balance.is_zero() {
-            r[d].borrowing = false;
-        }
-        if r[c].collateral_balance.is_zero() {
-            r[c].usage_as_collateral = false;
-        }
+        // no protocol fee in V2: the collateral loses exactly what the liquidator receives
+        let r = reserves_after(&self.reserves, c, d, o);
         let usd: Vec<U256> = self.holdings.iter().map(|h| h.price).collect();
         Ok(Box::new(V2Position::new(
             r,
@@ -322,16 +303,7 @@ impl PositionBook for AaveV2Book {
 
     fn exposure(&self, user: &Address) -> Option<(u64, u64)> {
         let config = self.users.get(user)?.config;
-        let (mut collateral, mut debt) = (0u64, 0u64);
-        for i in 0..self.configs.len().min(64) {
-            if config.bit(2 * i + 1) {
-                collateral |= 1 << i;
-            }
-            if config.bit(2 * i) {
-                debt |= 1 << i;
-            }
-        }
-        Some((collateral, debt))
+        Some(config_exposure(config, self.configs.len()))
     }
 
     fn oracle_prices(&self) -> Vec<U256> {

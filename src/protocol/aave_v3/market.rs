@@ -34,23 +34,66 @@ pub struct V3Position {
     available_borrows: U256,
 }
 
+/// Holdings of Aave-style reserves (V3 and V2), with the USD price of reserve `i` from `usd`.
+pub fn holdings_of(reserves: &[UserReserve], usd: impl Fn(usize) -> U256) -> Vec<Holding> {
+    reserves
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Holding {
+            collateral: r.collateral_balance,
+            debt: r.debt_balance,
+            price: usd(i),
+            decimals: r.decimals,
+            collateral_enabled: r.usage_as_collateral && r.liquidation_threshold != 0,
+            borrowing: r.borrowing,
+        })
+        .collect()
+}
+
+/// Aave-style reserves after liquidation `o` of pair (c, d): the collateral loses what went to
+/// the liquidator and the protocol fee, the debt what was repaid, and emptied flags are cleared.
+pub fn reserves_after(
+    reserves: &[UserReserve],
+    c: usize,
+    d: usize,
+    o: &LiquidationOutcome,
+) -> Vec<UserReserve> {
+    let mut r = reserves.to_vec();
+    r[c].collateral_balance = r[c]
+        .collateral_balance
+        .saturating_sub(o.collateral_to_liquidator + o.protocol_fee);
+    r[d].debt_balance = r[d].debt_balance.saturating_sub(o.debt_repaid);
+    if r[d].debt_balance.is_zero() {
+        r[d].borrowing = false;
+    }
+    if r[c].collateral_balance.is_zero() {
+        r[c].usage_as_collateral = false;
+    }
+    r
+}
+
+/// Collateral and debt bitmasks (bit i = reserve i) of an Aave user-configuration bitmap over
+/// `reserves` reserves (bit 2i borrowing, 2i+1 collateral).
+pub fn config_exposure(config: U256, reserves: usize) -> (u64, u64) {
+    let (mut collateral, mut debt) = (0u64, 0u64);
+    for i in 0..reserves.min(64) {
+        if config.bit(2 * i + 1) {
+            collateral |= 1 << i;
+        }
+        if config.bit(2 * i) {
+            debt |= 1 << i;
+        }
+    }
+    (collateral, debt)
+}
+
 impl V3Position {
     /// A position from the user's reserves and the market's reserve configurations.
     pub fn new(reserves: Vec<UserReserve>, configs: Arc<Vec<ReserveConfig>>) -> Result<Self> {
         let account = aave_math::user_account_data(&reserves)?;
         let (health_factor, available_borrows) =
             (account.health_factor, account.available_borrows_base);
-        let holdings = reserves
-            .iter()
-            .map(|r| Holding {
-                collateral: r.collateral_balance,
-                debt: r.debt_balance,
-                price: r.price,
-                decimals: r.decimals,
-                collateral_enabled: r.usage_as_collateral && r.liquidation_threshold != 0,
-                borrowing: r.borrowing,
-            })
-            .collect();
+        let holdings = holdings_of(&reserves, |i| reserves[i].price);
         Ok(Self {
             reserves,
             configs,
@@ -111,17 +154,7 @@ impl Position for V3Position {
     }
 
     fn after(&self, c: usize, d: usize, o: &LiquidationOutcome) -> Result<Box<dyn Position>> {
-        let mut r = self.reserves.clone();
-        r[c].collateral_balance = r[c]
-            .collateral_balance
-            .saturating_sub(o.collateral_to_liquidator + o.protocol_fee);
-        r[d].debt_balance = r[d].debt_balance.saturating_sub(o.debt_repaid);
-        if r[d].debt_balance.is_zero() {
-            r[d].borrowing = false;
-        }
-        if r[c].collateral_balance.is_zero() {
-            r[c].usage_as_collateral = false;
-        }
+        let r = reserves_after(&self.reserves, c, d, o);
         Ok(Box::new(V3Position::new(r, self.configs.clone())?))
     }
 }
@@ -333,16 +366,7 @@ impl PositionBook for BorrowerIndex {
 
     fn exposure(&self, user: &Address) -> Option<(u64, u64)> {
         let config = self.position_of(user)?.config;
-        let (mut collateral, mut debt) = (0u64, 0u64);
-        for i in 0..self.configs().len().min(64) {
-            if config.bit(2 * i + 1) {
-                collateral |= 1 << i;
-            }
-            if config.bit(2 * i) {
-                debt |= 1 << i;
-            }
-        }
-        Some((collateral, debt))
+        Some(config_exposure(config, self.configs().len()))
     }
 
     fn oracle_prices(&self) -> Vec<U256> {
