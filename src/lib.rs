@@ -1,20 +1,34 @@
 //! liqsim: historical backtesting of DeFi liquidations on real protocol bytecode in revm.
 //!
 //! Data flows one way: source → replay → opportunities → strategies → what-if → analytics → outputs.
+//! The modules are layers, each importing only from the layers listed before it (ARCHITECTURE.md,
+//! checked by the `layers` test).
+
+pub mod error;
+pub mod units;
+
+pub mod math;
+
+pub mod data;
+
+pub mod evm;
+
+pub mod node;
+
+pub mod protocol;
+
+pub mod strategy;
+
+pub mod engine;
+
+pub mod scenario;
+
+pub mod source;
 
 pub mod analytics;
-pub mod bench;
-pub mod cli;
-pub mod cost;
-pub mod engine;
-pub mod error;
-pub mod math;
+
 pub mod output;
-pub mod protocol;
-pub mod run;
-pub mod scenario;
-pub mod source;
-pub mod strategy;
-pub mod units;
+
+pub mod app;
 
 pub use error::{Error, Result};

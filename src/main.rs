@@ -10,7 +10,7 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = liqsim::cli::Cli::parse();
-    liqsim::cli::run(cli)?;
+    let cli = liqsim::app::cli::Cli::parse();
+    liqsim::app::cli::run(cli)?;
     Ok(())
 }

@@ -219,7 +219,7 @@ impl DexConfig {
     }
 
     /// The model for reserves named `symbols` (index order); errors name the field.
-    pub fn model(&self, symbols: &[String]) -> Result<crate::cost::DexModel> {
+    pub fn model(&self, symbols: &[String]) -> Result<crate::math::cost::DexModel> {
         if self.fee_bps >= 10_000 {
             return Err(Error::config("dex.fee_bps", self.fee_bps, "below 10000"));
         }
@@ -245,13 +245,13 @@ impl DexConfig {
                 if depth_base.is_zero() {
                     return Err(Error::config(field, &text.0, "a depth above 0"));
                 }
-                Ok(Some(crate::cost::ConstantProductPool {
+                Ok(Some(crate::math::cost::ConstantProductPool {
                     depth_base,
                     fee_bps: self.fee_bps,
                 }))
             })
             .collect::<Result<_>>()?;
-        Ok(crate::cost::DexModel { pools })
+        Ok(crate::math::cost::DexModel { pools })
     }
 }
 
@@ -466,10 +466,12 @@ impl LoadedScenario {
                 path: PathBuf::from(source),
                 message: format!("[[strategies]] {e}"),
             })?;
-        let flash_loans = match scenario.market.kind() {
-            crate::protocol::ProtocolKind::Compound => None,
-            _ => Some(0),
-        };
+        let flash_loans = scenario
+            .market
+            .kind()
+            .capabilities()
+            .flash_loans
+            .then_some(0);
         crate::strategy::check_market_support(
             &instances,
             flash_loans,
@@ -617,7 +619,7 @@ impl std::fmt::Debug for SourceConfig {
             .field("rpc_url_env", &self.rpc_url_env)
             .field(
                 "rpc_url",
-                &self.rpc_url.as_deref().map(crate::source::rpc::redact_url),
+                &self.rpc_url.as_deref().map(crate::node::rpc::redact_url),
             )
             .field("pool", &self.pool)
             .field("provider", &self.provider)
@@ -761,7 +763,7 @@ impl RpcScenario {
                 if !ok {
                     return Err(invalid(
                         "source.rpc_url",
-                        &crate::source::rpc::redact_url(url),
+                        &crate::node::rpc::redact_url(url),
                         "an http:// or https:// URL",
                     ));
                 }

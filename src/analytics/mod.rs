@@ -1,4 +1,4 @@
-//! Analytics: strategy sweeps evaluated over one replay (in parallel) and their summaries.
+//! Analytics: what a run produced, and its aggregation into per-strategy summaries.
 
-pub mod runner;
+pub mod result;
 pub mod summary;

@@ -3,8 +3,8 @@
 use alloy_primitives::{I256, U256};
 use serde::Serialize;
 
-use crate::analytics::runner::{Action, Miss};
 use crate::engine::opportunities::Opportunity;
+use crate::engine::runner::{Action, Miss};
 use crate::math::profit::{i256_to_f64_lossy, to_f64_lossy};
 use crate::strategy::Instance;
 

@@ -1,9 +1,7 @@
-//! Execution: the revm wrapper, transaction decoding, block replay, borrower index, opportunity
-//! ledger and the what-if executor.
+//! The backtest engine: the replay driver with its hook points, the opportunity ledger, the
+//! what-if executor and the sweep runner that evaluates strategies at every hook point.
 
-pub mod borrowers;
-pub mod evm;
 pub mod opportunities;
 pub mod replay;
-pub mod tx;
+pub mod runner;
 pub mod whatif;

@@ -9,12 +9,13 @@ use serde::Serialize;
 use revm::database_interface::DBErrorMarker;
 use revm::DatabaseRef;
 
-use crate::engine::evm::Evm;
-use crate::engine::replay::{ReplayHooks, ReplayedTx};
+use crate::data::records::BlockRecord;
+use crate::engine::replay::ReplayHooks;
 use crate::error::Result;
+use crate::evm::executor::Evm;
+use crate::evm::replayed::ReplayedTx;
 use crate::protocol::market::{best_liquidation, BestLiquidation, BookUpdates};
-use crate::protocol::{AnyBook, AnyMarket, MarketState, PositionBook};
-use crate::source::records::BlockRecord;
+use crate::protocol::{AnyBook, AnyMarket, LendingMarket, MarketState, PositionBook};
 
 /// How an opportunity ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -312,12 +313,9 @@ impl OpportunityTracker {
         Ok(())
     }
 
-    /// The Aave V3 borrower index, when the market is Aave V3.
-    pub fn aave_v3_index(&self) -> Option<&crate::engine::borrowers::BorrowerIndex> {
-        match &self.book {
-            AnyBook::AaveV3(index) => Some(index),
-            _ => None,
-        }
+    /// The book of every tracked borrower.
+    pub fn book(&self) -> &AnyBook {
+        &self.book
     }
 
     /// Collateral value received minus debt value repaid by a historical liquidation, at the

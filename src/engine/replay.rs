@@ -2,50 +2,17 @@
 //! with each header's block environment, checks each receipt against the recorded one, and calls
 //! hooks at the top of each block, after each transaction and after each oracle price update.
 
-use alloy_primitives::{Address, I256};
 use indicatif::ProgressBar;
 use revm::database_interface::DBErrorMarker;
 use revm::DatabaseRef;
 use serde::Serialize;
 
-use crate::engine::evm::{Evm, TxOutcome};
-use crate::engine::tx::SignedTx;
+use crate::data::records::{BlockRecord, LogRecord, ReceiptRecord, Window};
 use crate::error::{Error, Result};
-use crate::protocol::aave_v3::{decode_events, PoolEvent};
-use crate::source::devnet::block_env;
-use crate::source::records::{BlockRecord, LogRecord, ReceiptRecord, Window};
-
-/// One replayed transaction, as hooks see it.
-#[derive(Debug)]
-pub struct ReplayedTx<'a> {
-    /// Position in its block.
-    pub index: u32,
-    /// The signed transaction (sender recovered).
-    pub tx: &'a SignedTx,
-    /// What the EVM did.
-    pub outcome: &'a TxOutcome,
-    /// Oracle feeds this transaction moved, with their new answers.
-    pub price_updates: Vec<(Address, I256)>,
-}
-
-impl<'a> ReplayedTx<'a> {
-    /// A replayed transaction, with the Chainlink-style `AnswerUpdated` events of its logs.
-    pub fn new(index: u32, tx: &'a SignedTx, outcome: &'a TxOutcome) -> Self {
-        let price_updates = decode_events(Address::ZERO, &outcome.logs)
-            .into_iter()
-            .filter_map(|e| match e {
-                PoolEvent::PriceUpdated { feed, answer } => Some((feed, answer)),
-                _ => None,
-            })
-            .collect();
-        Self {
-            index,
-            tx,
-            outcome,
-            price_updates,
-        }
-    }
-}
+use crate::evm::executor::{Evm, TxOutcome};
+use crate::evm::replayed::ReplayedTx;
+use crate::evm::state::block_env;
+use crate::evm::tx::SignedTx;
 
 /// Callbacks at the replay's hook points. All default to doing nothing.
 pub trait ReplayHooks<DB>

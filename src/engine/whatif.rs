@@ -7,10 +7,11 @@ use revm::database::CacheDB;
 use revm::database_interface::DBErrorMarker;
 use revm::DatabaseRef;
 
-use crate::engine::evm::Evm;
 use crate::error::Result;
-use crate::protocol::aave_v3::{LiquidationRequest, USER_TX_GAS_LIMIT};
+use crate::evm::executor::Evm;
+use crate::evm::executor::USER_TX_GAS_LIMIT;
 use crate::protocol::market::LiquidationEvent;
+use crate::protocol::market::LiquidationRequest;
 use crate::protocol::{AnyMarket, LendingMarket, MarketState, Position};
 
 /// What a what-if liquidation did.
@@ -107,7 +108,7 @@ where
             request.collateral,
             request.debt,
             request.debt_to_cover,
-            request.receive_a_token,
+            request.receive_shares,
         )?;
         let nonce = overlay.account(liquidator)?.nonce;
         let tx = TxEnv {

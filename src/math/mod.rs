@@ -3,5 +3,6 @@
 pub mod aave;
 pub mod aave_v2;
 pub mod compound;
+pub mod cost;
 pub mod fixed;
 pub mod profit;

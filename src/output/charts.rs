@@ -9,9 +9,9 @@ use std::sync::OnceLock;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::analytics::result::StrategyRun;
 use crate::error::{Error, Result};
 use crate::math::profit::{i256_to_f64_lossy, to_f64_lossy};
-use crate::run::StrategyRun;
 use crate::strategy::Instance;
 
 /// Font files tried, in order, for text in PNG charts (SVG text needs no font file).
@@ -98,10 +98,70 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     }
 }
 
+/// What every chart is drawn from.
+pub struct ChartContext<'a> {
+    /// Folder written into.
+    pub dir: &'a Path,
+    /// The run.
+    pub run: &'a StrategyRun,
+    /// Its strategy instances.
+    pub instances: &'a [Instance],
+    /// First block of the window.
+    pub first: u64,
+    /// Last block of the window (at least `first + 1`).
+    pub last: u64,
+    /// A legend label per instance.
+    pub labels: Vec<String>,
+}
+
+/// One chart: its file stem, what it shows, and how it is drawn (PNG and SVG; none when the run
+/// has nothing to show).
+pub struct Chart {
+    /// File stem (`<name>.png`, `<name>.svg`).
+    pub name: &'static str,
+    /// What it shows (the report's caption).
+    pub caption: &'static str,
+    /// Draws it into the context's folder; returns the files written.
+    pub draw: fn(&ChartContext<'_>) -> Result<Vec<String>>,
+}
+
+/// Every chart, in report order: a new chart is one function and one line here.
+pub const CHARTS: &[Chart] = &[
+    Chart {
+        name: "cumulative_net_profit",
+        caption: "Cumulative net profit per strategy (USD)",
+        draw: cumulative_net_profit,
+    },
+    Chart {
+        name: "backstop_pool_balance",
+        caption: "Backstop pools' balance as a return on deposits (%), when a scenario runs one",
+        draw: backstop_pool_balance,
+    },
+    Chart {
+        name: "gas_threshold_tuning",
+        caption: "Gas-threshold tuning: net profit and capture rate against the gas cap",
+        draw: gas_threshold_tuning,
+    },
+    Chart {
+        name: "missed_by_reason",
+        caption: "Missed opportunities over time by reason (best instance by net profit)",
+        draw: missed_by_reason,
+    },
+    Chart {
+        name: "price_and_liquidations",
+        caption: "Price path with liquidation markers",
+        draw: price_and_liquidations,
+    },
+    Chart {
+        name: "health_factor_distribution",
+        caption: "Health-factor distribution before, during and after the crash",
+        draw: health_factor_distribution,
+    },
+];
+
 /// Draws every chart into `dir`; returns the file names written.
 pub fn write_charts(dir: &Path, run: &StrategyRun, instances: &[Instance]) -> Result<Vec<String>> {
     register_font()?;
-    let mut files = Vec::new();
     let first = run.blocks.first().map(|b| b.number).unwrap_or(0);
     let last = run
         .blocks
@@ -109,12 +169,35 @@ pub fn write_charts(dir: &Path, run: &StrategyRun, instances: &[Instance]) -> Re
         .map(|b| b.number)
         .unwrap_or(1)
         .max(first + 1);
-    let labels: Vec<String> = instances
-        .iter()
-        .map(|i| format!("{} {}", i.kind, short_params(i)))
-        .collect();
+    let cx = ChartContext {
+        dir,
+        run,
+        instances,
+        first,
+        last,
+        labels: instances
+            .iter()
+            .map(|i| format!("{} {}", i.kind, short_params(i)))
+            .collect(),
+    };
+    let mut files = Vec::new();
+    for chart in CHARTS {
+        files.extend((chart.draw)(&cx)?);
+    }
+    Ok(files)
+}
 
-    // 1. cumulative net profit per strategy
+/// Cumulative net profit per strategy
+fn cumulative_net_profit(cx: &ChartContext<'_>) -> Result<Vec<String>> {
+    let ChartContext {
+        dir,
+        run,
+        first,
+        last,
+        ref labels,
+        ..
+    } = *cx;
+    let mut files = Vec::new();
     let series: Vec<Vec<(f64, f64)>> = run
         .actions
         .iter()
@@ -141,11 +224,23 @@ pub fn write_charts(dir: &Path, run: &StrategyRun, instances: &[Instance]) -> Re
         "USD",
         (first, last),
         &series,
-        &labels,
+        labels,
     )?);
+    Ok(files)
+}
 
-    // 1b. capital of capital-limited strategies (backstop pools) over time
-    // (as a share of the deposits, so pools of any size show their return on one scale)
+/// Capital of capital-limited strategies (backstop pools) over time
+/// (as a share of the deposits, so pools of any size show their return on one scale)
+fn backstop_pool_balance(cx: &ChartContext<'_>) -> Result<Vec<String>> {
+    let ChartContext {
+        dir,
+        run,
+        first,
+        last,
+        ref labels,
+        ..
+    } = *cx;
+    let mut files = Vec::new();
     let mut pools: BTreeMap<usize, Vec<(f64, f64)>> = BTreeMap::new();
     for c in &run.capital {
         pools
@@ -174,8 +269,18 @@ pub fn write_charts(dir: &Path, run: &StrategyRun, instances: &[Instance]) -> Re
             &pool_labels,
         )?);
     }
+    Ok(files)
+}
 
-    // 2. gas-threshold tuning curve
+/// Gas-threshold tuning curve
+fn gas_threshold_tuning(cx: &ChartContext<'_>) -> Result<Vec<String>> {
+    let ChartContext {
+        dir,
+        run,
+        instances,
+        ..
+    } = *cx;
+    let mut files = Vec::new();
     let mut curves: BTreeMap<String, Vec<(f64, f64, f64)>> = BTreeMap::new();
     for (i, inst) in instances.iter().enumerate() {
         if inst.kind != "gas-threshold" {
@@ -254,15 +359,21 @@ pub fn write_charts(dir: &Path, run: &StrategyRun, instances: &[Instance]) -> Re
             Ok(())
         }
     )?);
+    Ok(files)
+}
 
-    // 3. missed opportunities over time by reason (best instance by net profit)
-    let best = run
-        .summary
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.net_profit_usd.total_cmp(&b.1.net_profit_usd))
-        .map(|(i, _)| i)
-        .unwrap_or(0);
+/// Missed opportunities over time by reason (best instance by net profit)
+fn missed_by_reason(cx: &ChartContext<'_>) -> Result<Vec<String>> {
+    let ChartContext {
+        dir,
+        run,
+        first,
+        last,
+        ref labels,
+        ..
+    } = *cx;
+    let mut files = Vec::new();
+    let best = best_instance(run);
     let buckets = 24u64;
     let width = ((last - first) / buckets).max(1);
     let mut by_reason: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
@@ -336,8 +447,22 @@ pub fn write_charts(dir: &Path, run: &StrategyRun, instances: &[Instance]) -> Re
             .map_err(e)?;
         Ok(())
     })?);
+    Ok(files)
+}
 
-    // 4. price path with liquidation markers
+/// Price path with liquidation markers
+fn price_and_liquidations(cx: &ChartContext<'_>) -> Result<Vec<String>> {
+    let ChartContext {
+        dir,
+        run,
+        first,
+        last,
+        ref labels,
+        ..
+    } = *cx;
+    let mut files = Vec::new();
+    let best = best_instance(run);
+    let best_label = labels.get(best).cloned().unwrap_or_default();
     let prices: Vec<(f64, f64)> = run
         .blocks
         .iter()
@@ -425,8 +550,19 @@ pub fn write_charts(dir: &Path, run: &StrategyRun, instances: &[Instance]) -> Re
             Ok(())
         }
     )?);
+    Ok(files)
+}
 
-    // 5. health-factor distribution before / during / after
+/// Health-factor distribution before / during / after
+fn health_factor_distribution(cx: &ChartContext<'_>) -> Result<Vec<String>> {
+    let ChartContext {
+        dir,
+        run,
+        first,
+        last,
+        ..
+    } = *cx;
+    let mut files = Vec::new();
     let snapshots = &run.health_snapshots;
     let crash = run
         .blocks
@@ -518,6 +654,16 @@ pub fn write_charts(dir: &Path, run: &StrategyRun, instances: &[Instance]) -> Re
 }
 
 /// One line per series over the window's blocks, with a legend.
+/// The instance with the highest net profit (the one the single-strategy charts show).
+fn best_instance(run: &StrategyRun) -> usize {
+    run.summary
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.net_profit_usd.total_cmp(&b.1.net_profit_usd))
+        .map(|(i, _)| i)
+        .unwrap_or(0)
+}
+
 fn lines_over_blocks(
     dir: &Path,
     name: &str,

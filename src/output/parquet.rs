@@ -1,13 +1,14 @@
-//! The run's tables as Parquet: opportunities, actions, missed, summary and blocks (exact values as
-//! decimal text next to report floats).
+//! The run's tables as Parquet: opportunities, actions, missed, summary, blocks and capital (exact
+//! values as decimal text next to report floats), each an [`Output`] of the output list.
 
 use polars::prelude::{Column, DataFrame, NamedFrom, Series};
 
-use crate::analytics::runner::{Action, BlockRow, CapitalRow, Miss};
 use crate::analytics::summary::SummaryRow;
 use crate::engine::opportunities::Opportunity;
+use crate::engine::runner::{Action, BlockRow, CapitalRow, Miss};
 use crate::error::{Error, Result};
 use crate::math::profit::{i256_to_f64_lossy, to_f64_lossy};
+use crate::output::{Output, RunOutputs};
 use crate::protocol::{AnyMarket, LendingMarket};
 use crate::strategy::Instance;
 
@@ -23,7 +24,7 @@ fn frame(height: usize, columns: Vec<Column>, what: &str) -> Result<Vec<u8>> {
         what: what.into(),
         message: e.to_string(),
     })?;
-    crate::source::dataset::parquet_bytes(&mut df).map_err(|e| Error::Decode {
+    crate::data::dataset::parquet_bytes(&mut df).map_err(|e| Error::Decode {
         what: what.into(),
         message: e.to_string(),
     })
@@ -430,3 +431,69 @@ pub fn blocks(rows: &[BlockRow]) -> Result<Vec<u8>> {
         "blocks table",
     )
 }
+
+/// Declares a Parquet table of the output list: its unit type, file, description and renderer.
+macro_rules! table {
+    ($(#[$doc:meta])* $name:ident, $file:literal, $what:literal, |$out:ident| $render:expr) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl Output for $name {
+            fn file_name(&self) -> &'static str {
+                $file
+            }
+            fn description(&self) -> &'static str {
+                $what
+            }
+            fn render(&self, $out: &RunOutputs<'_>) -> Result<Vec<u8>> {
+                $render
+            }
+        }
+    };
+}
+
+table!(
+    /// `opportunities.parquet`.
+    OpportunitiesTable,
+    "opportunities.parquet",
+    "every liquidation opportunity of the window",
+    |out| opportunities(&out.run.opportunities, &out.run.market)
+);
+table!(
+    /// `actions.parquet`.
+    ActionsTable,
+    "actions.parquet",
+    "every liquidation a strategy executed (what-if in the EVM)",
+    |out| {
+        let all: Vec<Action> = out.run.actions.iter().flatten().cloned().collect();
+        actions(&all, out.instances, &out.run.market)
+    }
+);
+table!(
+    /// `missed.parquet`.
+    MissedTable,
+    "missed.parquet",
+    "every opportunity a strategy did not capture, with the reason",
+    |out| missed(&out.run.misses, out.instances)
+);
+table!(
+    /// `summary.parquet`.
+    SummaryTable,
+    "summary.parquet",
+    "one row per strategy instance",
+    |out| summary(&out.run.summary)
+);
+table!(
+    /// `blocks.parquet`.
+    BlocksTable,
+    "blocks.parquet",
+    "per-block figures of the window",
+    |out| blocks(&out.run.blocks)
+);
+table!(
+    /// `capital.parquet`.
+    CapitalTable,
+    "capital.parquet",
+    "capital of capital-limited strategies (backstop pools) over time",
+    |out| capital(&out.run.capital, out.instances)
+);

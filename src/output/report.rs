@@ -1,7 +1,6 @@
 //! `report.html`: the charts and the summary table in one page that opens from disk.
 
-use crate::run::StrategyRun;
-use crate::strategy::Instance;
+use crate::output::{RunOutputs, OUTPUTS};
 
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -11,13 +10,18 @@ fn escape(s: &str) -> String {
 }
 
 /// The report page; `charts` are file names in the same folder (the SVGs are shown).
-pub fn html(
-    scenario: &str,
-    run: &StrategyRun,
-    instances: &[Instance],
-    charts: &[String],
-) -> String {
+pub fn html(out: &RunOutputs<'_>, charts: &[String]) -> String {
+    let RunOutputs {
+        run,
+        instances,
+        scenario,
+    } = *out;
     let f = &run.fidelity;
+    let listed = OUTPUTS
+        .iter()
+        .map(|o| o.file_name())
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut rows = String::new();
     for (i, s) in run.summary.iter().enumerate() {
         rows.push_str(&format!(
@@ -61,7 +65,7 @@ pub fn html(
 {rows}</table>
 <h2>Charts</h2>
 {figures}
-<p>Outputs beside this page: opportunities.parquet, actions.parquet, missed.parquet, summary.parquet, blocks.parquet, capital.parquet, summary.json.</p>
+<p>Outputs beside this page: {listed}.</p>
 </body></html>
 "#,
         scenario = escape(scenario),

@@ -5,9 +5,10 @@
 //!   own health factor and liquidation sizing (the shared math proven equal to the bytecode).
 //! * [`PositionBook`]: every borrower of a market, kept up to date from the replayed state (read
 //!   only through revm's `DatabaseRef`) and the protocol's events.
-//! * [`LendingMarket`]: a deployed market: its assets, how to fund a liquidator, how to build the
-//!   liquidation transaction (`liquidationCall` or `liquidateBorrow`), how to decode its result
-//!   and refusals, and the calls a devnet window sends.
+//! * [`LendingMarket`] / [`MarketState`]: a deployed market as the engine sees it: its assets,
+//!   how to fund a liquidator, how to build the liquidation transaction (`liquidationCall` or
+//!   `liquidateBorrow`), how to decode its result and refusals. What the devnet builder needs
+//!   besides (deployment aside) is in [`crate::protocol::devnet`].
 //!
 //! Values strategies compare across assets are in USD with 8 decimals ([`Holding::price`]); every
 //! protocol decision (health factor, close factor, seized collateral) is made in the protocol's
@@ -18,39 +19,15 @@ use std::collections::BTreeSet;
 use alloy_primitives::{Address, Bytes, Log, I256, U256};
 use revm::database_interface::DBErrorMarker;
 use revm::DatabaseRef;
-use serde::{Deserialize, Serialize};
 
-use crate::engine::evm::Evm;
-use crate::engine::replay::ReplayedTx;
 use crate::error::Result;
+use crate::evm::executor::Evm;
+use crate::evm::replayed::ReplayedTx;
 use crate::math::aave::LiquidationOutcome;
 use crate::math::profit::{liquidation_profit, ProfitInput};
 
 /// `1e18`: a health factor of exactly 1.
 pub const HEALTH_FACTOR_ONE: U256 = U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);
-
-/// The lending systems liqsim runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProtocolKind {
-    /// Aave V3 (`Pool.liquidationCall`), and its forks.
-    AaveV3,
-    /// Aave V2 (`LendingPool.liquidationCall`, `LendingPoolCollateralManager`), and its forks.
-    AaveV2,
-    /// Compound V2-style (`VToken.liquidateBorrow`), on Venus isolated pools.
-    Compound,
-}
-
-impl ProtocolKind {
-    /// The name used in scenarios and manifests.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ProtocolKind::AaveV3 => "aave-v3",
-            ProtocolKind::AaveV2 => "aave-v2",
-            ProtocolKind::Compound => "compound",
-        }
-    }
-}
 
 /// One asset of a position as strategies see it: exact amounts in the asset's own units, and a
 /// USD price for valuing them.
@@ -192,6 +169,19 @@ pub struct LiquidationEvent {
     pub collateral_received: U256,
 }
 
+/// One liquidation request, by asset index (`liquidationCall` / `liquidateBorrow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiquidationRequest {
+    /// Collateral reserve index.
+    pub collateral: usize,
+    /// Debt reserve index.
+    pub debt: usize,
+    /// Amount of debt to cover (`U256::MAX` = as much as allowed).
+    pub debt_to_cover: U256,
+    /// Receive the protocol's shares (aTokens, vTokens) instead of the underlying.
+    pub receive_shares: bool,
+}
+
 /// A transaction to send: target and calldata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
@@ -234,19 +224,22 @@ where
     fn apply_price_update(&mut self, evm: &mut Evm<DB>, tx: &ReplayedTx<'_>) -> Result<()>;
 }
 
-/// A deployed market of one protocol: what the replay, the what-if executor and the devnet
-/// builder do with it. `AnyMarket` dispatches to the three implementations.
+/// A deployed market of one protocol as the engine sees it: its assets, its liquidation call, its
+/// events and refusals. `AnyMarket` dispatches to every registered protocol's.
 pub trait LendingMarket: Send + Sync {
-    /// Which protocol.
-    fn kind(&self) -> ProtocolKind;
     /// Asset symbols, in market order.
     fn symbols(&self) -> Vec<String>;
+    /// Asset decimals, in market order.
+    fn decimals(&self) -> Vec<u8>;
     /// Index of the asset that prices gas.
     fn native_asset(&self) -> Result<usize>;
     /// Flash-loan premium in bps, `None` on a market without flash loans.
     fn flash_loan_premium_bps(&self) -> Option<u16>;
     /// Named contract addresses (the manifest's `protocol.addresses`).
     fn addresses(&self) -> std::collections::BTreeMap<String, Address>;
+    /// The oracle contract whose own logs (or, when the flag is set because it emits none, the
+    /// transactions sent to it) mark price updates besides the feeds' `AnswerUpdated` events.
+    fn price_oracle(&self) -> Option<(Address, bool)>;
     /// `(borrower, liquidator)` of a liquidation log (`LiquidationCall` / `LiquidateBorrow`) of
     /// this market.
     fn liquidation_log(
@@ -270,40 +263,16 @@ pub trait LendingMarket: Send + Sync {
     ) -> Result<Call>;
     /// A failed liquidation's revert data, decoded with the protocol's error names.
     fn explain_revert(&self, output: &[u8]) -> String;
-    /// Devnet activity: `user` supplies `amount` of asset `i`.
-    fn supply_call(&self, user: Address, i: usize, amount: U256) -> Result<Call>;
-    /// Devnet activity: `user` borrows `amount` of asset `i` (variable rate).
-    fn borrow_call(&self, user: Address, i: usize, amount: U256) -> Result<Call>;
-    /// Devnet activity: `user` repays `amount` of asset `i`.
-    fn repay_call(&self, user: Address, i: usize, amount: U256) -> Result<Call>;
-    /// The oracle transactions that move asset `i` to its USD price in `usd_prices` (8 decimals;
-    /// every asset's current USD price is given, for oracles quoting in another unit).
-    fn price_calls(&self, i: usize, usd_prices: &[U256]) -> Result<Vec<Call>>;
 }
 
-/// The state-changing half of a market (generic over the database it runs on).
+/// What the engine does to a market's state (generic over the database it runs on).
 pub trait MarketState<DB>
 where
     DB: DatabaseRef,
     DB::Error: DBErrorMarker + std::fmt::Display,
 {
-    /// Gives `who` `amount` of asset `i` and approves the contract that pulls it.
-    fn fund(&self, evm: &mut Evm<DB>, i: usize, who: Address, amount: U256) -> Result<()>;
     /// Gives a what-if liquidator enough of debt asset `d` for any repay the protocol accepts.
     fn fund_liquidator(&self, evm: &mut Evm<DB>, d: usize, who: Address) -> Result<()>;
-    /// Devnet set-up: `user` supplies `amount` of asset `i` as collateral (executed directly).
-    fn supply(&self, evm: &mut Evm<DB>, user: Address, i: usize, amount: U256) -> Result<()>;
-    /// Devnet set-up: `user` borrows `amount` of asset `i` (executed directly).
-    fn borrow(&self, evm: &mut Evm<DB>, user: Address, i: usize, amount: U256) -> Result<()>;
-    /// How much of asset `d` `user` can borrow now so that its health factor lands near
-    /// `target_hf` (WAD), staying inside its borrowing power.
-    fn borrow_for_health(
-        &self,
-        evm: &mut Evm<DB>,
-        user: Address,
-        d: usize,
-        target_hf: U256,
-    ) -> Result<U256>;
     /// The liquidations among a successful transaction's logs, read with the state after it.
     fn liquidations(&self, evm: &mut Evm<DB>, logs: &[Log]) -> Result<Vec<LiquidationEvent>>;
 }

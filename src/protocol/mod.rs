@@ -1,14 +1,17 @@
-//! Lending protocols on their real bytecode: published artifacts, deployments, typed APIs.
+//! Lending protocols on their real bytecode: the registry of protocols, the abstraction the
+//! engine and the devnet builder use, published artifacts, and one folder per protocol
+//! (deployment, typed API, book, discovery, differential proof).
 
 pub mod aave_v2;
 pub mod aave_v3;
-pub mod any;
 pub mod artifacts;
 pub mod compound;
+pub mod devnet;
 pub mod market;
 pub mod price_feed;
+pub mod registry;
+pub mod spec;
+pub mod window;
 
-pub use any::{AnyBook, AnyMarket, AnyMarketConfig};
-pub use market::{LendingMarket, MarketState, Position, PositionBook, ProtocolKind};
-
-pub use crate::source::keys::actor;
+pub use market::{LendingMarket, MarketState, Position, PositionBook};
+pub use registry::{AnyBook, AnyMarket, AnyMarketConfig, ProtocolKind};

@@ -5,33 +5,31 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use alloy_primitives::{keccak256, Address, B256, U256};
+use alloy_primitives::{keccak256, Address, U256};
 use alloy_signer_local::PrivateKeySigner;
 use indicatif::ProgressBar;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use revm::context::BlockEnv;
-use revm::database::{CacheDB, EmptyDB};
-use revm::primitives::KECCAK_EMPTY;
-use revm::state::{AccountInfo, Bytecode};
+use revm::database::EmptyDB;
 
-use crate::engine::evm::Evm;
-use crate::engine::tx::{sign_call, CallRequest, SignedTx};
-use crate::error::{Error, Result};
-use crate::math::fixed::WAD;
-use crate::protocol::aave_v3::abi::IERC20Mintable;
-use crate::protocol::artifacts::ArtifactStore;
-use crate::protocol::market::{best_liquidation, BookUpdates};
-use crate::protocol::{AnyBook, AnyMarket, LendingMarket, MarketState, PositionBook, ProtocolKind};
-use crate::scenario::LoadedScenario;
-use crate::source::keys::{actor, actor_signer};
-use crate::source::records::{
-    AccountRecord, BlockRecord, CodeRecord, LogRecord, Manifest, ProtocolInfo, Provenance,
-    ReceiptRecord, StorageRecord, TransactionRecord, Window, FORMAT_VERSION,
+use crate::data::records::{
+    BlockRecord, LogRecord, Manifest, ProtocolInfo, Provenance, ReceiptRecord, TransactionRecord,
+    Window, FORMAT_VERSION,
 };
-
-/// In-memory devnet state.
-pub type MemDb = CacheDB<EmptyDB>;
+use crate::error::{Error, Result};
+use crate::evm::executor::{Evm, TxOutcome};
+use crate::evm::keys::{actor, actor_signer};
+use crate::evm::replayed::ReplayedTx;
+use crate::evm::state::{block_env, snapshot};
+use crate::evm::tx::{sign_call, CallRequest, SignedTx};
+use crate::math::fixed::WAD;
+use crate::protocol::artifacts::ArtifactStore;
+use crate::protocol::devnet::{DevnetMarket, DevnetState};
+use crate::protocol::market::{best_liquidation, BookUpdates};
+use crate::protocol::window::WindowDetails;
+use crate::protocol::{AnyBook, AnyMarket, LendingMarket, MarketState, PositionBook};
+use crate::scenario::LoadedScenario;
 
 /// Gas limit of an oracle update.
 const ORACLE_GAS: u64 = 120_000;
@@ -43,48 +41,6 @@ const LIQUIDATION_GAS: u64 = 1_200_000;
 const LIQUIDATION_GAS_ESTIMATE: u64 = 450_000;
 /// Priority fee of oracle updates and users, wei.
 const DEFAULT_PRIORITY_FEE: u128 = 1_000_000_000;
-
-/// The protocol specifics a window's manifest carries (`protocol.details`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct WindowDetails {
-    /// The market: config and addresses (of the manifest's `protocol.kind`).
-    pub market: AnyMarket,
-    /// Users holding positions when the window starts.
-    pub users_at_start: Vec<Address>,
-    /// Historical competitor liquidators by name (devnet windows).
-    #[serde(default)]
-    pub competitors: BTreeMap<String, Address>,
-}
-
-impl WindowDetails {
-    /// Reads the details of a manifest (the market as its `protocol.kind` describes it).
-    pub fn from_manifest(manifest: &Manifest) -> Result<Self> {
-        let decode = |e: serde_json::Error| Error::Decode {
-            what: "manifest protocol.details".into(),
-            message: e.to_string(),
-        };
-        let mut details = manifest.protocol.details.clone();
-        let market = details
-            .as_object_mut()
-            .and_then(|o| o.remove("market"))
-            .ok_or_else(|| Error::Decode {
-                what: "manifest protocol.details".into(),
-                message: "no `market`".into(),
-            })?;
-        #[derive(serde::Deserialize)]
-        struct Rest {
-            users_at_start: Vec<Address>,
-            #[serde(default)]
-            competitors: BTreeMap<String, Address>,
-        }
-        let rest: Rest = serde_json::from_value(details).map_err(decode)?;
-        Ok(Self {
-            market: AnyMarket::from_json(&manifest.protocol.kind, market)?,
-            users_at_start: rest.users_at_start,
-            competitors: rest.competitors,
-        })
-    }
-}
 
 /// A built window and the market it runs on.
 pub struct BuiltWindow {
@@ -107,17 +63,43 @@ fn usd(text: &crate::units::DecimalText) -> Result<U256> {
         .map_err(|e| Error::config("usd", &text.0, e))
 }
 
+/// A USD amount (8 decimals) of scenario field `field` as a float for sampling; an amount past
+/// 128 bits is an error naming the field.
+fn usd_f64(value: U256, field: &str) -> Result<f64> {
+    u128::try_from(value)
+        .map(|v| v as f64)
+        .map_err(|_| Error::config(field, value, "at most 3.4e30 USD"))
+}
+
 fn amount_for_base(value_base: U256, price: U256, decimals: u8) -> U256 {
     value_base * U256::from(10u64).pow(U256::from(decimals)) / price
 }
 
-/// The account that owns the oracle of a devnet market of `kind` (it signs the price updates).
-fn oracle_keeper(kind: ProtocolKind) -> &'static str {
-    match kind {
-        ProtocolKind::AaveV3 => "aave-v3-admin",
-        ProtocolKind::AaveV2 => "aave-v2-admin",
-        ProtocolKind::Compound => "venus-admin",
-    }
+/// A borrower opened at set-up: its actor name, address, collateral assets and debt asset.
+struct Borrower {
+    name: String,
+    user: Address,
+    legs: Vec<usize>,
+    debt: usize,
+}
+
+/// A market set up for a window: deployed, liquid, its borrowers opened and its competitors
+/// funded.
+struct SetUp {
+    evm: Evm<EmptyDB>,
+    market: AnyMarket,
+    prices: Vec<U256>,
+    decimals: Vec<u8>,
+    borrowers: Vec<Borrower>,
+}
+
+/// The records of a window being built.
+#[derive(Default)]
+struct Records {
+    blocks: Vec<BlockRecord>,
+    transactions: Vec<TransactionRecord>,
+    receipts: Vec<ReceiptRecord>,
+    logs: Vec<LogRecord>,
 }
 
 /// Builds the window a scenario describes, on the protocol its `[market]` names; `artifacts` is
@@ -128,10 +110,54 @@ pub fn build_window(
     progress: Option<&ProgressBar>,
 ) -> Result<BuiltWindow> {
     let s = &loaded.scenario;
-    let w = &s.window;
-    let chain_id = s.market.chain_id();
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
-    let mut evm = Evm::new(EmptyDB::default(), chain_id);
+    let mut setup = set_up(loaded, artifacts, &mut rng)?;
+    // Pre-state: everything the window starts from.
+    let (accounts, code, storage) = snapshot(setup.evm.db());
+    let users_at_start: Vec<Address> = setup.borrowers.iter().map(|b| b.user).collect();
+    let book = setup.market.book(&mut setup.evm, &users_at_start)?;
+    let mut run = WindowRun::new(loaded, setup, book, rng)?;
+    for offset in 0..s.window.blocks {
+        run.block(offset)?;
+        if let Some(p) = progress {
+            p.inc(1);
+        }
+    }
+    let manifest = manifest(loaded, &run.market, users_at_start)?;
+    let records = run.records;
+    tracing::info!(
+        blocks = records.blocks.len(),
+        transactions = records.transactions.len(),
+        competitor_liquidations = run.competitor_liquidations,
+        failed = records.receipts.iter().filter(|r| !r.success).count(),
+        "window built"
+    );
+    Ok(BuiltWindow {
+        window: Window {
+            manifest,
+            accounts,
+            code,
+            storage,
+            blocks: records.blocks,
+            transactions: records.transactions,
+            receipts: records.receipts,
+            logs: records.logs,
+        },
+        market: run.market,
+        competitor_liquidations: run.competitor_liquidations,
+    })
+}
+
+/// Deploys the market, supplies deep liquidity to every reserve, opens the borrower book and
+/// funds the competitors.
+fn set_up(
+    loaded: &LoadedScenario,
+    artifacts: &ArtifactStore,
+    rng: &mut ChaCha8Rng,
+) -> Result<SetUp> {
+    let s = &loaded.scenario;
+    let w = &s.window;
+    let mut evm = Evm::new(EmptyDB::default(), s.market.chain_id());
     evm.set_block(BlockEnv {
         number: U256::from(w.first_block - 1),
         timestamp: U256::from(w.start_timestamp - w.block_time_seconds),
@@ -140,10 +166,8 @@ pub fn build_window(
         ..BlockEnv::default()
     });
     let market = s.market.deploy(&mut evm, artifacts)?;
-    let symbols = market.symbols();
     let decimals = market.decimals();
-    let n = symbols.len();
-    let prices: Vec<U256> = (0..n)
+    let prices: Vec<U256> = (0..decimals.len())
         .map(|i| s.market.usd_price(i))
         .collect::<Result<_>>()?;
 
@@ -156,11 +180,32 @@ pub fn build_window(
             decimals[i],
         );
         market.fund(&mut evm, i, whale, amount)?;
-        MarketState::supply(&market, &mut evm, whale, i, amount)?;
+        DevnetState::supply(&market, &mut evm, whale, i, amount)?;
     }
+    let mut setup = SetUp {
+        evm,
+        market,
+        prices,
+        decimals,
+        borrowers: Vec::new(),
+    };
+    open_borrowers(loaded, &mut setup, rng)?;
+    fund_competitors(loaded, &mut setup)?;
+    Ok(setup)
+}
 
-    // The borrower book.
+/// Opens the scenario's borrowers: log-uniform position sizes, health factors skewed towards the
+/// low end of the range, one or two collateral assets and one debt asset each.
+fn open_borrowers(loaded: &LoadedScenario, setup: &mut SetUp, rng: &mut ChaCha8Rng) -> Result<()> {
+    let s = &loaded.scenario;
     let b = &s.borrowers;
+    let SetUp {
+        evm,
+        market,
+        prices,
+        decimals,
+        borrowers,
+    } = setup;
     let hf_min = b
         .health_factor_min
         .to_units(18)
@@ -171,27 +216,19 @@ pub fn build_window(
         .map_err(|e| Error::config("borrowers.health_factor_max", &b.health_factor_max.0, e))?;
     let usd_min = usd(&b.position_usd_min)?;
     let usd_max = usd(&b.position_usd_max)?;
-    let collateral_assets: Vec<usize> = b
-        .collateral
-        .iter()
-        .map(|c| s.market.asset_index(c))
-        .collect::<Result<_>>()?;
-    let debt_assets: Vec<usize> = b
-        .debt
-        .iter()
-        .map(|c| s.market.asset_index(c))
-        .collect::<Result<_>>()?;
+    let collateral_assets = asset_indexes(loaded, &b.collateral)?;
+    let debt_assets = asset_indexes(loaded, &b.debt)?;
     let gas_money = U256::from(10u64).pow(U256::from(19u64));
-    let mut borrowers = Vec::new();
     for k in 0..b.count {
         let name = format!("borrower-{k}");
         let user = actor(&name);
         evm.set_balance(user, gas_money)?;
         // log-uniform position size, health factor skewed towards the low end
         let u: f64 = rng.gen();
-        let ratio = (usd_max.max(usd_min + U256::from(1u64)).to::<u128>() as f64)
-            / (usd_min.max(U256::from(1u64)).to::<u128>() as f64);
-        let value_base = U256::from((usd_min.to::<u128>() as f64 * ratio.powf(u)) as u128);
+        let ratio = usd_f64(usd_max.max(usd_min + U256::from(1u64)), "position_usd_max")?
+            / usd_f64(usd_min.max(U256::from(1u64)), "position_usd_min")?;
+        let value_base =
+            U256::from((usd_f64(usd_min, "position_usd_min")? * ratio.powf(u)) as u128);
         let hf_u: f64 = rng.gen::<f64>().powf(1.6);
         let hf_span = hf_max.saturating_sub(hf_min);
         let target_hf =
@@ -210,139 +247,280 @@ pub fn build_window(
         for (asset, value) in &legs {
             let amount = amount_for_base(*value, prices[*asset], decimals[*asset]);
             // 20% extra held back for top-ups during the window
-            market.fund(&mut evm, *asset, user, amount + amount / U256::from(5u64))?;
-            MarketState::supply(&market, &mut evm, user, *asset, amount)?;
+            market.fund(evm, *asset, user, amount + amount / U256::from(5u64))?;
+            DevnetState::supply(market, evm, user, *asset, amount)?;
         }
         let debt = debt_assets[rng.gen_range(0..debt_assets.len())];
-        let amount = market.borrow_for_health(&mut evm, user, debt, target_hf)?;
+        let amount = market.borrow_for_health(evm, user, debt, target_hf)?;
         if !amount.is_zero() {
-            MarketState::borrow(&market, &mut evm, user, debt, amount)?;
+            DevnetState::borrow(market, evm, user, debt, amount)?;
             // tokens for partial repays during the window
-            market.fund(&mut evm, debt, user, amount / U256::from(3u64))?;
+            market.fund(evm, debt, user, amount / U256::from(3u64))?;
         }
-        borrowers.push((
+        borrowers.push(Borrower {
             name,
             user,
-            legs.iter().map(|l| l.0).collect::<Vec<_>>(),
+            legs: legs.iter().map(|l| l.0).collect(),
             debt,
-        ));
+        });
     }
+    Ok(())
+}
 
-    // Competitors hold deep balances of every debt asset.
+/// Competitors hold deep balances of every debt asset.
+fn fund_competitors(loaded: &LoadedScenario, setup: &mut SetUp) -> Result<()> {
+    let s = &loaded.scenario;
+    let debt_assets = asset_indexes(loaded, &s.borrowers.debt)?;
     for c in &s.competitors {
         let who = actor(&c.name);
-        evm.set_balance(who, U256::from(10u64).pow(U256::from(21u64)))?;
+        setup
+            .evm
+            .set_balance(who, U256::from(10u64).pow(U256::from(21u64)))?;
         for &d in &debt_assets {
             let amount = amount_for_base(
                 U256::from(200_000_000u64) * U256::from(100_000_000u64),
-                prices[d],
-                decimals[d],
+                setup.prices[d],
+                setup.decimals[d],
             );
-            market.fund(&mut evm, d, who, amount)?;
+            setup.market.fund(&mut setup.evm, d, who, amount)?;
         }
     }
-    let keeper = oracle_keeper(market.kind()).to_string();
+    Ok(())
+}
 
-    // Pre-state: everything the window starts from.
-    let (accounts, code, storage) = snapshot(evm.db());
-    let users_at_start: Vec<Address> = borrowers.iter().map(|b| b.1).collect();
-    let mut book = market.book(&mut evm, &users_at_start)?;
+/// Market indexes of `symbols`.
+fn asset_indexes(loaded: &LoadedScenario, symbols: &[String]) -> Result<Vec<usize>> {
+    symbols
+        .iter()
+        .map(|c| loaded.scenario.market.asset_index(c))
+        .collect()
+}
 
-    let mut signers: HashMap<String, PrivateKeySigner> = HashMap::new();
-    let mut nonces: HashMap<Address, u64> = HashMap::new();
-    let mut blocks = Vec::new();
-    let mut transactions = Vec::new();
-    let mut receipts = Vec::new();
-    let mut logs = Vec::new();
-    let mut feed_price: Vec<U256> = prices.clone();
-    let mut feed_time: Vec<u64> = vec![w.start_timestamp; n];
-    let mut first_seen: BTreeMap<Address, u64> = BTreeMap::new();
-    let eth = s.market.asset_index(&s.market.native_symbol())?;
-    let mut competitor_liquidations = 0u64;
-    let beneficiary = actor("block-builder");
-    let competitor_addresses: Vec<Address> = s.competitors.iter().map(|c| actor(&c.name)).collect();
+/// The manifest of a built window.
+fn manifest(
+    loaded: &LoadedScenario,
+    market: &AnyMarket,
+    users_at_start: Vec<Address>,
+) -> Result<Manifest> {
+    let s = &loaded.scenario;
+    let w = &s.window;
+    let details = serde_json::to_value(WindowDetails {
+        market: market.clone(),
+        users_at_start,
+        competitors: s
+            .competitors
+            .iter()
+            .map(|c| (c.name.clone(), actor(&c.name)))
+            .collect(),
+    })
+    .map_err(|e| Error::Decode {
+        what: "window details".into(),
+        message: e.to_string(),
+    })?;
+    Ok(Manifest {
+        format_version: FORMAT_VERSION,
+        name: s.name.clone(),
+        chain_id: s.market.chain_id(),
+        first_block: w.first_block,
+        last_block: w.first_block + w.blocks - 1,
+        protocol: ProtocolInfo {
+            kind: market.kind().as_str().into(),
+            addresses: market.addresses(),
+            details,
+        },
+        provenance: Provenance {
+            kind: "devnet".into(),
+            liqsim_version: env!("CARGO_PKG_VERSION").into(),
+            scenario: Some(loaded.source.clone()),
+            scenario_sha256: Some(loaded.sha256.clone()),
+        },
+        files: BTreeMap::new(),
+    })
+}
 
-    for offset in 0..w.blocks {
+/// The window being driven, block by block.
+struct WindowRun<'a> {
+    loaded: &'a LoadedScenario,
+    evm: Evm<EmptyDB>,
+    market: AnyMarket,
+    book: AnyBook,
+    rng: ChaCha8Rng,
+    borrowers: Vec<Borrower>,
+    decimals: Vec<u8>,
+    symbols: Vec<String>,
+    keeper: String,
+    signers: HashMap<String, PrivateKeySigner>,
+    nonces: HashMap<Address, u64>,
+    records: Records,
+    /// Last price sent to each feed, and when.
+    feed_price: Vec<U256>,
+    feed_time: Vec<u64>,
+    /// Block at which each currently liquidatable user was first seen liquidatable.
+    first_seen: BTreeMap<Address, u64>,
+    /// Index of the asset that prices gas.
+    eth: usize,
+    competitor_liquidations: u64,
+    beneficiary: Address,
+    competitor_addresses: Vec<Address>,
+}
+
+impl<'a> WindowRun<'a> {
+    fn new(
+        loaded: &'a LoadedScenario,
+        setup: SetUp,
+        book: AnyBook,
+        rng: ChaCha8Rng,
+    ) -> Result<Self> {
+        let s = &loaded.scenario;
+        let n = setup.prices.len();
+        Ok(Self {
+            loaded,
+            keeper: setup.market.kind().oracle_keeper().to_string(),
+            symbols: setup.market.symbols(),
+            evm: setup.evm,
+            market: setup.market,
+            book,
+            rng,
+            borrowers: setup.borrowers,
+            decimals: setup.decimals,
+            signers: HashMap::new(),
+            nonces: HashMap::new(),
+            records: Records::default(),
+            feed_price: setup.prices,
+            feed_time: vec![s.window.start_timestamp; n],
+            first_seen: BTreeMap::new(),
+            eth: s.market.asset_index(&s.market.native_symbol())?,
+            competitor_liquidations: 0,
+            beneficiary: actor("block-builder"),
+            competitor_addresses: s.competitors.iter().map(|c| actor(&c.name)).collect(),
+        })
+    }
+
+    /// Builds and executes the block at `offset` from the window's start.
+    fn block(&mut self, offset: u64) -> Result<()> {
+        let header = self.header(offset)?;
+        self.evm.set_block(block_env(&header));
+        self.book.set_timestamp(header.timestamp)?;
+        let mut intents = self.oracle_intents(&header)?;
+        intents.extend(self.competitor_intents(&header)?);
+        intents.extend(self.activity_intents(&header)?);
+        // Oracle updates first, then by priority fee (stable).
+        intents.sort_by_key(|i| std::cmp::Reverse(i.0));
+        let prices_moved = self.execute(&header, intents)?;
+        if prices_moved || offset % 25 == 0 {
+            for user in self.book.users() {
+                update_seen(&self.book, &mut self.first_seen, user, header.number)?;
+            }
+        }
+        self.records.blocks.push(header);
+        Ok(())
+    }
+
+    /// The header of the block at `offset`.
+    fn header(&self, offset: u64) -> Result<BlockRecord> {
+        let s = &self.loaded.scenario;
+        let w = &s.window;
         let number = w.first_block + offset;
         let timestamp = w.start_timestamp + offset * w.block_time_seconds;
-        let base_fee: u64 = loaded.base_fee_at(timestamp).try_into().map_err(|_| {
+        let base_fee: u64 = self.loaded.base_fee_at(timestamp).try_into().map_err(|_| {
             Error::config(
                 "base_fee",
-                loaded.base_fee_at(timestamp),
+                self.loaded.base_fee_at(timestamp),
                 "a base fee below 2^64 wei",
             )
         })?;
-        let prevrandao = keccak256([s.seed.to_be_bytes(), number.to_be_bytes()].concat());
-        let header = BlockRecord {
+        Ok(BlockRecord {
             number,
             timestamp,
             base_fee,
             gas_limit: w.gas_limit,
-            beneficiary,
-            prevrandao,
+            beneficiary: self.beneficiary,
+            prevrandao: keccak256([s.seed.to_be_bytes(), number.to_be_bytes()].concat()),
             difficulty: U256::ZERO,
-        };
-        evm.set_block(block_env(&header));
-        book.set_timestamp(timestamp)?;
+        })
+    }
 
-        let mut intents: Vec<(u128, Intent)> = Vec::new();
-        // Oracle updates (Chainlink-style deviation or heartbeat).
-        let targets: Vec<U256> = symbols
+    /// Oracle updates (Chainlink-style deviation or heartbeat) due at `header`.
+    fn oracle_intents(&mut self, header: &BlockRecord) -> Result<Vec<(u128, Intent)>> {
+        let loaded = self.loaded;
+        let timestamp = header.timestamp;
+        let targets: Vec<U256> = self
+            .symbols
             .iter()
             .enumerate()
-            .map(|(i, symbol)| loaded.price_at(symbol, timestamp).unwrap_or(feed_price[i]))
+            .map(|(i, symbol)| {
+                loaded
+                    .price_at(symbol, timestamp)
+                    .unwrap_or(self.feed_price[i])
+            })
             .collect();
-        for i in 0..n {
-            if loaded.price_at(&symbols[i], timestamp).is_none() {
+        let mut intents = Vec::new();
+        for i in 0..self.symbols.len() {
+            if loaded.price_at(&self.symbols[i], timestamp).is_none() {
                 continue;
             }
-            let (target, last) = (targets[i], feed_price[i]);
+            let (target, last) = (targets[i], self.feed_price[i]);
             let moved_bps = if target > last {
                 target - last
             } else {
                 last - target
             } * U256::from(10_000u64)
                 / last;
-            let stale = timestamp - feed_time[i] >= s.prices.heartbeat_seconds;
-            if target != last && (moved_bps >= U256::from(s.prices.deviation_bps) || stale) {
-                for call in market.price_calls(i, &targets)? {
+            let stale = timestamp - self.feed_time[i] >= loaded.scenario.prices.heartbeat_seconds;
+            if target != last
+                && (moved_bps >= U256::from(loaded.scenario.prices.deviation_bps) || stale)
+            {
+                for call in self.market.price_calls(i, &targets)? {
                     intents.push((
                         u128::MAX,
                         Intent {
-                            signer: keeper.clone(),
+                            signer: self.keeper.clone(),
                             request: CallRequest {
                                 to: call.to,
                                 input: call.input,
                                 gas_limit: ORACLE_GAS,
-                                max_fee_per_gas: base_fee as u128 * 2 + DEFAULT_PRIORITY_FEE,
+                                max_fee_per_gas: header.base_fee as u128 * 2 + DEFAULT_PRIORITY_FEE,
                                 max_priority_fee_per_gas: DEFAULT_PRIORITY_FEE,
                             },
                             oracle: true,
                         },
                     ));
                 }
-                feed_price[i] = target;
-                feed_time[i] = timestamp;
+                self.feed_price[i] = target;
+                self.feed_time[i] = timestamp;
             }
         }
-        // Competitors act on what they saw at the end of the previous block.
-        let eth_price = book.usd_price(eth);
-        for (user, seen) in &first_seen {
-            let Some(position) = book.position(user)? else {
+        Ok(intents)
+    }
+
+    /// Competitors act on what they saw at the end of the previous block.
+    fn competitor_intents(&self, header: &BlockRecord) -> Result<Vec<(u128, Intent)>> {
+        let s = &self.loaded.scenario;
+        let base_fee = header.base_fee;
+        let eth_price = self.book.usd_price(self.eth);
+        let mut intents = Vec::new();
+        for (user, seen) in &self.first_seen {
+            let Some(position) = self.book.position(user)? else {
                 continue;
             };
             let Some(best) = best_liquidation(&*position)? else {
                 continue;
             };
             for c in &s.competitors {
-                if number < seen + c.reaction_delay_blocks {
+                if header.number < seen + c.reaction_delay_blocks {
                     continue;
                 }
-                let priority: u128 = c
-                    .priority_fee_gwei
-                    .to_units(9)
-                    .map_err(|e| Error::config("priority_fee_gwei", &c.priority_fee_gwei.0, e))?
-                    .to();
+                let priority =
+                    u128::try_from(c.priority_fee_gwei.to_units(9).map_err(|e| {
+                        Error::config("priority_fee_gwei", &c.priority_fee_gwei.0, e)
+                    })?)
+                    .map_err(|_| {
+                        Error::config(
+                            "priority_fee_gwei",
+                            &c.priority_fee_gwei.0,
+                            "at most 340282366920938463463 gwei",
+                        )
+                    })?;
                 let gas_cost_base = U256::from(LIQUIDATION_GAS_ESTIMATE)
                     * (U256::from(base_fee) + U256::from(priority))
                     * eth_price
@@ -353,7 +531,7 @@ pub fn build_window(
                 {
                     continue;
                 }
-                let call = market.liquidation_call(
+                let call = self.market.liquidation_call(
                     &*position,
                     *user,
                     best.collateral,
@@ -377,181 +555,128 @@ pub fn build_window(
                 ));
             }
         }
-        // User activity.
-        let act = &s.activity;
+        Ok(intents)
+    }
+
+    /// User activity: partial repays, collateral top-ups and new borrows, at random.
+    fn activity_intents(&mut self, header: &BlockRecord) -> Result<Vec<(u128, Intent)>> {
+        let act = &self.loaded.scenario.activity;
+        let mut intents = Vec::new();
         for (kind, p) in [
             (0u8, act.repay_per_block),
             (1, act.top_up_per_block),
             (2, act.new_borrow_per_block),
         ] {
-            if p <= 0.0 || !rng.gen_bool(p) || borrowers.is_empty() {
+            if p <= 0.0 || !self.rng.gen_bool(p) || self.borrowers.is_empty() {
                 continue;
             }
-            let (name, user, legs, debt) = &borrowers[rng.gen_range(0..borrowers.len())];
-            let Some(position) = book.position(user)? else {
+            let borrower = &self.borrowers[self.rng.gen_range(0..self.borrowers.len())];
+            let (user, debt) = (borrower.user, borrower.debt);
+            let Some(position) = self.book.position(&user)? else {
                 continue;
             };
             let holdings = position.holdings();
             let call = match kind {
                 0 => {
-                    let amount = holdings[*debt].debt / U256::from(5u64);
+                    let amount = holdings[debt].debt / U256::from(5u64);
                     if amount.is_zero() {
                         continue;
                     }
-                    market.repay_call(*user, *debt, amount)?
+                    self.market.repay_call(user, debt, amount)?
                 }
                 1 => {
-                    let asset = legs[0];
+                    let asset = borrower.legs[0];
                     let amount = holdings[asset].collateral / U256::from(10u64);
                     if amount.is_zero() {
                         continue;
                     }
-                    market.supply_call(*user, asset, amount)?
+                    self.market.supply_call(user, asset, amount)?
                 }
                 _ => {
                     let available = position.available_borrows_usd()?;
                     let amount = amount_for_base(
                         available / U256::from(20u64),
-                        book.usd_price(*debt),
-                        decimals[*debt],
+                        self.book.usd_price(debt),
+                        self.decimals[debt],
                     );
                     if amount.is_zero() {
                         continue;
                     }
-                    market.borrow_call(*user, *debt, amount)?
+                    self.market.borrow_call(user, debt, amount)?
                 }
             };
             intents.push((
                 DEFAULT_PRIORITY_FEE,
                 Intent {
-                    signer: name.clone(),
+                    signer: borrower.name.clone(),
                     request: CallRequest {
                         to: call.to,
                         input: call.input,
                         gas_limit: USER_GAS,
-                        max_fee_per_gas: base_fee as u128 * 2 + DEFAULT_PRIORITY_FEE,
+                        max_fee_per_gas: header.base_fee as u128 * 2 + DEFAULT_PRIORITY_FEE,
                         max_priority_fee_per_gas: DEFAULT_PRIORITY_FEE,
                     },
                     oracle: false,
                 },
             ));
         }
-        // Oracle updates first, then by priority fee (stable).
-        intents.sort_by_key(|i| std::cmp::Reverse(i.0));
+        Ok(intents)
+    }
 
+    /// Signs and executes `intents` in order while they fit the block's gas limit, recording
+    /// each and keeping the book current; true when an oracle price moved.
+    fn execute(&mut self, header: &BlockRecord, intents: Vec<(u128, Intent)>) -> Result<bool> {
+        let chain_id = self.evm.chain_id();
         let mut cumulative = 0u64;
         let mut gas_reserved = 0u64;
         let mut tx_index = 0u32;
         let mut prices_moved = false;
         for (_, intent) in intents {
-            if gas_reserved + intent.request.gas_limit > w.gas_limit {
+            if gas_reserved + intent.request.gas_limit > header.gas_limit {
                 continue;
             }
-            let signer = signers
+            let signer = self
+                .signers
                 .entry(intent.signer.clone())
                 .or_insert_with(|| actor_signer(&intent.signer));
             let sender = signer.address();
-            let nonce = match nonces.get(&sender) {
+            let nonce = match self.nonces.get(&sender) {
                 Some(n) => *n,
-                None => evm.account(sender)?.nonce,
+                None => self.evm.account(sender)?.nonce,
             };
             let tx = sign_call(signer, chain_id, nonce, &intent.request)?;
-            let outcome = evm.execute(tx.tx_env(), true)?;
-            nonces.insert(sender, nonce + 1);
+            let outcome = self.evm.execute(tx.tx_env(), true)?;
+            self.nonces.insert(sender, nonce + 1);
             gas_reserved += intent.request.gas_limit;
             cumulative += outcome.gas_used;
             record_tx(
                 &tx,
-                number,
+                header.number,
                 tx_index,
                 &outcome,
                 cumulative,
-                &mut transactions,
-                &mut receipts,
-                &mut logs,
+                &mut self.records,
             );
-            let touched = book.apply_logs(&mut evm, &outcome.logs)?;
+            let touched = self.book.apply_logs(&mut self.evm, &outcome.logs)?;
             if intent.oracle && outcome.success {
-                let replayed = crate::engine::replay::ReplayedTx::new(tx_index, &tx, &outcome);
-                book.apply_price_update(&mut evm, &replayed)?;
+                let replayed = ReplayedTx::new(tx_index, &tx, &outcome);
+                self.book.apply_price_update(&mut self.evm, &replayed)?;
                 prices_moved = true;
             }
             if outcome.success {
-                for e in market.liquidations(&mut evm, &outcome.logs)? {
-                    if competitor_addresses.contains(&e.liquidator) {
-                        competitor_liquidations += 1;
+                for e in self.market.liquidations(&mut self.evm, &outcome.logs)? {
+                    if self.competitor_addresses.contains(&e.liquidator) {
+                        self.competitor_liquidations += 1;
                     }
                 }
             }
             for user in touched {
-                update_seen(&book, &mut first_seen, user, number)?;
+                update_seen(&self.book, &mut self.first_seen, user, header.number)?;
             }
             tx_index += 1;
         }
-        if prices_moved || offset % 25 == 0 {
-            for user in book.users() {
-                update_seen(&book, &mut first_seen, user, number)?;
-            }
-        }
-        blocks.push(header);
-        if let Some(p) = progress {
-            p.inc(1);
-        }
+        Ok(prices_moved)
     }
-
-    let details = serde_json::to_value(WindowDetails {
-        market: market.clone(),
-        users_at_start,
-        competitors: s
-            .competitors
-            .iter()
-            .map(|c| (c.name.clone(), actor(&c.name)))
-            .collect(),
-    })
-    .map_err(|e| Error::Decode {
-        what: "window details".into(),
-        message: e.to_string(),
-    })?;
-    let manifest = Manifest {
-        format_version: FORMAT_VERSION,
-        name: s.name.clone(),
-        chain_id,
-        first_block: w.first_block,
-        last_block: w.first_block + w.blocks - 1,
-        protocol: ProtocolInfo {
-            kind: market.kind().as_str().into(),
-            addresses: market.addresses(),
-            details,
-        },
-        provenance: Provenance {
-            kind: "devnet".into(),
-            liqsim_version: env!("CARGO_PKG_VERSION").into(),
-            scenario: Some(loaded.source.clone()),
-            scenario_sha256: Some(loaded.sha256.clone()),
-        },
-        files: BTreeMap::new(),
-    };
-    tracing::info!(
-        blocks = blocks.len(),
-        transactions = transactions.len(),
-        competitor_liquidations,
-        failed = receipts.iter().filter(|r| !r.success).count(),
-        "window built"
-    );
-    Ok(BuiltWindow {
-        window: Window {
-            manifest,
-            accounts,
-            code,
-            storage,
-            blocks,
-            transactions,
-            receipts,
-            logs,
-        },
-        market,
-        competitor_liquidations,
-    })
 }
 
 fn update_seen(
@@ -572,24 +697,21 @@ fn update_seen(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn record_tx(
     tx: &SignedTx,
     block: u64,
     index: u32,
-    outcome: &crate::engine::evm::TxOutcome,
+    outcome: &TxOutcome,
     cumulative: u64,
-    transactions: &mut Vec<TransactionRecord>,
-    receipts: &mut Vec<ReceiptRecord>,
-    logs: &mut Vec<LogRecord>,
+    records: &mut Records,
 ) {
-    transactions.push(TransactionRecord {
+    records.transactions.push(TransactionRecord {
         block,
         index,
         hash: tx.hash,
         raw: tx.raw(),
     });
-    receipts.push(ReceiptRecord {
+    records.receipts.push(ReceiptRecord {
         block,
         index,
         success: outcome.success,
@@ -597,7 +719,7 @@ fn record_tx(
         cumulative_gas_used: cumulative,
     });
     for (log_index, log) in outcome.logs.iter().enumerate() {
-        logs.push(LogRecord {
+        records.logs.push(LogRecord {
             block,
             tx_index: index,
             log_index: log_index as u32,
@@ -606,121 +728,4 @@ fn record_tx(
             data: log.data.data.clone(),
         });
     }
-}
-
-/// The EVM block environment of a recorded header.
-pub fn block_env(header: &BlockRecord) -> BlockEnv {
-    BlockEnv {
-        number: U256::from(header.number),
-        beneficiary: header.beneficiary,
-        timestamp: U256::from(header.timestamp),
-        gas_limit: header.gas_limit,
-        basefee: header.base_fee,
-        difficulty: header.difficulty,
-        prevrandao: Some(header.prevrandao),
-        ..BlockEnv::default()
-    }
-}
-
-/// Every account, code and non-zero storage slot of an in-memory state, in a stable order.
-pub fn snapshot(db: &MemDb) -> (Vec<AccountRecord>, Vec<CodeRecord>, Vec<StorageRecord>) {
-    let mut accounts = Vec::new();
-    let mut storage = Vec::new();
-    let mut code: BTreeMap<B256, CodeRecord> = BTreeMap::new();
-    let mut addresses: Vec<&Address> = db.cache.accounts.keys().collect();
-    addresses.sort();
-    for address in addresses {
-        let account = &db.cache.accounts[address];
-        let Some(info) = account.info() else { continue };
-        accounts.push(AccountRecord {
-            address: *address,
-            balance: info.balance,
-            nonce: info.nonce,
-            code_hash: info.code_hash,
-        });
-        if info.code_hash != KECCAK_EMPTY {
-            let bytes = info
-                .code
-                .as_ref()
-                .map(|c| c.original_bytes())
-                .or_else(|| {
-                    db.cache
-                        .contracts
-                        .get(&info.code_hash)
-                        .map(|c| c.original_bytes())
-                })
-                .unwrap_or_default();
-            code.entry(info.code_hash).or_insert(CodeRecord {
-                code_hash: info.code_hash,
-                code: bytes,
-            });
-        }
-        let mut slots: Vec<(&U256, &U256)> = account
-            .storage
-            .iter()
-            .filter(|(_, v)| !v.is_zero())
-            .collect();
-        slots.sort();
-        for (slot, value) in slots {
-            storage.push(StorageRecord {
-                address: *address,
-                slot: *slot,
-                value: *value,
-            });
-        }
-    }
-    (accounts, code.into_values().collect(), storage)
-}
-
-/// Loads a recorded pre-state into an in-memory state.
-pub fn load_prestate(
-    accounts: &[AccountRecord],
-    code: &[CodeRecord],
-    storage: &[StorageRecord],
-) -> Result<MemDb> {
-    let codes: HashMap<B256, &CodeRecord> = code.iter().map(|c| (c.code_hash, c)).collect();
-    let mut db = MemDb::new(EmptyDB::default());
-    for a in accounts {
-        let code = if a.code_hash == KECCAK_EMPTY {
-            None
-        } else {
-            let record = codes.get(&a.code_hash).ok_or_else(|| {
-                Error::Database(format!(
-                    "pre-state account {} names code {} that the dataset does not hold",
-                    a.address, a.code_hash
-                ))
-            })?;
-            if keccak256(&record.code) != a.code_hash {
-                return Err(Error::Database(format!(
-                    "code {} does not hash to its key",
-                    a.code_hash
-                )));
-            }
-            Some(Bytecode::new_raw(record.code.clone()))
-        };
-        db.insert_account_info(
-            a.address,
-            AccountInfo {
-                balance: a.balance,
-                nonce: a.nonce,
-                code_hash: a.code_hash,
-                code,
-                ..AccountInfo::default()
-            },
-        );
-    }
-    for s in storage {
-        db.insert_account_storage(s.address, s.slot, s.value)
-            .map_err(|e| Error::Database(e.to_string()))?;
-    }
-    Ok(db)
-}
-
-/// Token balance helper for tests and inspection.
-pub fn token_balance(evm: &mut Evm<EmptyDB>, token: Address, who: Address) -> Result<U256> {
-    evm.view(
-        token,
-        &IERC20Mintable::balanceOfCall { account: who },
-        "balanceOf",
-    )
 }

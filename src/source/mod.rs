@@ -1,13 +1,6 @@
-//! Where windows come from: recorded datasets on disk, the devnet window builder, keys, and
-//! nodes over RPC (with the persistent cache, the recorder and a local anvil for tests).
+//! Where windows come from: the devnet window builder, and a node over RPC (window discovery and
+//! the recorder).
 
-pub mod anvil;
-pub mod cache;
-pub mod dataset;
 pub mod devnet;
 pub mod discovery;
-pub mod keys;
 pub mod record;
-pub mod records;
-pub mod rpc;
-pub mod rpc_bench;

@@ -10,18 +10,19 @@ use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::Address;
 use alloy_rpc_types_eth::BlockTransactions;
 
-use crate::engine::evm::Evm;
-use crate::engine::opportunities::OpportunityTracker;
-use crate::engine::replay::{replay, Fidelity};
-use crate::error::{Error, Result};
-use crate::source::cache::CachedBlock;
-use crate::source::devnet::{block_env, WindowDetails};
-use crate::source::discovery::{discover_window, DiscoveryOptions};
-use crate::source::records::{
+use crate::data::records::{
     BlockRecord, LogRecord, Manifest, ProtocolInfo, Provenance, ReceiptRecord, TransactionRecord,
     Window, FORMAT_VERSION,
 };
-use crate::source::rpc::{RpcDb, RpcSource};
+use crate::engine::opportunities::OpportunityTracker;
+use crate::engine::replay::{replay, Fidelity};
+use crate::error::{Error, Result};
+use crate::evm::executor::Evm;
+use crate::evm::state::block_env;
+use crate::node::cache::CachedBlock;
+use crate::node::rpc::{RpcDb, RpcSource};
+use crate::protocol::window::WindowDetails;
+use crate::source::discovery::{discover_window, DiscoveryOptions};
 
 /// What to record.
 #[derive(Debug, Clone)]
@@ -239,9 +240,9 @@ pub fn ensure_recorded(
     datasets_root: &std::path::Path,
     cache_root: &std::path::Path,
 ) -> Result<std::path::PathBuf> {
-    use crate::source::rpc::RetryPolicy;
+    use crate::node::rpc::RetryPolicy;
     let dir = datasets_root.join(&scenario.file.name);
-    let current = crate::source::dataset::read_manifest(&dir)
+    let current = crate::data::dataset::read_manifest(&dir)
         .ok()
         .is_some_and(|m| {
             m.provenance.kind == "rpc"
@@ -255,7 +256,7 @@ pub fn ensure_recorded(
     eprintln!(
         "recording dataset {} from {} (blocks {}..={}, first use)",
         dir.display(),
-        crate::source::rpc::redact_url(&url),
+        crate::node::rpc::redact_url(&url),
         s.from_block,
         s.to_block
     );
@@ -286,7 +287,7 @@ pub fn ensure_recorded(
     let provenance = &mut report.window.manifest.provenance;
     provenance.scenario = Some(scenario.source.clone());
     provenance.scenario_sha256 = Some(scenario.window_sha256.clone());
-    crate::source::dataset::write_dataset(&dir, &report.window)?;
+    crate::data::dataset::write_dataset(&dir, &report.window)?;
     eprintln!(
         "recorded {}: {} RPC requests ({} retries) in {:.2} s; replay matched {}/{} receipts",
         dir.display(),

@@ -15,8 +15,8 @@
 use alloy_primitives::{I256, U256};
 
 use super::{
-    param_u64, param_units, Candidate, Decision, Execution, Funding, HookView, Intent, MissReason,
-    Params, Strategy, StrategyKind,
+    param_u64, param_units, param_wei, Candidate, Decision, Execution, Funding, HookView, Intent,
+    MissReason, Params, Strategy, StrategyKind,
 };
 use crate::error::{Error, Result};
 use crate::math::aave as aave_math;
@@ -53,7 +53,7 @@ fn build(params: &Params) -> Result<Box<dyn Strategy>> {
     }
     Ok(Box::new(BackstopPool {
         latency_blocks: param_u64(params, "latency_blocks")?,
-        priority_fee_wei: param_units(params, "priority_fee_gwei", 9)?.to(),
+        priority_fee_wei: param_wei(params, "priority_fee_gwei")?,
         capital_base: param_units(params, "capital_usd", 8)?,
         stablecoins,
         min_profit_base: super::param_min_profit(params)?,
@@ -118,7 +118,7 @@ impl BackstopPool {
         view: &HookView<'_>,
         candidate: &Candidate,
     ) -> Result<(Option<BackstopPlan>, Option<I256>)> {
-        let gas = crate::cost::gas_cost(
+        let gas = crate::math::cost::gas_cost(
             super::LIQUIDATION_GAS_ESTIMATE,
             view.base_fee,
             self.priority_fee_wei,
@@ -197,7 +197,7 @@ impl Strategy for BackstopPool {
             collateral: plan.collateral,
             debt: plan.debt,
             debt_to_cover: vec![plan.debt_to_cover],
-            receive_a_token: false,
+            receive_shares: false,
             priority_fee_wei: self.priority_fee_wei,
             funding: Funding::BackstopPool,
             sell_collateral: true,

@@ -6,7 +6,7 @@
 use alloy_primitives::{I256, U256};
 
 use super::{
-    expected_profit, param_u64, param_units, Candidate, Decision, Funding, HookView, Intent,
+    expected_profit, param_u64, param_wei, Candidate, Decision, Funding, HookView, Intent,
     MissReason, Params, Strategy, StrategyKind,
 };
 use crate::error::Result;
@@ -25,7 +25,7 @@ pub const KIND: StrategyKind = StrategyKind {
 fn build(params: &Params) -> Result<Box<dyn Strategy>> {
     Ok(Box::new(FlashLoan {
         latency_blocks: param_u64(params, "latency_blocks")?,
-        priority_fee_wei: param_units(params, "priority_fee_gwei", 9)?.to(),
+        priority_fee_wei: param_wei(params, "priority_fee_gwei")?,
         min_profit_base: super::param_min_profit(params)?,
     }))
 }
@@ -66,7 +66,7 @@ impl Strategy for FlashLoan {
             collateral: best.collateral,
             debt: best.debt,
             debt_to_cover: vec![U256::MAX],
-            receive_a_token: false,
+            receive_shares: false,
             priority_fee_wei: self.priority_fee_wei,
             funding: Funding::FlashLoan,
             sell_collateral: false,

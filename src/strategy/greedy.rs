@@ -6,7 +6,7 @@
 use alloy_primitives::{I256, U256};
 
 use super::{
-    expected_profit, param_u64, param_units, Candidate, Decision, Funding, HookView, Intent,
+    expected_profit, param_u64, param_wei, Candidate, Decision, Funding, HookView, Intent,
     MissReason, Params, Strategy, StrategyKind,
 };
 use crate::error::Result;
@@ -21,7 +21,7 @@ pub const KIND: StrategyKind = StrategyKind {
 fn build(params: &Params) -> Result<Box<dyn Strategy>> {
     Ok(Box::new(Greedy {
         latency_blocks: param_u64(params, "latency_blocks")?,
-        priority_fee_wei: param_units(params, "priority_fee_gwei", 9)?.to(),
+        priority_fee_wei: param_wei(params, "priority_fee_gwei")?,
     }))
 }
 
@@ -54,7 +54,7 @@ impl Strategy for Greedy {
             collateral: best.collateral,
             debt: best.debt,
             debt_to_cover: vec![U256::MAX],
-            receive_a_token: false,
+            receive_shares: false,
             priority_fee_wei: self.priority_fee_wei,
             funding: Funding::Own,
             sell_collateral: false,

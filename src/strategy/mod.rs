@@ -54,7 +54,7 @@ pub struct HookView<'a> {
     /// Reserve symbols, by reserve index.
     pub symbols: &'a [String],
     /// Where seized collateral can be sold (one constant-product pool per reserve).
-    pub dex: &'a crate::cost::DexModel,
+    pub dex: &'a crate::math::cost::DexModel,
 }
 
 /// How a liquidation is funded.
@@ -90,7 +90,7 @@ pub struct Intent {
     /// `debtToCover` of each call, in order (two-step strategies send two).
     pub debt_to_cover: Vec<U256>,
     /// Receive aTokens instead of the underlying.
-    pub receive_a_token: bool,
+    pub receive_shares: bool,
     /// Priority fee per gas, wei.
     pub priority_fee_wei: u128,
     /// Funding source.
@@ -193,7 +193,7 @@ pub fn expected_profit(
     priority_fee_wei: u128,
     funding: Funding,
 ) -> Result<I256> {
-    let gas = crate::cost::gas_cost(
+    let gas = crate::math::cost::gas_cost(
         LIQUIDATION_GAS_ESTIMATE,
         view.base_fee,
         priority_fee_wei,
@@ -203,7 +203,7 @@ pub fn expected_profit(
         Funding::Own | Funding::BackstopPool => U256::ZERO,
         Funding::FlashLoan => {
             let debt = &candidate.holdings()[best.debt];
-            let amount = crate::cost::flash_loan_premium(
+            let amount = crate::math::cost::flash_loan_premium(
                 best.outcome.debt_repaid,
                 view.flash_loan_premium_bps,
             )?;
@@ -273,6 +273,19 @@ pub fn param_units(params: &Params, name: &str, decimals: u8) -> Result<U256> {
         .ok_or_else(|| Error::config(name, "missing", "a value"))?;
     crate::units::parse_units(text, decimals)
         .map_err(|e| Error::config(name, text, format!("a non-negative decimal ({e})")))
+}
+
+/// Reads a fee parameter in gwei (e.g. `priority_fee_gwei`) as wei per gas; an amount too large
+/// for the EVM's 128-bit fee fields is an error naming the parameter.
+pub fn param_wei(params: &Params, name: &str) -> Result<u128> {
+    let wei = param_units(params, name, 9)?;
+    u128::try_from(wei).map_err(|_| {
+        Error::config(
+            name,
+            params.get(name).map(String::as_str).unwrap_or_default(),
+            "at most 340282366920938463463 gwei",
+        )
+    })
 }
 
 /// Reads `min_profit_usd` as a signed base-currency amount (8 decimals).

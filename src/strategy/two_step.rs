@@ -12,7 +12,7 @@
 use alloy_primitives::{I256, U256};
 
 use super::{
-    expected_profit, param_u64, param_units, Candidate, Decision, Funding, HookView, Intent,
+    expected_profit, param_u64, param_wei, Candidate, Decision, Funding, HookView, Intent,
     MissReason, Params, Strategy, StrategyKind,
 };
 use crate::error::Result;
@@ -29,7 +29,7 @@ pub const KIND: StrategyKind = StrategyKind {
 fn build(params: &Params) -> Result<Box<dyn Strategy>> {
     Ok(Box::new(TwoStep {
         latency_blocks: param_u64(params, "latency_blocks")?,
-        priority_fee_wei: param_units(params, "priority_fee_gwei", 9)?.to(),
+        priority_fee_wei: param_wei(params, "priority_fee_gwei")?,
     }))
 }
 
@@ -89,7 +89,7 @@ impl Strategy for TwoStep {
             return Ok(Decision::Skip(MissReason::Unprofitable));
         };
         let single = expected_profit(view, candidate, &best, self.priority_fee_wei, Funding::Own)?;
-        let extra_gas = crate::cost::gas_cost(
+        let extra_gas = crate::math::cost::gas_cost(
             super::LIQUIDATION_GAS_ESTIMATE,
             view.base_fee,
             self.priority_fee_wei,
@@ -124,7 +124,7 @@ impl Strategy for TwoStep {
             collateral: best.collateral,
             debt: best.debt,
             debt_to_cover,
-            receive_a_token: false,
+            receive_shares: false,
             priority_fee_wei: self.priority_fee_wei,
             funding: Funding::Own,
             sell_collateral: false,

@@ -3,13 +3,13 @@
 use std::sync::OnceLock;
 
 use alloy_primitives::U256;
-use liqsim::engine::evm::Evm;
+use liqsim::evm::executor::Evm;
+use liqsim::evm::keys::actor;
 use liqsim::protocol::aave_v2::config::MarketConfig;
 use liqsim::protocol::aave_v2::differential::{
     self, amount_for_value, prepare_market, PreparedMarket,
 };
 use liqsim::protocol::aave_v2::predict_liquidation;
-use liqsim::protocol::actor;
 use liqsim::protocol::artifacts::{ArtifactStore, AAVE_V2};
 use liqsim::Error;
 use revm::database::EmptyDB;

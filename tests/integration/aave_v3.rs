@@ -4,11 +4,11 @@ use std::collections::HashMap;
 
 use alloy_primitives::{Address, I256, U256};
 use alloy_sol_types::SolEvent;
-use liqsim::engine::evm::Evm;
+use liqsim::evm::executor::Evm;
+use liqsim::evm::keys::actor;
 use liqsim::math::aave as aave_math;
 use liqsim::protocol::aave_v3::differential;
 use liqsim::protocol::aave_v3::{decode_events, AaveV3Market, PoolEvent};
-use liqsim::protocol::actor;
 use liqsim::protocol::artifacts::ArtifactStore;
 use liqsim::protocol::price_feed::{creation_code, SettablePriceFeed};
 use liqsim::Error;

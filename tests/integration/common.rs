@@ -7,7 +7,7 @@ use liqsim::protocol::aave_v3::differential::{prepare_market, PreparedMarket};
 use liqsim::protocol::artifacts::{ArtifactStore, AAVE_V3_CORE};
 
 /// The published `@aave/core-v3` artifacts, fetched with npm into the cache on first use.
-pub fn aave_v3_artifacts() -> &'static ArtifactStore {
+pub(crate) fn aave_v3_artifacts() -> &'static ArtifactStore {
     static STORE: OnceLock<ArtifactStore> = OnceLock::new();
     STORE.get_or_init(|| match ArtifactStore::open(&AAVE_V3_CORE, None) {
         Ok(store) => store,
@@ -16,7 +16,7 @@ pub fn aave_v3_artifacts() -> &'static ArtifactStore {
 }
 
 /// The default four-asset devnet market, deployed and seeded with liquidity.
-pub fn default_market() -> &'static PreparedMarket {
+pub(crate) fn default_market() -> &'static PreparedMarket {
     static MARKET: OnceLock<PreparedMarket> = OnceLock::new();
     MARKET.get_or_init(|| {
         prepare_market(aave_v3_artifacts(), &MarketConfig::default_devnet())

@@ -3,8 +3,8 @@
 use std::sync::OnceLock;
 
 use alloy_primitives::U256;
-use liqsim::engine::evm::Evm;
-use liqsim::protocol::actor;
+use liqsim::evm::executor::Evm;
+use liqsim::evm::keys::actor;
 use liqsim::protocol::artifacts::{ArtifactStore, VENUS_ISOLATED_POOLS};
 use liqsim::protocol::compound::config::MarketConfig;
 use liqsim::protocol::compound::differential::{

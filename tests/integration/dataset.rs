@@ -4,20 +4,23 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use alloy_primitives::U256;
-use liqsim::engine::evm::Evm;
+use liqsim::data::dataset::{read_dataset, write_dataset};
+use liqsim::data::records::BlockRecord;
 use liqsim::engine::opportunities::{Ending, OpportunityTracker};
-use liqsim::engine::replay::{replay, ReplayHooks, ReplayedTx};
+use liqsim::engine::replay::{replay, ReplayHooks};
 use liqsim::engine::whatif::what_if_liquidation;
+use liqsim::evm::executor::Evm;
+use liqsim::evm::keys::actor;
+use liqsim::evm::replayed::ReplayedTx;
+use liqsim::evm::state::load_prestate;
 use liqsim::protocol::aave_v3::market::V3Position;
 use liqsim::protocol::aave_v3::{
     AaveV3Market, LiquidationIndexes, LiquidationPrediction, LiquidationRequest,
 };
-use liqsim::protocol::actor;
+use liqsim::protocol::window::WindowDetails;
 use liqsim::protocol::AnyMarket;
 use liqsim::scenario::LoadedScenario;
-use liqsim::source::dataset::{read_dataset, write_dataset};
-use liqsim::source::devnet::{build_window, load_prestate, BuiltWindow, WindowDetails};
-use liqsim::source::records::BlockRecord;
+use liqsim::source::devnet::{build_window, BuiltWindow};
 use liqsim::Error;
 use revm::database::{CacheDB, EmptyDB};
 
@@ -73,7 +76,7 @@ fn window_has_crash_history_and_replays_with_every_receipt_matched() {
     write_dataset(&dir, w).unwrap();
     let window = read_dataset(&dir).unwrap();
     assert_eq!(&window, w);
-    let report = liqsim::run::replay_window(&window, true, false).unwrap();
+    let report = liqsim::app::run::replay_window(&window, true, false).unwrap();
     assert_eq!(report.fidelity.transactions, w.transactions.len() as u64);
     assert_eq!(
         report.fidelity.receipts_matched,
@@ -122,7 +125,7 @@ fn a_modified_history_is_caught_by_the_replay() {
     let mut window = built().window.clone();
     let i = window.receipts.iter().position(|r| r.success).unwrap();
     window.receipts[i].gas_used += 1;
-    let report = liqsim::run::replay_window(&window, false, false).unwrap();
+    let report = liqsim::app::run::replay_window(&window, false, false).unwrap();
     assert_eq!(
         report.fidelity.receipts_matched + 1,
         report.fidelity.transactions
@@ -132,7 +135,7 @@ fn a_modified_history_is_caught_by_the_replay() {
         .first_divergence
         .unwrap()
         .contains("gas used"));
-    assert!(liqsim::run::replay_window(&window, true, false).is_err());
+    assert!(liqsim::app::run::replay_window(&window, true, false).is_err());
 }
 
 /// At the first price update that leaves a position liquidatable, run a what-if liquidation.
@@ -167,7 +170,7 @@ impl ReplayHooks<EmptyDB> for WhatIfProbe {
         self.tracker.on_price_update(evm, block, tx)?;
         // The index's natively computed normalized income and debt equal the Pool's views.
         for (i, r) in self.market.reserves.iter().enumerate() {
-            let state = self.tracker.aave_v3_index().unwrap().reserves()[i];
+            let state = self.tracker.book().as_aave_v3().unwrap().reserves()[i];
             assert_eq!(
                 state.liquidity_index,
                 self.market.normalized_income(evm, i)?,
@@ -191,7 +194,8 @@ impl ReplayHooks<EmptyDB> for WhatIfProbe {
         for user in open {
             let Some(best) = self
                 .tracker
-                .aave_v3_index()
+                .book()
+                .as_aave_v3()
                 .unwrap()
                 .best_liquidation(&user)?
             else {
@@ -201,17 +205,17 @@ impl ReplayHooks<EmptyDB> for WhatIfProbe {
                 collateral: best.collateral,
                 debt: best.debt,
                 debt_to_cover: U256::MAX,
-                receive_a_token: false,
+                receive_shares: false,
             };
-            let states = self.tracker.aave_v3_index().unwrap().reserves();
+            let states = self.tracker.book().as_aave_v3().unwrap().reserves();
             let indexes = LiquidationIndexes {
                 collateral_liquidity_index: states[best.collateral].liquidity_index,
                 debt_variable_index: states[best.debt].variable_debt_index,
             };
-            let index = self.tracker.aave_v3_index().unwrap();
+            let index = self.tracker.book().as_aave_v3().unwrap();
             let reserves = index.user_reserves(&user)?;
             let position = V3Position::new(reserves.clone(), index.shared_configs())?;
-            let config = self.tracker.aave_v3_index().unwrap().configs()[best.collateral];
+            let config = self.tracker.book().as_aave_v3().unwrap().configs()[best.collateral];
             let prediction =
                 AaveV3Market::predict_liquidation(&reserves, &request, &config, &indexes)?;
             let before = evm.db().cache.accounts.len();
@@ -255,7 +259,7 @@ fn what_if_runs_at_hook_points_without_touching_history() {
     let db: CacheDB<EmptyDB> =
         load_prestate(&window.accounts, &window.code, &window.storage).unwrap();
     let mut evm = Evm::from_cache_db(db, window.manifest.chain_id);
-    evm.set_block(liqsim::source::devnet::block_env(&window.blocks[0]));
+    evm.set_block(liqsim::evm::state::block_env(&window.blocks[0]));
     let tracker =
         OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start).unwrap();
     let mut probe = WhatIfProbe {
@@ -269,12 +273,13 @@ fn what_if_runs_at_hook_points_without_touching_history() {
         "no liquidatable position at any price update"
     );
     // The index read positions straight from storage, and they equal the contracts' views.
-    assert!(probe.tracker.aave_v3_index().unwrap().reads_storage());
-    assert!(probe.tracker.aave_v3_index().unwrap().len() > 100);
+    assert!(probe.tracker.book().as_aave_v3().unwrap().reads_storage());
+    assert!(probe.tracker.book().as_aave_v3().unwrap().len() > 100);
     assert_eq!(
         probe
             .tracker
-            .aave_v3_index()
+            .book()
+            .as_aave_v3()
             .unwrap()
             .users_differing_from_views(&mut evm)
             .unwrap(),
@@ -287,7 +292,7 @@ fn what_if_runs_at_hook_points_without_touching_history() {
 fn inspect_counts_the_window() {
     let dir = temp_dir("inspect");
     write_dataset(&dir, &built().window).unwrap();
-    let (manifest, i) = liqsim::run::inspect(&dir).unwrap();
+    let (manifest, i) = liqsim::app::run::inspect(&dir).unwrap();
     assert_eq!(manifest.name, "small-crash");
     assert_eq!(i.blocks, 300);
     assert_eq!(i.borrowers_at_start, 150);

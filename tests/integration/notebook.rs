@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use liqsim::app::run::{ensure_dataset, run_strategies};
+use liqsim::output::write_outputs;
 use liqsim::protocol::artifacts::{cache_root, ArtifactStore, AAVE_V3_CORE};
-use liqsim::run::{ensure_dataset, run_strategies, write_outputs};
 use liqsim::scenario::LoadedScenario;
 
 fn python() -> Option<String> {
@@ -66,7 +67,7 @@ fn the_notebook_runs_on_the_default_scenarios_outputs() {
     let loaded = LoadedScenario::default_scenario().unwrap();
     let artifacts = ArtifactStore::open(&AAVE_V3_CORE, None).unwrap();
     let dataset = ensure_dataset(&loaded, &artifacts, &tmp.join("datasets")).unwrap();
-    let window = liqsim::source::dataset::read_dataset(&dataset).unwrap();
+    let window = liqsim::data::dataset::read_dataset(&dataset).unwrap();
     let run = run_strategies(
         &window,
         &loaded.instances,

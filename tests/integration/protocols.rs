@@ -6,17 +6,20 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use alloy_primitives::U256;
-use liqsim::engine::evm::Evm;
+use liqsim::analytics::result::StrategyRun;
+use liqsim::app::run::run_strategies;
 use liqsim::engine::opportunities::OpportunityTracker;
 use liqsim::engine::replay::replay;
 use liqsim::engine::whatif::what_if_liquidation;
+use liqsim::evm::executor::Evm;
+use liqsim::evm::keys::actor;
+use liqsim::evm::state::load_prestate;
 use liqsim::protocol::aave_v3::LiquidationRequest;
-use liqsim::protocol::actor;
 use liqsim::protocol::artifacts::ArtifactStore;
+use liqsim::protocol::window::WindowDetails;
 use liqsim::protocol::{AnyMarket, PositionBook};
-use liqsim::run::{run_strategies, StrategyRun};
 use liqsim::scenario::LoadedScenario;
-use liqsim::source::devnet::{build_window, load_prestate, BuiltWindow, WindowDetails};
+use liqsim::source::devnet::{build_window, BuiltWindow};
 
 use crate::aave_v2::v2_artifacts;
 use crate::compound::venus_artifacts;
@@ -75,7 +78,7 @@ fn check_run(name: &str, built: &BuiltWindow, run: &StrategyRun) {
     }
     let dir = std::env::temp_dir().join(format!("liqsim-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    liqsim::run::write_outputs(&dir, run, &fixture(name).instances, name).unwrap();
+    liqsim::output::write_outputs(&dir, run, &fixture(name).instances, name).unwrap();
     for file in [
         "opportunities.parquet",
         "actions.parquet",
@@ -117,7 +120,7 @@ fn book_matches_views(b: &BuiltWindow) -> usize {
     let details = WindowDetails::from_manifest(&window.manifest).unwrap();
     let db = load_prestate(&window.accounts, &window.code, &window.storage).unwrap();
     let mut evm = Evm::from_cache_db(db, window.manifest.chain_id);
-    evm.set_block(liqsim::source::devnet::block_env(&window.blocks[0]));
+    evm.set_block(liqsim::evm::state::block_env(&window.blocks[0]));
     let mut tracker =
         OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start).unwrap();
     let fidelity = replay(&mut evm, window, true, &mut tracker, None).unwrap();
@@ -160,7 +163,7 @@ fn book_matches_views(b: &BuiltWindow) -> usize {
                 collateral: c,
                 debt: d,
                 debt_to_cover: U256::MAX,
-                receive_a_token: false,
+                receive_shares: false,
             };
             let result = what_if_liquidation(
                 &evm,

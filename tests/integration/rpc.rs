@@ -9,18 +9,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
+use liqsim::app::anvil::{feed_window, options_for, Anvil};
+use liqsim::app::bench_rpc::read_http;
+use liqsim::data::dataset::{read_dataset, write_dataset};
+use liqsim::data::records::Window;
+use liqsim::node::rpc::{RetryPolicy, RpcSource};
+use liqsim::protocol::aave_v3::discovery::{discover_market, lookback_events, users_in_logs};
+use liqsim::protocol::window::WindowDetails;
 use liqsim::scenario::LoadedScenario;
-use liqsim::source::anvil::{feed_window, options_for, Anvil};
-use liqsim::source::dataset::{read_dataset, write_dataset};
 use liqsim::source::devnet::build_window;
-use liqsim::source::devnet::WindowDetails;
-use liqsim::source::discovery::{
-    discover_market, lookback_events, users_in_logs, DiscoveryOptions,
-};
+use liqsim::source::discovery::DiscoveryOptions;
 use liqsim::source::record::{record_window, RecordOptions, RecordReport};
-use liqsim::source::records::Window;
-use liqsim::source::rpc::{RetryPolicy, RpcSource};
-use liqsim::source::rpc_bench::read_http;
 use liqsim::Error;
 use serde_json::{json, Value};
 
@@ -256,12 +255,12 @@ fn anvil_record_cache_and_faults() {
     write_dataset(&dir, &first_run.window).unwrap();
     let offline = read_dataset(&dir).unwrap();
     let t_offline = Instant::now();
-    let replayed = liqsim::run::replay_window(&offline, true, false).unwrap();
+    let replayed = liqsim::app::run::replay_window(&offline, true, false).unwrap();
     eprintln!(
         "offline replay of the recorded dataset in {:.2} s",
         t_offline.elapsed().as_secs_f64()
     );
-    let reference = liqsim::run::replay_window(&generated, true, false).unwrap();
+    let reference = liqsim::app::run::replay_window(&generated, true, false).unwrap();
     assert_eq!(replayed.fidelity, reference.fidelity);
     assert_eq!(replayed.opportunities, reference.opportunities);
     assert_eq!(replayed.liquidations_by, reference.liquidations_by);
@@ -489,8 +488,7 @@ fn run_through_rpc_matches_dataset(anvil: &Anvil, cache: &Path, generated: &Wind
         );
     }
     // the discovered market is the generated one; the users are the file's
-    let recorded =
-        liqsim::source::dataset::read_manifest(&root.join("rpc/small-crash-rpc")).unwrap();
+    let recorded = liqsim::data::dataset::read_manifest(&root.join("rpc/small-crash-rpc")).unwrap();
     assert_eq!(recorded.provenance.kind, "rpc");
     let found = WindowDetails::from_manifest(&recorded).unwrap();
     assert_eq!(found.market, details.market);
@@ -557,7 +555,7 @@ fn run_through_rpc_matches_dataset(anvil: &Anvil, cache: &Path, generated: &Wind
         ],
     );
     assert!(stdout.contains(" 0 RPC requests"), "{stdout}");
-    let by_provider = liqsim::source::dataset::read_manifest(&out).unwrap();
+    let by_provider = liqsim::data::dataset::read_manifest(&out).unwrap();
     assert_eq!(by_provider.protocol, recorded.protocol);
 }
 
@@ -566,7 +564,7 @@ fn run_through_rpc_matches_dataset(anvil: &Anvil, cache: &Path, generated: &Wind
 #[test]
 fn discovery_reads_the_deployed_market() {
     let prepared = default_market();
-    let mut evm = liqsim::engine::evm::Evm::from_cache_db(
+    let mut evm = liqsim::evm::executor::Evm::from_cache_db(
         prepared.state.clone(),
         prepared.market.config.chain_id,
     );

@@ -6,18 +6,19 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use alloy_primitives::{I256, U256};
-use liqsim::engine::evm::Evm;
+use liqsim::analytics::result::StrategyRun;
+use liqsim::app::run::run_strategies;
+use liqsim::data::records::Window;
 use liqsim::engine::whatif::{what_if_liquidations, WhatIfAt};
+use liqsim::evm::executor::Evm;
+use liqsim::evm::keys::actor;
 use liqsim::math::aave as aave_math;
 use liqsim::protocol::aave_v3::market::V3Position;
 use liqsim::protocol::aave_v3::LiquidationRequest;
-use liqsim::protocol::actor;
 use liqsim::protocol::market::best_liquidation;
-use liqsim::protocol::{AnyMarket, Position};
-use liqsim::run::{run_strategies, StrategyRun};
+use liqsim::protocol::{AnyMarket, LendingMarket, Position};
 use liqsim::scenario::{DexConfig, LoadedScenario};
 use liqsim::source::devnet::build_window;
-use liqsim::source::records::Window;
 use liqsim::strategy::two_step::{bonus_value, plan};
 use liqsim::strategy::{expand, Candidate, Decision, HookView, Instance, StrategySpec};
 
@@ -214,7 +215,7 @@ fn two_step_earns_more_than_greedy_on_a_position_built_for_it() {
         native_price: U256::from(3_200u64) * U256::from(100_000_000u64),
         flash_loan_premium_bps: 9,
         symbols: &[],
-        dex: &liqsim::cost::DexModel::default(),
+        dex: &liqsim::math::cost::DexModel::default(),
     };
     let candidate = Candidate {
         opportunity_id: 0,
@@ -235,7 +236,7 @@ fn two_step_earns_more_than_greedy_on_a_position_built_for_it() {
         collateral: weth,
         debt: usdc,
         debt_to_cover: d,
-        receive_a_token: false,
+        receive_shares: false,
     };
     let liquidator = actor("two-step-liquidator");
     let any = AnyMarket::AaveV3(market.clone());
@@ -268,7 +269,7 @@ fn two_step_earns_more_than_greedy_on_a_position_built_for_it() {
     let greedy_bonus = value(&greedy[0]);
     let split_bonus = value(&split[0]) + value(&split[1]);
     let extra_gas =
-        liqsim::cost::gas_cost(split[1].gas_used, view.base_fee, 0, view.native_price).base;
+        liqsim::math::cost::gas_cost(split[1].gas_used, view.base_fee, 0, view.native_price).base;
     assert!(
         split_bonus - I256::from_raw(extra_gas) > greedy_bonus,
         "two-step {split_bonus} vs greedy {greedy_bonus}"
@@ -284,7 +285,7 @@ fn two_step_earns_more_than_greedy_on_a_position_built_for_it() {
 fn every_output_file_is_written_and_the_report_shows_every_chart() {
     let dir = std::env::temp_dir().join(format!("liqsim-out-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    liqsim::run::write_outputs(&dir, run(), &sweep(), "small-crash").unwrap();
+    liqsim::output::write_outputs(&dir, run(), &sweep(), "small-crash").unwrap();
     for f in [
         "opportunities.parquet",
         "actions.parquet",
@@ -393,7 +394,7 @@ fn a_small_backstop_pool_is_capital_limited() {
         let held = before.capital_base.to::<u128>() as f64 / 1e8;
         assert!(usd <= held * 1.02, "repaid {usd} USD holding {held}");
     }
-    let repaid = |acts: &[liqsim::analytics::runner::Action]| {
+    let repaid = |acts: &[liqsim::engine::runner::Action]| {
         acts.iter()
             .map(|a| {
                 a.debt_repaid.to::<u128>() as f64 / 10f64.powi(run.market.decimals()[a.debt] as i32)

@@ -248,6 +248,24 @@ impl MarketConfig {
     }
 }
 
+impl crate::protocol::spec::MarketDescription for MarketConfig {
+    fn validate(&self) -> Result<()> {
+        MarketConfig::validate(self)
+    }
+    fn symbols(&self) -> Vec<String> {
+        self.assets.iter().map(|a| a.symbol.clone()).collect()
+    }
+    fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+    fn native_symbol(&self) -> String {
+        MarketConfig::native_symbol(self)
+    }
+    fn usd_price(&self, i: usize) -> Result<U256> {
+        Ok(self.price(i)? * self.eth_usd_price()? / U256::from(10u64).pow(U256::from(18u64)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,9 +14,9 @@ use super::abi::{
 };
 use super::config::MarketConfig;
 use super::{AaveV2Market, ReserveV2};
-use crate::engine::evm::Evm;
 use crate::error::Result;
-use crate::protocol::actor;
+use crate::evm::executor::Evm;
+use crate::evm::keys::actor;
 use crate::protocol::artifacts::ArtifactStore;
 
 fn ray(numerator: u64, denominator: u64) -> U256 {

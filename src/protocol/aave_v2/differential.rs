@@ -11,21 +11,20 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use revm::context::BlockEnv;
-use revm::database::{CacheDB, EmptyDB};
+use revm::database::EmptyDB;
 
 use super::abi::{ILendingPool, IScaledBalanceToken};
 use super::config::{AssetConfig, MarketConfig};
 use super::deploy::deploy_market;
 use super::{predict_liquidation, AaveV2Market};
-use crate::engine::evm::Evm;
 use crate::error::{Error, Result};
+use crate::evm::executor::Evm;
+use crate::evm::keys::actor;
 use crate::math::aave as aave_math;
-use crate::protocol::actor;
 use crate::protocol::artifacts::ArtifactStore;
 use crate::units::DecimalText;
 
-/// In-memory devnet state.
-pub type MemDb = CacheDB<EmptyDB>;
+pub use crate::evm::state::MemDb;
 
 /// What a differential run found.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -18,9 +18,9 @@ use revm::DatabaseRef;
 
 use super::abi::{ILendingPool, IPriceOracle, IScaledBalanceToken};
 use super::{decode_liquidation_calls, explain_code, AaveV2Market};
-use crate::engine::evm::{decode_revert_reason, Evm};
-use crate::engine::replay::ReplayedTx;
 use crate::error::{Error, Result};
+use crate::evm::executor::{decode_revert_reason, Evm};
+use crate::evm::replayed::ReplayedTx;
 use crate::math::aave::{
     self as aave_math, LiquidationOutcome, ReserveConfig, ReserveIndexes, UserReserve,
 };
@@ -29,9 +29,10 @@ use crate::math::aave_v2::{
 };
 use crate::math::fixed::{ray_mul, WAD};
 use crate::protocol::aave_v3::market::{config_exposure, holdings_of, reserves_after};
+use crate::protocol::devnet::{DevnetMarket, DevnetState};
 use crate::protocol::market::{
     BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, MarketState, Position,
-    PositionBook, ProtocolKind,
+    PositionBook,
 };
 
 /// Aave V2's flash-loan premium (`FLASHLOAN_PREMIUM_TOTAL` in `LendingPool` 1.0.1), bps.
@@ -426,22 +427,21 @@ where
 }
 
 impl LendingMarket for AaveV2Market {
-    fn kind(&self) -> ProtocolKind {
-        ProtocolKind::AaveV2
+    fn decimals(&self) -> Vec<u8> {
+        self.reserves.iter().map(|r| r.decimals).collect()
     }
-
+    fn price_oracle(&self) -> Option<(Address, bool)> {
+        Some((self.oracle, false))
+    }
     fn symbols(&self) -> Vec<String> {
         self.reserves.iter().map(|r| r.symbol.clone()).collect()
     }
-
     fn native_asset(&self) -> Result<usize> {
         crate::protocol::market::symbol_index(&self.symbols(), &self.native_asset)
     }
-
     fn flash_loan_premium_bps(&self) -> Option<u16> {
         Some(FLASH_LOAN_PREMIUM_BPS)
     }
-
     fn addresses(&self) -> BTreeMap<String, Address> {
         BTreeMap::from([
             ("lending_pool".to_string(), self.pool),
@@ -454,7 +454,6 @@ impl LendingMarket for AaveV2Market {
             ("price_oracle".to_string(), self.oracle),
         ])
     }
-
     fn liquidation_log(
         &self,
         address: Address,
@@ -469,7 +468,6 @@ impl LendingMarket for AaveV2Market {
         let e = ILendingPool::LiquidationCall::decode_raw_log(topics.iter().copied(), data).ok()?;
         Some((e.user, e.liquidator))
     }
-
     fn log_users(&self, address: Address, topics: &[B256]) -> Vec<Address> {
         if address != self.pool {
             return Vec::new();
@@ -484,7 +482,6 @@ impl LendingMarket for AaveV2Market {
             _ => Vec::new(),
         }
     }
-
     fn liquidation_call(
         &self,
         _position: &dyn Position,
@@ -507,12 +504,13 @@ impl LendingMarket for AaveV2Market {
             .into(),
         })
     }
-
     fn explain_revert(&self, output: &[u8]) -> String {
         let reason = decode_revert_reason(output);
         format!("{reason} ({})", explain_code(&reason))
     }
+}
 
+impl DevnetMarket for AaveV2Market {
     fn supply_call(&self, user: Address, i: usize, amount: U256) -> Result<Call> {
         Ok(Call {
             to: self.pool,
@@ -526,7 +524,6 @@ impl LendingMarket for AaveV2Market {
             .into(),
         })
     }
-
     fn borrow_call(&self, user: Address, i: usize, amount: U256) -> Result<Call> {
         Ok(Call {
             to: self.pool,
@@ -541,7 +538,6 @@ impl LendingMarket for AaveV2Market {
             .into(),
         })
     }
-
     fn repay_call(&self, user: Address, i: usize, amount: U256) -> Result<Call> {
         Ok(Call {
             to: self.pool,
@@ -596,49 +592,12 @@ where
     DB: DatabaseRef,
     DB::Error: DBErrorMarker + std::fmt::Display,
 {
-    fn fund(&self, evm: &mut Evm<DB>, i: usize, who: Address, amount: U256) -> Result<()> {
-        AaveV2Market::fund(self, evm, i, who, amount)
-    }
-
     fn fund_liquidator(&self, evm: &mut Evm<DB>, d: usize, who: Address) -> Result<()> {
         let r = self.reserve(d)?;
         let in_pool = self.balance(evm, r.underlying, r.a_token)?;
         let amount = crate::protocol::market::liquidator_funding(in_pool);
         AaveV2Market::fund(self, evm, d, who, amount)
     }
-
-    fn supply(&self, evm: &mut Evm<DB>, user: Address, i: usize, amount: U256) -> Result<()> {
-        self.deposit(evm, user, i, amount)
-    }
-
-    fn borrow(&self, evm: &mut Evm<DB>, user: Address, i: usize, amount: U256) -> Result<()> {
-        AaveV2Market::borrow(self, evm, user, i, amount)
-    }
-
-    fn borrow_for_health(
-        &self,
-        evm: &mut Evm<DB>,
-        user: Address,
-        d: usize,
-        target_hf: U256,
-    ) -> Result<U256> {
-        let account = self.account_data(evm, user)?;
-        let wanted = account.total_collateral_base * account.current_liquidation_threshold
-            / U256::from(10_000u64)
-            * WAD
-            / target_hf;
-        let cap = account.available_borrows_base * U256::from(995u64) / U256::from(1000u64);
-        let price = evm.view(
-            self.oracle,
-            &IPriceOracle::getAssetPriceCall {
-                asset: self.reserve(d)?.underlying,
-            },
-            "PriceOracle.getAssetPrice",
-        )?;
-        let unit = U256::from(10u64).pow(U256::from(self.reserve(d)?.decimals));
-        Ok(wanted.min(cap) * unit / price)
-    }
-
     fn liquidations(&self, _evm: &mut Evm<DB>, logs: &[Log]) -> Result<Vec<LiquidationEvent>> {
         let index = |asset: Address| {
             self.reserves
@@ -662,5 +621,44 @@ where
                 collateral_received: e.liquidatedCollateralAmount,
             })
             .collect())
+    }
+}
+
+impl<DB> DevnetState<DB> for AaveV2Market
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    fn fund(&self, evm: &mut Evm<DB>, i: usize, who: Address, amount: U256) -> Result<()> {
+        AaveV2Market::fund(self, evm, i, who, amount)
+    }
+    fn supply(&self, evm: &mut Evm<DB>, user: Address, i: usize, amount: U256) -> Result<()> {
+        self.deposit(evm, user, i, amount)
+    }
+    fn borrow(&self, evm: &mut Evm<DB>, user: Address, i: usize, amount: U256) -> Result<()> {
+        AaveV2Market::borrow(self, evm, user, i, amount)
+    }
+    fn borrow_for_health(
+        &self,
+        evm: &mut Evm<DB>,
+        user: Address,
+        d: usize,
+        target_hf: U256,
+    ) -> Result<U256> {
+        let account = self.account_data(evm, user)?;
+        let wanted = account.total_collateral_base * account.current_liquidation_threshold
+            / U256::from(10_000u64)
+            * WAD
+            / target_hf;
+        let cap = account.available_borrows_base * U256::from(995u64) / U256::from(1000u64);
+        let price = evm.view(
+            self.oracle,
+            &IPriceOracle::getAssetPriceCall {
+                asset: self.reserve(d)?.underlying,
+            },
+            "PriceOracle.getAssetPrice",
+        )?;
+        let unit = U256::from(10u64).pow(U256::from(self.reserve(d)?.decimals));
+        Ok(wanted.min(cap) * unit / price)
     }
 }

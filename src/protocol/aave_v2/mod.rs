@@ -19,8 +19,8 @@ use alloy_sol_types::{SolCall, SolEvent};
 use revm::database_interface::DBErrorMarker;
 use revm::DatabaseRef;
 
-use crate::engine::evm::{Evm, TxOutcome};
 use crate::error::{Error, Result};
+use crate::evm::executor::{Evm, TxOutcome};
 use crate::math::aave::{self as aave_math, AccountData, UserReserve};
 use crate::math::aave_v2::{liquidation_outcome_v2, LiquidationInputV2, LiquidationOutcomeV2};
 use crate::math::fixed::ray_div;
@@ -403,6 +403,72 @@ pub fn predict_liquidation(
         return Ok(Err("23"));
     }
     Ok(Ok(outcome))
+}
+
+/// Aave V2 in the protocol registry.
+#[derive(Debug, Clone, Copy)]
+pub struct AaveV2;
+
+impl crate::protocol::spec::Protocol for AaveV2 {
+    type Config = config::MarketConfig;
+    type Market = AaveV2Market;
+    type Book = market::AaveV2Book;
+    const CAPABILITIES: crate::protocol::spec::Capabilities = crate::protocol::spec::Capabilities {
+        flash_loans: true,
+        receive_shares: true,
+    };
+    const PACKAGE: &'static crate::protocol::artifacts::NpmPackage =
+        &crate::protocol::artifacts::AAVE_V2;
+    const ORACLE_KEEPER: &'static str = "aave-v2-admin";
+
+    fn deploy<DB>(
+        evm: &mut Evm<DB>,
+        artifacts: &crate::protocol::artifacts::ArtifactStore,
+        config: &config::MarketConfig,
+    ) -> Result<AaveV2Market>
+    where
+        DB: revm::DatabaseRef,
+        DB::Error: revm::database_interface::DBErrorMarker + std::fmt::Display,
+    {
+        deploy::deploy_market(evm, artifacts, config)
+    }
+
+    fn book<DB>(
+        market: &AaveV2Market,
+        evm: &mut Evm<DB>,
+        users: &[Address],
+    ) -> Result<market::AaveV2Book>
+    where
+        DB: revm::DatabaseRef,
+        DB::Error: revm::database_interface::DBErrorMarker + std::fmt::Display,
+    {
+        market::AaveV2Book::new(market, evm, users)
+    }
+
+    fn verify(
+        artifacts: &crate::protocol::artifacts::ArtifactStore,
+        seed: u64,
+        cases: u64,
+        markets: usize,
+        only_position: Option<u64>,
+    ) -> Result<crate::protocol::spec::Verification> {
+        let report = differential::run(artifacts, seed, cases, markets, only_position)?;
+        Ok(crate::protocol::spec::Verification {
+            summary: format!(
+                "aave-v2 differential: {} cases over {} positions in {} markets, {} mismatches, {:.1} s\n  liquidated {}, collateral-capped {}, receiveAToken {}, predicted refusals {}",
+                report.cases,
+                report.positions,
+                report.markets,
+                report.mismatches.len(),
+                report.seconds,
+                report.liquidated,
+                report.capped,
+                report.receive_a_token,
+                report.predicted_reverts
+            ),
+            mismatches: report.mismatches,
+        })
+    }
 }
 
 #[cfg(test)]

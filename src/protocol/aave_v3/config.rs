@@ -298,6 +298,31 @@ impl MarketConfig {
     }
 }
 
+impl crate::protocol::spec::MarketDescription for MarketConfig {
+    fn from_toml(mut value: toml::Value) -> std::result::Result<Self, toml::de::Error> {
+        // The default protocol: its description has no `protocol` key of its own.
+        if let Some(table) = value.as_table_mut() {
+            table.remove("protocol");
+        }
+        value.try_into()
+    }
+    fn validate(&self) -> Result<()> {
+        MarketConfig::validate(self)
+    }
+    fn symbols(&self) -> Vec<String> {
+        self.assets.iter().map(|a| a.symbol.clone()).collect()
+    }
+    fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+    fn native_symbol(&self) -> String {
+        self.native_asset.clone()
+    }
+    fn usd_price(&self, i: usize) -> Result<U256> {
+        self.price(i)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

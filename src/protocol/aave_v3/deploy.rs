@@ -11,9 +11,9 @@ use revm::DatabaseRef;
 use super::abi::{IACLManager, IPool, IPoolAddressesProvider, IPoolConfigurator, InitReserveInput};
 use super::config::MarketConfig;
 use super::{AaveV3Market, Reserve};
-use crate::engine::evm::Evm;
 use crate::error::{Error, Result};
-use crate::protocol::actor;
+use crate::evm::executor::Evm;
+use crate::evm::keys::actor;
 use crate::protocol::artifacts::ArtifactStore;
 use crate::protocol::price_feed;
 

@@ -10,21 +10,20 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use revm::context::BlockEnv;
-use revm::database::{CacheDB, EmptyDB};
+use revm::database::EmptyDB;
 
 use super::config::{AssetConfig, MarketConfig, RateStrategyConfig};
 use super::deploy::deploy_market;
 use super::{errors, AaveV3Market, LiquidationIndexes, LiquidationPrediction, LiquidationRequest};
-use crate::engine::evm::Evm;
 use crate::error::{Error, Result};
+use crate::evm::executor::Evm;
+use crate::evm::keys::actor;
 use crate::math::aave as aave_math;
 use crate::math::fixed::ray_div;
-use crate::protocol::actor;
 use crate::protocol::artifacts::ArtifactStore;
 use crate::units::DecimalText;
 
-/// In-memory devnet state.
-pub type MemDb = CacheDB<EmptyDB>;
+pub use crate::evm::state::MemDb;
 
 /// What a differential run found.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -480,7 +479,7 @@ fn check_liquidation(
         collateral: case.collateral,
         debt: case.debt,
         debt_to_cover: case.debt_to_cover,
-        receive_a_token: case.receive_a_token,
+        receive_shares: case.receive_a_token,
     };
     let prediction =
         AaveV3Market::predict_liquidation(reserves, &request, &collateral_config, &indexes)?;

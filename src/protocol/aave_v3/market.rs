@@ -11,17 +11,18 @@ use revm::DatabaseRef;
 
 use super::abi::IPool;
 use super::{decode_events, errors, AaveV3Market, PoolEvent};
-use crate::engine::borrowers::BorrowerIndex;
-use crate::engine::evm::{decode_revert_reason, Evm};
-use crate::engine::replay::ReplayedTx;
 use crate::error::Result;
+use crate::evm::executor::{decode_revert_reason, Evm};
+use crate::evm::replayed::ReplayedTx;
 use crate::math::aave::{
     self as aave_math, LiquidationInput, LiquidationOutcome, ReserveConfig, UserReserve,
 };
 use crate::math::fixed::WAD;
+use crate::protocol::aave_v3::book::BorrowerIndex;
+use crate::protocol::devnet::{DevnetMarket, DevnetState};
 use crate::protocol::market::{
     BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, MarketState, Position,
-    PositionBook, ProtocolKind,
+    PositionBook,
 };
 
 /// An Aave V3 position: the user's reserves as `math::aave` takes them.
@@ -160,22 +161,21 @@ impl Position for V3Position {
 }
 
 impl LendingMarket for AaveV3Market {
-    fn kind(&self) -> ProtocolKind {
-        ProtocolKind::AaveV3
+    fn decimals(&self) -> Vec<u8> {
+        self.reserves.iter().map(|r| r.decimals).collect()
     }
-
+    fn price_oracle(&self) -> Option<(Address, bool)> {
+        None
+    }
     fn symbols(&self) -> Vec<String> {
         self.reserves.iter().map(|r| r.symbol.clone()).collect()
     }
-
     fn native_asset(&self) -> Result<usize> {
         self.asset(&self.config.native_asset)
     }
-
     fn flash_loan_premium_bps(&self) -> Option<u16> {
         Some(self.config.flash_loan_premium_bps)
     }
-
     fn addresses(&self) -> BTreeMap<String, Address> {
         BTreeMap::from([
             ("pool".to_string(), self.pool),
@@ -188,7 +188,6 @@ impl LendingMarket for AaveV3Market {
             ("data_provider".to_string(), self.data_provider),
         ])
     }
-
     fn liquidation_log(
         &self,
         address: Address,
@@ -201,7 +200,6 @@ impl LendingMarket for AaveV3Market {
         let e = IPool::LiquidationCall::decode_raw_log(topics.iter().copied(), data).ok()?;
         Some((e.user, e.liquidator))
     }
-
     fn log_users(&self, address: Address, topics: &[B256]) -> Vec<Address> {
         if address != self.pool {
             return Vec::new();
@@ -212,7 +210,6 @@ impl LendingMarket for AaveV3Market {
             .map(|t| vec![Address::from_word(*t)])
             .unwrap_or_default()
     }
-
     fn liquidation_call(
         &self,
         _position: &dyn Position,
@@ -228,11 +225,12 @@ impl LendingMarket for AaveV3Market {
             input: call.abi_encode().into(),
         })
     }
-
     fn explain_revert(&self, output: &[u8]) -> String {
         errors::explain(&decode_revert_reason(output))
     }
+}
 
+impl DevnetMarket for AaveV3Market {
     fn supply_call(&self, user: Address, i: usize, amount: U256) -> Result<Call> {
         Ok(Call {
             to: self.pool,
@@ -246,7 +244,6 @@ impl LendingMarket for AaveV3Market {
             .into(),
         })
     }
-
     fn borrow_call(&self, user: Address, i: usize, amount: U256) -> Result<Call> {
         Ok(Call {
             to: self.pool,
@@ -261,7 +258,6 @@ impl LendingMarket for AaveV3Market {
             .into(),
         })
     }
-
     fn repay_call(&self, user: Address, i: usize, amount: U256) -> Result<Call> {
         Ok(Call {
             to: self.pool,
@@ -275,7 +271,6 @@ impl LendingMarket for AaveV3Market {
             .into(),
         })
     }
-
     fn price_calls(&self, i: usize, usd_prices: &[U256]) -> Result<Vec<Call>> {
         let price = usd_prices.get(i).copied().unwrap_or_default();
         let answer = alloy_primitives::I256::try_from(price)
@@ -294,43 +289,12 @@ where
     DB: DatabaseRef,
     DB::Error: DBErrorMarker + std::fmt::Display,
 {
-    fn fund(&self, evm: &mut Evm<DB>, i: usize, who: Address, amount: U256) -> Result<()> {
-        AaveV3Market::fund(self, evm, i, who, amount)
-    }
-
     fn fund_liquidator(&self, evm: &mut Evm<DB>, d: usize, who: Address) -> Result<()> {
         let debt = self.reserve(d)?;
         let debt_in_pool = self.balance_of(evm, debt.underlying, debt.a_token)?;
         let funding = crate::protocol::market::liquidator_funding(debt_in_pool);
         AaveV3Market::fund(self, evm, d, who, funding)
     }
-
-    fn supply(&self, evm: &mut Evm<DB>, user: Address, i: usize, amount: U256) -> Result<()> {
-        AaveV3Market::supply(self, evm, user, i, amount).map(|_| ())
-    }
-
-    fn borrow(&self, evm: &mut Evm<DB>, user: Address, i: usize, amount: U256) -> Result<()> {
-        AaveV3Market::borrow(self, evm, user, i, amount).map(|_| ())
-    }
-
-    fn borrow_for_health(
-        &self,
-        evm: &mut Evm<DB>,
-        user: Address,
-        d: usize,
-        target_hf: U256,
-    ) -> Result<U256> {
-        let account = self.account_data(evm, user)?;
-        let wanted_base = account.total_collateral_base * account.current_liquidation_threshold
-            / U256::from(10_000u64)
-            * WAD
-            / target_hf;
-        let cap = account.available_borrows_base * U256::from(995u64) / U256::from(1000u64);
-        let price = self.price(evm, d)?;
-        let unit = U256::from(10u64).pow(U256::from(self.reserve(d)?.decimals));
-        Ok(wanted_base.min(cap) * unit / price)
-    }
-
     fn liquidations(&self, _evm: &mut Evm<DB>, logs: &[Log]) -> Result<Vec<LiquidationEvent>> {
         let position = |asset: Address| {
             self.reserves
@@ -352,6 +316,39 @@ where
                 _ => None,
             })
             .collect())
+    }
+}
+
+impl<DB> DevnetState<DB> for AaveV3Market
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    fn fund(&self, evm: &mut Evm<DB>, i: usize, who: Address, amount: U256) -> Result<()> {
+        AaveV3Market::fund(self, evm, i, who, amount)
+    }
+    fn supply(&self, evm: &mut Evm<DB>, user: Address, i: usize, amount: U256) -> Result<()> {
+        AaveV3Market::supply(self, evm, user, i, amount).map(|_| ())
+    }
+    fn borrow(&self, evm: &mut Evm<DB>, user: Address, i: usize, amount: U256) -> Result<()> {
+        AaveV3Market::borrow(self, evm, user, i, amount).map(|_| ())
+    }
+    fn borrow_for_health(
+        &self,
+        evm: &mut Evm<DB>,
+        user: Address,
+        d: usize,
+        target_hf: U256,
+    ) -> Result<U256> {
+        let account = self.account_data(evm, user)?;
+        let wanted_base = account.total_collateral_base * account.current_liquidation_threshold
+            / U256::from(10_000u64)
+            * WAD
+            / target_hf;
+        let cap = account.available_borrows_base * U256::from(995u64) / U256::from(1000u64);
+        let price = self.price(evm, d)?;
+        let unit = U256::from(10u64).pow(U256::from(self.reserve(d)?.decimals));
+        Ok(wanted_base.min(cap) * unit / price)
     }
 }
 

@@ -2,9 +2,11 @@
 //! API over the EVM, event decoding, and the shared math's prediction of each liquidation.
 
 pub mod abi;
+pub mod book;
 pub mod config;
 pub mod deploy;
 pub mod differential;
+pub mod discovery;
 pub mod errors;
 pub mod market;
 
@@ -16,14 +18,14 @@ use serde::{Deserialize, Serialize};
 
 use self::abi::{IAaveOracle, IERC20Mintable, IPool, IScaledBalanceToken};
 use self::config::MarketConfig;
-use crate::engine::evm::{Evm, TxOutcome};
 use crate::error::{Error, Result};
+use crate::evm::executor::{Evm, TxOutcome};
 use crate::math::aave::{self as aave_math, AccountData, ReserveConfig, UserReserve};
 use crate::math::fixed::ray_div;
 use crate::protocol::price_feed::SettablePriceFeed;
 
-/// Gas limit liqsim gives user transactions (supply, borrow, liquidationCall...).
-pub const USER_TX_GAS_LIMIT: u64 = 3_000_000;
+pub use crate::evm::executor::USER_TX_GAS_LIMIT;
+pub use crate::protocol::market::LiquidationRequest;
 
 /// Variable-rate interest mode.
 const VARIABLE_RATE: u64 = 2;
@@ -626,7 +628,7 @@ impl AaveV3Market {
         // when the amount scales down to zero units.
         let debt_burn_is_zero =
             ray_div(outcome.debt_repaid, indexes.debt_variable_index)?.is_zero();
-        let collateral_burn_is_zero = !request.receive_a_token
+        let collateral_burn_is_zero = !request.receive_shares
             && ray_div(
                 outcome.collateral_to_liquidator,
                 indexes.collateral_liquidity_index,
@@ -637,19 +639,6 @@ impl AaveV3Market {
         }
         Ok(LiquidationPrediction::Executes(outcome))
     }
-}
-
-/// One `liquidationCall` request, by reserve index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LiquidationRequest {
-    /// Collateral reserve index.
-    pub collateral: usize,
-    /// Debt reserve index.
-    pub debt: usize,
-    /// Amount of debt to cover (`U256::MAX` = as much as allowed).
-    pub debt_to_cover: U256,
-    /// Receive aTokens instead of the underlying.
-    pub receive_a_token: bool,
 }
 
 /// Reserve indexes at the liquidation's block.
@@ -676,4 +665,75 @@ fn explain_revert(result: Result<TxOutcome>) -> Result<TxOutcome> {
         },
         other => other,
     })
+}
+
+/// Aave V3 in the protocol registry.
+#[derive(Debug, Clone, Copy)]
+pub struct AaveV3;
+
+impl crate::protocol::spec::Protocol for AaveV3 {
+    type Config = config::MarketConfig;
+    type Market = AaveV3Market;
+    type Book = book::BorrowerIndex;
+    const CAPABILITIES: crate::protocol::spec::Capabilities = crate::protocol::spec::Capabilities {
+        flash_loans: true,
+        receive_shares: true,
+    };
+    const PACKAGE: &'static crate::protocol::artifacts::NpmPackage =
+        &crate::protocol::artifacts::AAVE_V3_CORE;
+    const ORACLE_KEEPER: &'static str = "aave-v3-admin";
+
+    fn deploy<DB>(
+        evm: &mut Evm<DB>,
+        artifacts: &crate::protocol::artifacts::ArtifactStore,
+        config: &config::MarketConfig,
+    ) -> Result<AaveV3Market>
+    where
+        DB: revm::DatabaseRef,
+        DB::Error: revm::database_interface::DBErrorMarker + std::fmt::Display,
+    {
+        deploy::deploy_market(evm, artifacts, config)
+    }
+
+    fn book<DB>(
+        market: &AaveV3Market,
+        evm: &mut Evm<DB>,
+        users: &[Address],
+    ) -> Result<book::BorrowerIndex>
+    where
+        DB: revm::DatabaseRef,
+        DB::Error: revm::database_interface::DBErrorMarker + std::fmt::Display,
+    {
+        let mut index = book::BorrowerIndex::new(market, evm)?;
+        for user in users {
+            index.refresh_user(evm, *user)?;
+        }
+        Ok(index)
+    }
+
+    fn verify(
+        artifacts: &crate::protocol::artifacts::ArtifactStore,
+        seed: u64,
+        cases: u64,
+        markets: usize,
+        only_position: Option<u64>,
+    ) -> Result<crate::protocol::spec::Verification> {
+        let report = differential::run(artifacts, seed, cases, markets, only_position)?;
+        Ok(crate::protocol::spec::Verification {
+            summary: format!(
+                "aave-v3 differential: {} cases over {} positions in {} markets, {} mismatches, {:.1} s\n  predicted reverts {}, collateral-capped {}, 100% close factor {}, receiveAToken {}, with protocol fee {}",
+                report.cases,
+                report.positions,
+                report.markets,
+                report.mismatches.len(),
+                report.seconds,
+                report.predicted_reverts,
+                report.capped,
+                report.full_close_factor,
+                report.receive_a_token,
+                report.with_protocol_fee
+            ),
+            mismatches: report.mismatches,
+        })
+    }
 }

@@ -308,6 +308,28 @@ impl MarketConfig {
     }
 }
 
+impl crate::protocol::spec::MarketDescription for MarketConfig {
+    fn validate(&self) -> Result<()> {
+        MarketConfig::validate(self)
+    }
+    fn symbols(&self) -> Vec<String> {
+        self.assets.iter().map(|a| a.symbol.clone()).collect()
+    }
+    fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+    fn native_symbol(&self) -> String {
+        MarketConfig::native_symbol(self)
+    }
+    fn usd_price(&self, i: usize) -> Result<U256> {
+        let decimals = self.assets.get(i).map(|a| a.decimals).unwrap_or_default();
+        Ok(crate::protocol::compound::market::usd_of_mantissa(
+            self.price(i)?,
+            decimals,
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,9 +11,9 @@ use super::abi::{
 };
 use super::config::{bps_mantissa, MarketConfig};
 use super::{CompoundMarket, VMarket};
-use crate::engine::evm::Evm;
 use crate::error::Result;
-use crate::protocol::actor;
+use crate::evm::executor::Evm;
+use crate::evm::keys::actor;
 use crate::protocol::artifacts::ArtifactStore;
 
 /// Blocks per year the interest-rate model and vTokens count in (BNB Chain's 3-second blocks).

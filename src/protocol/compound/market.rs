@@ -22,17 +22,18 @@ use revm::DatabaseRef;
 
 use super::abi::{IComptroller, IMockPriceOracle, IMockToken, IVToken};
 use super::{explain_revert, AccountMarket, AccountState, CompoundMarket, PoolParams};
-use crate::engine::evm::Evm;
-use crate::engine::replay::ReplayedTx;
 use crate::error::Result;
+use crate::evm::executor::Evm;
+use crate::evm::replayed::ReplayedTx;
 use crate::math::aave::LiquidationOutcome;
 use crate::math::compound::{
     ctokens_to_underlying, liquidate_calculate_seize_tokens, max_repay, venus_split_seize_tokens,
 };
 use crate::math::fixed::WAD;
+use crate::protocol::devnet::{DevnetMarket, DevnetState};
 use crate::protocol::market::{
     BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, MarketState, Position,
-    PositionBook, ProtocolKind,
+    PositionBook,
 };
 
 /// USD (8 decimals) of an oracle price mantissa (USD × 1e(36 − decimals)).
@@ -499,22 +500,21 @@ where
 }
 
 impl LendingMarket for CompoundMarket {
-    fn kind(&self) -> ProtocolKind {
-        ProtocolKind::Compound
+    fn decimals(&self) -> Vec<u8> {
+        self.markets.iter().map(|r| r.decimals).collect()
     }
-
+    fn price_oracle(&self) -> Option<(Address, bool)> {
+        Some((self.oracle, true))
+    }
     fn symbols(&self) -> Vec<String> {
         self.markets.iter().map(|m| m.symbol.clone()).collect()
     }
-
     fn native_asset(&self) -> Result<usize> {
         crate::protocol::market::symbol_index(&self.symbols(), &self.native_asset)
     }
-
     fn flash_loan_premium_bps(&self) -> Option<u16> {
         None
     }
-
     fn addresses(&self) -> BTreeMap<String, Address> {
         let mut out = BTreeMap::from([
             ("comptroller".to_string(), self.comptroller),
@@ -533,7 +533,6 @@ impl LendingMarket for CompoundMarket {
         }
         out
     }
-
     fn liquidation_log(
         &self,
         address: Address,
@@ -548,7 +547,6 @@ impl LendingMarket for CompoundMarket {
         let at = |i: usize| topics.get(i).map(|t| Address::from_word(*t));
         Some((at(2)?, at(1)?))
     }
-
     fn log_users(&self, address: Address, topics: &[B256]) -> Vec<Address> {
         if !self.markets.iter().any(|m| m.vtoken == address) {
             return Vec::new();
@@ -563,7 +561,6 @@ impl LendingMarket for CompoundMarket {
             _ => Vec::new(),
         }
     }
-
     /// `VToken(debt).liquidateBorrow(user, repay, VToken(collateral))`; `U256::MAX` (which Venus
     /// refuses) becomes the largest repay the close factor and the collateral allow.
     fn liquidation_call(
@@ -591,18 +588,18 @@ impl LendingMarket for CompoundMarket {
             .into(),
         })
     }
-
     fn explain_revert(&self, output: &[u8]) -> String {
         explain_revert(output)
     }
+}
 
+impl DevnetMarket for CompoundMarket {
     fn supply_call(&self, _user: Address, i: usize, amount: U256) -> Result<Call> {
         Ok(Call {
             to: self.market(i)?.vtoken,
             input: IVToken::mintCall { mintAmount: amount }.abi_encode().into(),
         })
     }
-
     fn borrow_call(&self, _user: Address, i: usize, amount: U256) -> Result<Call> {
         Ok(Call {
             to: self.market(i)?.vtoken,
@@ -613,7 +610,6 @@ impl LendingMarket for CompoundMarket {
             .into(),
         })
     }
-
     fn repay_call(&self, _user: Address, i: usize, amount: U256) -> Result<Call> {
         Ok(Call {
             to: self.market(i)?.vtoken,
@@ -624,7 +620,6 @@ impl LendingMarket for CompoundMarket {
             .into(),
         })
     }
-
     fn price_calls(&self, i: usize, usd_prices: &[U256]) -> Result<Vec<Call>> {
         let m = self.market(i)?;
         let usd = usd_prices.get(i).copied().unwrap_or_default();
@@ -645,12 +640,6 @@ where
     DB: DatabaseRef,
     DB::Error: DBErrorMarker + std::fmt::Display,
 {
-    /// The mock token's faucet, then an approval of the market's vToken.
-    fn fund(&self, evm: &mut Evm<DB>, i: usize, who: Address, amount: U256) -> Result<()> {
-        CompoundMarket::fund(self, evm, i, who, amount)?;
-        self.approve(evm, who, i)
-    }
-
     fn fund_liquidator(&self, evm: &mut Evm<DB>, d: usize, who: Address) -> Result<()> {
         let m = self.market(d)?;
         let cash = evm.view(
@@ -659,41 +648,8 @@ where
             "MockToken.balanceOf",
         )?;
         let amount = crate::protocol::market::liquidator_funding(cash);
-        MarketState::fund(self, evm, d, who, amount)
+        DevnetState::fund(self, evm, d, who, amount)
     }
-
-    fn supply(&self, evm: &mut Evm<DB>, user: Address, i: usize, amount: U256) -> Result<()> {
-        CompoundMarket::supply(self, evm, user, i, amount)?;
-        self.enter_markets(evm, user, &[i])
-    }
-
-    fn borrow(&self, evm: &mut Evm<DB>, user: Address, i: usize, amount: U256) -> Result<()> {
-        CompoundMarket::borrow(self, evm, user, i, amount)
-    }
-
-    fn borrow_for_health(
-        &self,
-        evm: &mut Evm<DB>,
-        user: Address,
-        d: usize,
-        target_hf: U256,
-    ) -> Result<U256> {
-        let account = self.read_account(evm, user)?;
-        let weighted = account.liquidation_snapshot()?.weighted_collateral;
-        let power = account.borrowing_snapshot()?.liquidity;
-        let wanted = weighted * WAD / target_hf;
-        let cap = power * U256::from(995u64) / U256::from(1000u64);
-        let price = account
-            .markets
-            .get(d)
-            .map(|m| m.oracle_price_mantissa)
-            .unwrap_or_default();
-        if price.is_zero() {
-            return Ok(U256::ZERO);
-        }
-        Ok(wanted.min(cap) * WAD / price)
-    }
-
     fn liquidations(&self, evm: &mut Evm<DB>, logs: &[Log]) -> Result<Vec<LiquidationEvent>> {
         let index = |a: Address| self.markets.iter().position(|m| m.vtoken == a);
         let mut out = Vec::new();
@@ -730,5 +686,46 @@ where
             });
         }
         Ok(out)
+    }
+}
+
+impl<DB> DevnetState<DB> for CompoundMarket
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    /// The mock token's faucet, then an approval of the market's vToken.
+    fn fund(&self, evm: &mut Evm<DB>, i: usize, who: Address, amount: U256) -> Result<()> {
+        CompoundMarket::fund(self, evm, i, who, amount)?;
+        self.approve(evm, who, i)
+    }
+    fn supply(&self, evm: &mut Evm<DB>, user: Address, i: usize, amount: U256) -> Result<()> {
+        CompoundMarket::supply(self, evm, user, i, amount)?;
+        self.enter_markets(evm, user, &[i])
+    }
+    fn borrow(&self, evm: &mut Evm<DB>, user: Address, i: usize, amount: U256) -> Result<()> {
+        CompoundMarket::borrow(self, evm, user, i, amount)
+    }
+    fn borrow_for_health(
+        &self,
+        evm: &mut Evm<DB>,
+        user: Address,
+        d: usize,
+        target_hf: U256,
+    ) -> Result<U256> {
+        let account = self.read_account(evm, user)?;
+        let weighted = account.liquidation_snapshot()?.weighted_collateral;
+        let power = account.borrowing_snapshot()?.liquidity;
+        let wanted = weighted * WAD / target_hf;
+        let cap = power * U256::from(995u64) / U256::from(1000u64);
+        let price = account
+            .markets
+            .get(d)
+            .map(|m| m.oracle_price_mantissa)
+            .unwrap_or_default();
+        if price.is_zero() {
+            return Ok(U256::ZERO);
+        }
+        Ok(wanted.min(cap) * WAD / price)
     }
 }

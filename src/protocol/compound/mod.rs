@@ -43,8 +43,8 @@ use alloy_sol_types::{SolCall, SolEvent, SolInterface};
 use revm::database_interface::DBErrorMarker;
 use revm::DatabaseRef;
 
-use crate::engine::evm::{decode_revert_reason, Evm, TxOutcome};
 use crate::error::{Error, Result};
+use crate::evm::executor::{decode_revert_reason, Evm, TxOutcome};
 use crate::math::compound::{
     liquidate_calculate_seize_tokens, max_repay, venus_liquidity_snapshot,
     venus_split_seize_tokens, VenusAccountAsset, VenusLiquiditySnapshot,
@@ -628,6 +628,72 @@ impl AccountState {
             protocol_tokens,
             protocol_underlying,
         }))
+    }
+}
+
+/// Compound V2-style markets (Venus isolated pools) in the protocol registry.
+#[derive(Debug, Clone, Copy)]
+pub struct Compound;
+
+impl crate::protocol::spec::Protocol for Compound {
+    type Config = config::MarketConfig;
+    type Market = CompoundMarket;
+    type Book = market::CompoundBook;
+    const CAPABILITIES: crate::protocol::spec::Capabilities = crate::protocol::spec::Capabilities {
+        flash_loans: false,
+        receive_shares: false,
+    };
+    const PACKAGE: &'static crate::protocol::artifacts::NpmPackage =
+        &crate::protocol::artifacts::VENUS_ISOLATED_POOLS;
+    const ORACLE_KEEPER: &'static str = "venus-admin";
+
+    fn deploy<DB>(
+        evm: &mut Evm<DB>,
+        artifacts: &crate::protocol::artifacts::ArtifactStore,
+        config: &config::MarketConfig,
+    ) -> Result<CompoundMarket>
+    where
+        DB: revm::DatabaseRef,
+        DB::Error: revm::database_interface::DBErrorMarker + std::fmt::Display,
+    {
+        deploy::deploy_market(evm, artifacts, config)
+    }
+
+    fn book<DB>(
+        market: &CompoundMarket,
+        evm: &mut Evm<DB>,
+        users: &[Address],
+    ) -> Result<market::CompoundBook>
+    where
+        DB: revm::DatabaseRef,
+        DB::Error: revm::database_interface::DBErrorMarker + std::fmt::Display,
+    {
+        market::CompoundBook::new(market, evm, users)
+    }
+
+    fn verify(
+        artifacts: &crate::protocol::artifacts::ArtifactStore,
+        seed: u64,
+        cases: u64,
+        markets: usize,
+        only_position: Option<u64>,
+    ) -> Result<crate::protocol::spec::Verification> {
+        let report = differential::run(artifacts, seed, cases, markets, only_position)?;
+        Ok(crate::protocol::spec::Verification {
+            summary: format!(
+                "compound (venus isolated pools) differential: {} cases over {} positions in {} markets, {} mismatches, {:.1} s\n  liquidated {}, with protocol seize share {}, predicted reverts {} (MinimalCollateralViolated {})",
+                report.cases,
+                report.positions,
+                report.markets,
+                report.mismatches.len(),
+                report.seconds,
+                report.liquidated,
+                report.with_protocol_share,
+                report.predicted_reverts,
+                report.min_collateral_reverts
+            ),
+            mismatches: report.mismatches,
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! RPC source: an alloy provider over HTTP behind a blocking bridge (its own tokio runtime), with
 //! bounded concurrency, retries (backoff with jitter, `Retry-After` honoured) on 429, 5xx,
 //! dropped connections, timeouts and truncated responses, a request counter, the persistent
-//! cache ([`crate::source::cache`]) in front of every fetch, and a lazy revm [`DatabaseRef`] that
+//! cache ([`crate::node::cache`]) in front of every fetch, and a lazy revm [`DatabaseRef`] that
 //! reads state at the fork block and remembers what the EVM touched.
 //!
 //! URLs may carry credentials (userinfo, query keys, path keys): only [`redact_url`]'s form ever
@@ -26,11 +26,14 @@ use revm::state::{AccountInfo, Bytecode};
 use revm::DatabaseRef;
 use tokio::sync::Semaphore;
 
+use crate::data::records::{AccountRecord, CodeRecord, StorageRecord};
 use crate::error::{Error, Result};
-use crate::source::cache::{
+use crate::node::cache::{
     remember_chain_id, remembered_chain_id, CachedAccount, CachedBlock, RpcCache, StateEntries,
 };
-use crate::source::records::{AccountRecord, CodeRecord, StorageRecord};
+
+/// Blocks per `eth_getLogs` request of a lookback.
+pub const LOGS_CHUNK_BLOCKS: u64 = 5_000;
 
 /// How requests are retried and bounded.
 #[derive(Debug, Clone)]
@@ -587,7 +590,7 @@ impl RpcSource {
 
 impl RpcSource {
     /// Topics of the logs `address` emitted with one of `events` in blocks `from..=to`, fetched in
-    /// chunks of [`crate::source::discovery::LOGS_CHUNK_BLOCKS`] and cached per chunk.
+    /// chunks of [`LOGS_CHUNK_BLOCKS`] and cached per chunk.
     pub fn pool_logs(
         &self,
         address: Address,
@@ -595,7 +598,7 @@ impl RpcSource {
         from: u64,
         to: u64,
     ) -> Result<Vec<Vec<B256>>> {
-        let chunk = crate::source::discovery::LOGS_CHUNK_BLOCKS;
+        let chunk = LOGS_CHUNK_BLOCKS;
         let mut events_key = Vec::new();
         for e in events {
             events_key.extend_from_slice(e.as_slice());

@@ -135,7 +135,7 @@ mod tests {
 
     #[test]
     fn sign_encode_decode_recovers_the_sender() {
-        let signer = crate::source::keys::actor_signer("tx-test");
+        let signer = crate::evm::keys::actor_signer("tx-test");
         let req = CallRequest {
             to: Address::repeat_byte(7),
             input: Bytes::from(vec![1, 2, 3]),

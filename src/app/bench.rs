@@ -7,12 +7,12 @@ use alloy_primitives::U256;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::engine::evm::Evm;
 use crate::error::{Error, Result};
+use crate::evm::executor::Evm;
+use crate::evm::keys::actor;
 use crate::math::aave as aave_math;
 use crate::protocol::aave_v3::config::MarketConfig;
 use crate::protocol::aave_v3::differential::{amount_for_value, prepare_market};
-use crate::protocol::actor;
 use crate::protocol::artifacts::ArtifactStore;
 
 /// Native health-factor math against the EVM's `getUserAccountData` on the same positions.
@@ -150,15 +150,15 @@ impl fmt::Display for ReplayBench {
 
 /// Times both replays of the dataset in `dir` (best of `rounds`).
 pub fn replay(dir: &std::path::Path, rounds: usize) -> Result<ReplayBench> {
-    use crate::engine::tx::SignedTx;
-    use crate::source::devnet::{block_env, load_prestate};
-    let window = crate::source::dataset::read_dataset(dir)?;
+    use crate::evm::state::{block_env, load_prestate};
+    use crate::evm::tx::SignedTx;
+    let window = crate::data::dataset::read_dataset(dir)?;
     let mut best_liqsim = f64::MAX;
     let mut best_bare = f64::MAX;
     let mut best_checks = f64::MAX;
     let mut gas = 0;
     for _ in 0..rounds.max(1) {
-        let report = crate::run::replay_window(&window, true, false)?;
+        let report = crate::app::run::replay_window(&window, true, false)?;
         best_liqsim = best_liqsim.min(report.seconds);
         gas = report.fidelity.gas_used;
 
@@ -256,7 +256,7 @@ min_profit_usd = [0, 25, 100, 500]
 /// and 2 threads over the dataset in `dir`.
 pub fn sweeps(dir: &std::path::Path, rounds: usize) -> Result<(SweepBench, SweepBench)> {
     let loaded = crate::scenario::LoadedScenario::default_scenario()?;
-    let window = crate::source::dataset::read_dataset(dir)?;
+    let window = crate::data::dataset::read_dataset(dir)?;
     #[derive(serde::Deserialize)]
     struct Extra {
         strategies: Vec<crate::strategy::StrategySpec>,
@@ -276,7 +276,7 @@ pub fn sweeps(dir: &std::path::Path, rounds: usize) -> Result<(SweepBench, Sweep
 /// Times `run_strategies` for `instances` over `window` with 1 and 2 threads (best of `rounds`);
 /// results must be identical.
 pub fn sweep(
-    window: &crate::source::records::Window,
+    window: &crate::data::records::Window,
     instances: &[crate::strategy::Instance],
     dex: &crate::scenario::DexConfig,
     rounds: usize,
@@ -293,8 +293,8 @@ pub fn sweep(
                 .build()
                 .map_err(|e| Error::config("threads", threads, e.to_string()))?;
             let start = Instant::now();
-            let run =
-                pool.install(|| crate::run::run_strategies(window, instances, dex, true, false))?;
+            let run = pool
+                .install(|| crate::app::run::run_strategies(window, instances, dex, true, false))?;
             best[slot] = best[slot].min(start.elapsed().as_secs_f64());
             best_evaluation[slot] = best_evaluation[slot].min(run.evaluation_seconds);
             what_ifs = run.what_ifs;

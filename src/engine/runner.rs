@@ -7,26 +7,26 @@ use std::collections::{BTreeMap, BTreeSet};
 use alloy_primitives::{Address, I256, U256};
 use rayon::prelude::*;
 use revm::context::BlockEnv;
-use revm::database::{CacheDB, EmptyDB};
+use revm::database::EmptyDB;
 
-use crate::engine::evm::Evm;
+use crate::data::records::{BlockRecord, Window};
 use crate::engine::opportunities::OpportunityTracker;
-use crate::engine::replay::{ReplayHooks, ReplayedTx};
-use crate::engine::tx::SignedTx;
+use crate::engine::replay::ReplayHooks;
 use crate::engine::whatif::{what_if_liquidations, WhatIfAt, WhatIfLiquidation};
 use crate::error::Result;
+use crate::evm::executor::Evm;
+use crate::evm::keys::actor;
+use crate::evm::replayed::ReplayedTx;
+use crate::evm::tx::SignedTx;
 use crate::math::aave as aave_math;
-use crate::protocol::aave_v3::LiquidationRequest;
 use crate::protocol::market::best_liquidation;
+use crate::protocol::market::LiquidationRequest;
 use crate::protocol::{AnyMarket, LendingMarket, PositionBook};
-use crate::source::keys::actor;
-use crate::source::records::{BlockRecord, Window};
 use crate::strategy::{
     Candidate, Decision, Execution, Funding, HookView, Instance, Intent, MissReason, Strategy,
 };
 
-/// In-memory replay state.
-pub type MemDb = CacheDB<EmptyDB>;
+pub use crate::evm::state::MemDb;
 
 /// A recorded liquidation as competition: where it landed and the tip it paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,7 +175,7 @@ pub struct StrategyRunner {
     market: AnyMarket,
     native: usize,
     symbols: Vec<String>,
-    dex: crate::cost::DexModel,
+    dex: crate::math::cost::DexModel,
     competition: BTreeMap<Address, Vec<Competition>>,
     instances: Vec<InstanceState>,
     /// Capital of capital-limited strategies over time.
@@ -198,7 +198,7 @@ impl StrategyRunner {
         tracker: OpportunityTracker,
         competition: BTreeMap<Address, Vec<Competition>>,
         instances: &[Instance],
-        dex: crate::cost::DexModel,
+        dex: crate::math::cost::DexModel,
     ) -> Result<Self> {
         let market = tracker.market.clone();
         let native = market.native_asset()?;
@@ -533,7 +533,7 @@ fn execute(
             collateral: p.intent.collateral,
             debt: p.intent.debt,
             debt_to_cover: *d,
-            receive_a_token: p.intent.receive_a_token,
+            receive_shares: p.intent.receive_shares,
         })
         .collect();
     what_if_liquidations(
@@ -576,7 +576,7 @@ fn apply(
     let received = aave_math::collateral_value_base(collateral_received, cr.price, cr.decimals)?;
     let paid = aave_math::debt_value_base(debt_repaid, dr.price, dr.decimals)?;
     let bonus_base = I256::from_raw(received) - I256::from_raw(paid);
-    let gas = crate::cost::gas_cost(
+    let gas = crate::math::cost::gas_cost(
         gas_used,
         view.base_fee,
         intent.priority_fee_wei,
@@ -585,7 +585,7 @@ fn apply(
     let funding_cost_base = match intent.funding {
         Funding::Own | Funding::BackstopPool => U256::ZERO,
         Funding::FlashLoan => aave_math::debt_value_base(
-            crate::cost::flash_loan_premium(debt_repaid, view.flash_loan_premium_bps)?,
+            crate::math::cost::flash_loan_premium(debt_repaid, view.flash_loan_premium_bps)?,
             dr.price,
             dr.decimals,
         )?,

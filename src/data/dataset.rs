@@ -29,11 +29,11 @@ use polars::prelude::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
-use crate::source::records::{
+use crate::data::records::{
     AccountRecord, BlockRecord, CodeRecord, LogRecord, Manifest, ReceiptRecord, StorageRecord,
     TransactionRecord, Window, FORMAT_VERSION,
 };
+use crate::error::{Error, Result};
 
 /// Name of the manifest file inside a dataset folder.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -705,7 +705,7 @@ fn parse_logs(t: &Table) -> Result<Vec<LogRecord>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::records::{ProtocolInfo, Provenance};
+    use crate::data::records::{ProtocolInfo, Provenance};
 
     fn b(n: u8) -> B256 {
         B256::repeat_byte(n)

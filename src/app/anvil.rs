@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
 
+use crate::data::records::Window;
 use crate::error::{Error, Result};
+use crate::node::rpc::{RetryPolicy, RpcClient};
 use crate::protocol::artifacts::{fetch_npm_package, NpmPackage};
-use crate::source::records::Window;
-use crate::source::rpc::{RetryPolicy, RpcClient};
 
 /// The anvil binary for linux x86-64, as foundry publishes it on npm.
 pub const ANVIL_PACKAGE: NpmPackage = NpmPackage {

@@ -9,13 +9,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::app::anvil::{feed_window, options_for, renumber, Anvil};
+use crate::data::dataset::{read_dataset, write_dataset};
 use crate::error::{Error, Result};
-use crate::source::anvil::{feed_window, options_for, renumber, Anvil};
-use crate::source::dataset::{read_dataset, write_dataset};
-use crate::source::devnet::WindowDetails;
+use crate::node::rpc::{RetryPolicy, RpcSource};
+use crate::protocol::window::WindowDetails;
 use crate::source::discovery::DiscoveryOptions;
 use crate::source::record::{record_window, RecordOptions};
-use crate::source::rpc::{RetryPolicy, RpcSource};
 
 /// What was measured.
 #[derive(Debug, Clone)]
@@ -121,7 +121,7 @@ pub fn run(dataset: &Path, latency_ms: u64, work: &Path) -> Result<RpcBench> {
     write_dataset(&dir, &first.window)?;
     let t = Instant::now();
     let offline = read_dataset(&dir)?;
-    crate::run::replay_window(&offline, false, false)?;
+    crate::app::run::replay_window(&offline, false, false)?;
     let offline_seconds = t.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(work);
     Ok(RpcBench {

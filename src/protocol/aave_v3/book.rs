@@ -8,8 +8,8 @@ use alloy_primitives::{Address, Log, I256, U256};
 use revm::database_interface::DBErrorMarker;
 use revm::DatabaseRef;
 
-use crate::engine::evm::Evm;
 use crate::error::Result;
+use crate::evm::executor::Evm;
 use crate::math::aave::{self as aave_math, AccountData, ReserveConfig, UserReserve};
 use crate::math::fixed::ray_mul;
 use crate::protocol::aave_v3::market::V3Position;

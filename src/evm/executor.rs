@@ -13,6 +13,9 @@ use revm::{DatabaseRef, ExecuteCommitEvm, ExecuteEvm};
 
 use crate::error::{Error, Result};
 
+/// Gas limit liqsim gives user transactions (supply, borrow, liquidation...).
+pub const USER_TX_GAS_LIMIT: u64 = 3_000_000;
+
 /// Gas limit given to read-only calls.
 pub const CALL_GAS_LIMIT: u64 = 100_000_000;
 

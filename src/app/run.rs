@@ -9,17 +9,20 @@ use alloy_primitives::Address;
 use alloy_sol_types::SolEvent;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::engine::evm::Evm;
-use crate::engine::opportunities::{Ending, Opportunity, OpportunityTracker};
-use crate::engine::replay::{replay, Fidelity};
-use crate::error::{Error, Result};
+use crate::analytics::result::{ReplayReport, StrategyRun};
+use crate::data::dataset::{read_dataset, read_manifest, write_dataset};
+use crate::data::records::{Manifest, Window};
+use crate::engine::opportunities::{Ending, OpportunityTracker};
+use crate::engine::replay::replay;
+use crate::error::Result;
+use crate::evm::executor::Evm;
+use crate::evm::state::load_prestate;
 use crate::protocol::artifacts::ArtifactStore;
 use crate::protocol::price_feed::SettablePriceFeed;
-use crate::protocol::{AnyMarket, LendingMarket};
+use crate::protocol::window::WindowDetails;
+use crate::protocol::LendingMarket;
 use crate::scenario::LoadedScenario;
-use crate::source::dataset::{read_dataset, read_manifest, write_dataset};
-use crate::source::devnet::{build_window, load_prestate, WindowDetails};
-use crate::source::records::{Manifest, Window};
+use crate::source::devnet::build_window;
 
 /// A progress bar on stderr (hidden when stderr is not a terminal or in CI).
 pub fn progress_bar(len: u64, what: &str) -> ProgressBar {
@@ -71,28 +74,13 @@ pub fn ensure_dataset(
     Ok(dir)
 }
 
-/// What a replay of a dataset found.
-#[derive(Debug, Clone)]
-pub struct ReplayReport {
-    /// Receipt fidelity.
-    pub fidelity: Fidelity,
-    /// Every opportunity of the window.
-    pub opportunities: Vec<Opportunity>,
-    /// Historical liquidations per liquidator.
-    pub liquidations_by: BTreeMap<Address, u64>,
-    /// Names of known liquidators.
-    pub names: BTreeMap<Address, String>,
-    /// Seconds spent replaying.
-    pub seconds: f64,
-}
-
 /// Replays a window with the borrower index and opportunity ledger.
 pub fn replay_window(window: &Window, strict: bool, show_progress: bool) -> Result<ReplayReport> {
     let details = WindowDetails::from_manifest(&window.manifest)?;
     let db = load_prestate(&window.accounts, &window.code, &window.storage)?;
     let mut evm = Evm::from_cache_db(db, window.manifest.chain_id);
     if let Some(first) = window.blocks.first() {
-        evm.set_block(crate::source::devnet::block_env(first));
+        evm.set_block(crate::evm::state::block_env(first));
     }
     let mut tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
     let bar = if show_progress {
@@ -204,11 +192,7 @@ pub fn inspect(dir: &Path) -> Result<(Manifest, Inspection)> {
         ),
         ..Default::default()
     };
-    let oracle = details.as_ref().and_then(|d| match &d.market {
-        AnyMarket::AaveV3(_) => None,
-        AnyMarket::AaveV2(m) => Some(m.oracle),
-        AnyMarket::Compound(m) => Some(m.oracle),
-    });
+    let oracle = details.as_ref().and_then(|d| d.market.price_oracle());
     let mut oracle_txs = std::collections::BTreeSet::new();
     for log in &window.logs {
         let Some(topic0) = log.topics.first() else {
@@ -220,7 +204,7 @@ pub fn inspect(dir: &Path) -> Result<(Manifest, Inspection)> {
         let Some(d) = &details else {
             continue;
         };
-        if Some(log.address) == oracle {
+        if Some(log.address) == oracle.map(|(a, _)| a) {
             oracle_txs.insert((log.block, log.tx_index));
         }
         if let Some((user, liquidator)) =
@@ -237,10 +221,10 @@ pub fn inspect(dir: &Path) -> Result<(Manifest, Inspection)> {
             users.extend(d.market.log_users(log.address, &log.topics));
         }
     }
-    if let Some(AnyMarket::Compound(m)) = details.as_ref().map(|d| &d.market) {
-        // Venus' mock oracle emits no event: count the transactions sent to it.
+    if let Some((oracle, true)) = oracle {
+        // An oracle that emits no event: count the transactions sent to it.
         for t in &window.transactions {
-            if crate::engine::tx::SignedTx::decode(&t.raw)?.to() == Some(m.oracle) {
+            if crate::evm::tx::SignedTx::decode(&t.raw)?.to() == Some(oracle) {
                 oracle_txs.insert((t.block, t.index));
             }
         }
@@ -248,36 +232,6 @@ pub fn inspect(dir: &Path) -> Result<(Manifest, Inspection)> {
     i.price_updates += oracle_txs.len() as u64;
     i.active_users = users.len();
     Ok((window.manifest, i))
-}
-
-/// Everything a strategy run produced.
-pub struct StrategyRun {
-    /// Receipt fidelity of the replay.
-    pub fidelity: Fidelity,
-    /// Opportunities of the window.
-    pub opportunities: Vec<Opportunity>,
-    /// Actions per instance.
-    pub actions: Vec<Vec<crate::analytics::runner::Action>>,
-    /// Misses of all instances.
-    pub misses: Vec<crate::analytics::runner::Miss>,
-    /// Summary rows, one per instance.
-    pub summary: Vec<crate::analytics::summary::SummaryRow>,
-    /// Per-block figures.
-    pub blocks: Vec<crate::analytics::runner::BlockRow>,
-    /// Capital of capital-limited strategies (backstop pools) over time.
-    pub capital: Vec<crate::analytics::runner::CapitalRow>,
-    /// Borrowers' health factors at snapshot blocks.
-    pub health_snapshots: Vec<(u64, Vec<f64>)>,
-    /// The market.
-    pub market: AnyMarket,
-    /// What-if executions.
-    pub what_ifs: u64,
-    /// Hook points at which strategies were consulted.
-    pub hooks_evaluated: u64,
-    /// Seconds replaying and evaluating.
-    pub seconds: f64,
-    /// Of which evaluating strategies at hook points.
-    pub evaluation_seconds: f64,
 }
 
 /// Replays `window` once, evaluating every strategy instance at every hook point.
@@ -288,12 +242,12 @@ pub fn run_strategies(
     strict: bool,
     show_progress: bool,
 ) -> Result<StrategyRun> {
-    use crate::analytics::runner::{competition, StrategyRunner};
+    use crate::engine::runner::{competition, StrategyRunner};
     let details = WindowDetails::from_manifest(&window.manifest)?;
     let db = load_prestate(&window.accounts, &window.code, &window.storage)?;
     let mut evm = Evm::from_cache_db(db, window.manifest.chain_id);
     if let Some(first) = window.blocks.first() {
-        evm.set_block(crate::source::devnet::block_env(first));
+        evm.set_block(crate::evm::state::block_env(first));
     }
     let tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
     let history = competition(window, &details.market)?;
@@ -344,54 +298,5 @@ pub fn run_strategies(
         hooks_evaluated,
         seconds: start.elapsed().as_secs_f64(),
         evaluation_seconds,
-    })
-}
-
-/// Writes a run's outputs into `dir` atomically.
-pub fn write_outputs(
-    dir: &Path,
-    run: &StrategyRun,
-    instances: &[crate::strategy::Instance],
-    scenario: &str,
-) -> Result<()> {
-    use crate::output::parquet as pq;
-    let all_actions: Vec<_> = run.actions.iter().flatten().cloned().collect();
-    let json = serde_json::json!({
-        "scenario": scenario,
-        "liqsim_version": env!("CARGO_PKG_VERSION"),
-        "fidelity": run.fidelity,
-        "opportunities": run.opportunities.len(),
-        "what_ifs": run.what_ifs,
-        "strategies": run.summary,
-    });
-    let json = serde_json::to_vec_pretty(&json).map_err(|e| Error::Decode {
-        what: "summary.json".into(),
-        message: e.to_string(),
-    })?;
-    let files = vec![
-        (
-            "opportunities.parquet".to_string(),
-            pq::opportunities(&run.opportunities, &run.market)?,
-        ),
-        (
-            "actions.parquet".to_string(),
-            pq::actions(&all_actions, instances, &run.market)?,
-        ),
-        (
-            "missed.parquet".to_string(),
-            pq::missed(&run.misses, instances)?,
-        ),
-        ("summary.parquet".to_string(), pq::summary(&run.summary)?),
-        ("blocks.parquet".to_string(), pq::blocks(&run.blocks)?),
-        (
-            "capital.parquet".to_string(),
-            pq::capital(&run.capital, instances)?,
-        ),
-        ("summary.json".to_string(), json),
-    ];
-    crate::output::write_atomically(dir, &files, |tmp| {
-        let charts = crate::output::charts::write_charts(tmp, run, instances)?;
-        let html = crate::output::report::html(scenario, run, instances, &charts);
-        crate::source::dataset::write_file_synced(&tmp.join("report.html"), html.as_bytes())
     })
 }

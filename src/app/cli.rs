@@ -1,0 +1,441 @@
+//! Command-line interface: argument parsing and dispatch to the library.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::{Error, Result};
+use crate::protocol::artifacts::ArtifactStore;
+use crate::protocol::ProtocolKind;
+
+/// liqsim — historical backtesting of DeFi liquidations on real protocol bytecode.
+#[derive(Debug, Parser)]
+#[command(name = "liqsim", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where protocol artifacts come from.
+#[derive(Debug, Clone, Args)]
+pub struct ArtifactArgs {
+    /// `PROTOCOL=DIR`: an unpacked copy of that protocol's npm package (with `artifacts/`), e.g.
+    /// `aave-v3=/opt/aave-core-v3`; repeatable. Default: the package's `LIQSIM_*_ARTIFACTS`
+    /// variable, else fetched with npm into the cache on first use.
+    #[arg(long = "artifacts", value_name = "PROTOCOL=DIR", value_parser = parse_artifacts, help_heading = "Artifacts")]
+    pub artifacts: Vec<(ProtocolKind, PathBuf)>,
+}
+
+fn parse_artifacts(text: &str) -> std::result::Result<(ProtocolKind, PathBuf), String> {
+    let (kind, dir) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: expected PROTOCOL=DIR"))?;
+    let kind = ProtocolKind::parse(kind).map_err(|e| e.to_string())?;
+    Ok((kind, PathBuf::from(dir)))
+}
+
+fn parse_protocol(text: &str) -> std::result::Result<ProtocolKind, String> {
+    ProtocolKind::parse(text).map_err(|e| e.to_string())
+}
+
+impl ArtifactArgs {
+    /// Opens the artifact store of `kind`'s package.
+    pub fn store(&self, kind: ProtocolKind) -> Result<ArtifactStore> {
+        let explicit = self
+            .artifacts
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, dir)| dir.as_path());
+        ArtifactStore::open(kind.package(), explicit)
+    }
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario: build its dataset on first use, replay it, report opportunities.
+    Run(RunArgs),
+    /// Datasets: build a devnet window from a scenario.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+    /// Record a block range from a node (ideally an archive node) into a dataset.
+    Record(RecordArgs),
+    /// Show what a dataset holds (after checking every file's hash).
+    Inspect(InspectArgs),
+    /// Differential proof: the shared math against the protocol's own bytecode on random positions.
+    Verify(VerifyArgs),
+    /// Benchmarks.
+    Bench(BenchArgs),
+}
+
+/// `liqsim run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario file; default: the embedded `scenarios/eth-crash.toml`.
+    pub scenario: Option<PathBuf>,
+    /// Folder holding datasets.
+    #[arg(long, default_value = "datasets")]
+    pub datasets: PathBuf,
+    /// Stop at the first receipt that differs from the recorded one.
+    #[arg(long)]
+    pub strict: bool,
+    /// Output folder; default `out/<scenario name>`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Threads evaluating strategies (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Artifact location.
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
+}
+
+/// `liqsim record`.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// JSON-RPC endpoint over HTTP(S); an archive node for anything but recent blocks. Never
+    /// printed: logs and errors show it redacted.
+    #[arg(long, env = "ETH_RPC_URL", hide_env_values = true)]
+    pub rpc_url: String,
+    /// The Aave V3 Pool address (or give `--provider`).
+    #[arg(long, required_unless_present = "provider")]
+    pub pool: Option<alloy_primitives::Address>,
+    /// The PoolAddressesProvider address (the Pool is its `getPool()`).
+    #[arg(long)]
+    pub provider: Option<alloy_primitives::Address>,
+    /// First block of the window.
+    #[arg(long)]
+    pub from: u64,
+    /// Last block of the window (inclusive).
+    #[arg(long)]
+    pub to: u64,
+    /// Output dataset folder, e.g. `datasets/my-window`.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Dataset whose manifest describes the market (its `protocol` section is reused); default:
+    /// the market is discovered from the Pool at `from - 1`.
+    #[arg(long)]
+    pub market_from: Option<PathBuf>,
+    /// Symbol of the reserve that prices gas (default by chain id: WETH, WHYPE, WBERA...).
+    #[arg(long)]
+    pub native_asset: Option<String>,
+    /// Also take as users at the window's start those of the Pool's Supply/Borrow events from
+    /// this block on (`eth_getLogs` in chunks of 5,000 blocks, cached; at most 2,000,000 blocks).
+    #[arg(long)]
+    pub users_from_block: Option<u64>,
+    /// File of user addresses (one per line, `#` comments) holding positions at the start.
+    #[arg(long)]
+    pub users_file: Option<PathBuf>,
+    /// Chain id the node must report (refuses to run on a mismatch).
+    #[arg(long)]
+    pub chain_id: Option<u64>,
+}
+
+/// `liqsim dataset ...`.
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Build a devnet window from a scenario into `datasets/<name>/`.
+    Build(DatasetBuildArgs),
+}
+
+/// `liqsim dataset build`.
+#[derive(Debug, Args)]
+pub struct DatasetBuildArgs {
+    /// Scenario file.
+    pub scenario: PathBuf,
+    /// Output folder; default `datasets/<scenario name>`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Artifact location.
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
+}
+
+/// `liqsim inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Dataset folder, e.g. `datasets/eth-crash`.
+    pub dataset: PathBuf,
+}
+
+/// `liqsim verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Protocol to verify: a name of the protocol registry (`aave-v3`, `aave-v2`, `compound` =
+    /// Venus isolated pools, a Compound V2 fork).
+    #[arg(value_parser = parse_protocol, default_value = "aave-v3")]
+    pub protocol: ProtocolKind,
+    /// Liquidation cases to check.
+    #[arg(long, default_value_t = 1000)]
+    pub cases: u64,
+    /// Seed of the random positions (a mismatch prints the seed and position to reproduce it).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Random markets (decimals, prices, risk parameters) to spread the cases over.
+    #[arg(long, default_value_t = 8)]
+    pub markets: usize,
+    /// Re-run only this position of the seed (as printed by a mismatch).
+    #[arg(long)]
+    pub position: Option<u64>,
+    /// Artifact location.
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
+}
+
+/// `liqsim bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Which benchmark.
+    #[arg(value_parser = ["health-factor", "replay", "sweep", "rpc"], default_value = "health-factor")]
+    pub which: String,
+    /// Dataset folder for `replay`.
+    #[arg(long, default_value = "datasets/eth-crash")]
+    pub dataset: PathBuf,
+    /// Positions to evaluate.
+    #[arg(long, default_value_t = 200)]
+    pub positions: usize,
+    /// `rpc`: milliseconds a loopback proxy waits before forwarding each request (a model of a
+    /// remote archive node); 0 talks to anvil directly.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Artifact location.
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
+}
+
+/// Runs a parsed command.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run(args) => run_scenario(args),
+        Command::Dataset(DatasetCommand::Build(args)) => build(args),
+        Command::Record(args) => record(args),
+        Command::Inspect(args) => inspect(&args),
+        Command::Verify(args) => verify(&args),
+        Command::Bench(args) => bench(&args),
+    }
+}
+
+/// `liqsim run`.
+fn run_scenario(args: RunArgs) -> Result<()> {
+    use crate::scenario::AnyScenario;
+    let any = match &args.scenario {
+        Some(path) => AnyScenario::from_file(path)?,
+        None => AnyScenario::Devnet(Box::new(
+            crate::scenario::LoadedScenario::default_scenario()?
+        )),
+    };
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from("out").join(any.name()));
+    crate::output::check_writable(&out)?;
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| Error::config("--threads", n, e.to_string()))?;
+    }
+    let (dir, instances, source, dex) = match &any {
+        AnyScenario::Devnet(loaded) => {
+            let store = args.artifacts.store(loaded.scenario.market.kind())?;
+            let dir = crate::app::run::ensure_dataset(loaded, &store, &args.datasets)?;
+            (dir, &loaded.instances, &loaded.source, &loaded.scenario.dex)
+        }
+        AnyScenario::Rpc(rpc) => {
+            let cache_root = crate::protocol::artifacts::cache_root();
+            let dir = crate::source::record::ensure_recorded(rpc, &args.datasets, &cache_root)?;
+            (dir, &rpc.instances, &rpc.source, &rpc.file.dex)
+        }
+    };
+    let window = crate::data::dataset::read_dataset(&dir)?;
+    let run = crate::app::run::run_strategies(&window, instances, dex, args.strict, true)?;
+    crate::output::write_outputs(&out, &run, instances, source)?;
+    let f = &run.fidelity;
+    println!(
+        "replayed {} blocks, {} transactions ({:.1} Mgas): {} receipts matched ({:.1}%); {} what-if executions in {:.1} s",
+        f.blocks, f.transactions, f.gas_used as f64 / 1e6, f.receipts_matched, f.matched_percent(), run.what_ifs, run.seconds
+    );
+    println!(
+        "{} liquidation opportunities; outputs in {}",
+        run.opportunities.len(),
+        out.display()
+    );
+    print!("{}", crate::analytics::summary::table(&run.summary));
+    Ok(())
+}
+
+/// `liqsim dataset build`.
+fn build(args: DatasetBuildArgs) -> Result<()> {
+    let loaded = crate::scenario::LoadedScenario::from_file(&args.scenario)?;
+    let store = args.artifacts.store(loaded.scenario.market.kind())?;
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from("datasets").join(&loaded.scenario.name));
+    let start = std::time::Instant::now();
+    let manifest = crate::app::run::build_dataset(&loaded, &store, &out)?;
+    println!(
+        "built {} (blocks {}..={}) in {:.1} s",
+        out.display(),
+        manifest.first_block,
+        manifest.last_block,
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `liqsim inspect`.
+fn inspect(args: &InspectArgs) -> Result<()> {
+    let (m, i) = crate::app::run::inspect(&args.dataset)?;
+    println!(
+        "dataset {} (format {}, chain {}, {} by {})",
+        m.name,
+        m.format_version,
+        m.chain_id,
+        m.provenance.kind,
+        m.provenance.scenario.as_deref().unwrap_or("-")
+    );
+    println!(
+        "  blocks {}..={} ({}), transactions {} ({} failed), gas {:.1} M",
+        m.first_block,
+        m.last_block,
+        i.blocks,
+        i.transactions,
+        i.failed,
+        i.gas_used as f64 / 1e6
+    );
+    println!(
+        "  protocol {} at pool {}",
+        m.protocol.kind,
+        m.protocol
+            .addresses
+            .get("pool")
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    );
+    println!(
+        "  pre-state: {} accounts, {} contracts, {} storage slots",
+        i.prestate.0, i.prestate.1, i.prestate.2
+    );
+    println!(
+        "  borrowers at start {}, active users in the window {}, oracle updates {}",
+        i.borrowers_at_start, i.active_users, i.price_updates
+    );
+    for (who, n) in &i.liquidations {
+        println!("  liquidations by {who}: {n}");
+    }
+    Ok(())
+}
+
+/// `liqsim verify`.
+fn verify(args: &VerifyArgs) -> Result<()> {
+    let store = args.artifacts.store(args.protocol)?;
+    let report =
+        args.protocol
+            .verify(&store, args.seed, args.cases, args.markets, args.position)?;
+    println!("{}", report.summary);
+    verdict(&report.mismatches)
+}
+
+/// `liqsim bench`.
+fn bench(args: &BenchArgs) -> Result<()> {
+    match args.which.as_str() {
+        "replay" => println!("{}", crate::app::bench::replay(&args.dataset, 3)?),
+        "rpc" => {
+            let default = PathBuf::from("datasets/eth-crash");
+            if args.dataset == default && !default.join("manifest.json").exists() {
+                let loaded = crate::scenario::LoadedScenario::default_scenario()?;
+                let store = args.artifacts.store(ProtocolKind::AaveV3)?;
+                crate::app::run::ensure_dataset(&loaded, &store, Path::new("datasets"))?;
+            }
+            let work = crate::app::bench_rpc::default_work_dir();
+            println!(
+                "{}",
+                crate::app::bench_rpc::run(&args.dataset, args.latency_ms, &work)?
+            );
+        }
+        "sweep" => {
+            let (default, large) = crate::app::bench::sweeps(&args.dataset, 2)?;
+            println!("default scenario's {default}\nlarge {large}");
+        }
+        _ => {
+            let store = args.artifacts.store(ProtocolKind::AaveV3)?;
+            println!(
+                "{}",
+                crate::app::bench::health_factor(&store, args.positions)?
+            );
+        }
+    }
+    Ok(())
+}
+
+fn record(args: RecordArgs) -> Result<()> {
+    use crate::node::rpc::{RetryPolicy, RpcSource};
+    let protocol = match &args.market_from {
+        Some(market) => Some(crate::data::dataset::read_manifest(market)?.protocol),
+        None => None,
+    };
+    let users = match &args.users_file {
+        Some(path) => crate::source::discovery::read_users_file(path)?,
+        None => Vec::new(),
+    };
+    let name = args
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "recorded".into());
+    let cache_root = crate::protocol::artifacts::cache_root();
+    let source = std::sync::Arc::new(RpcSource::open(
+        &args.rpc_url,
+        &cache_root,
+        args.chain_id,
+        RetryPolicy::default(),
+    )?);
+    let options = crate::source::record::RecordOptions {
+        name,
+        from: args.from,
+        to: args.to,
+        pool: args.pool,
+        protocol,
+        discovery: crate::source::discovery::DiscoveryOptions {
+            provider: args.provider,
+            native_asset: args.native_asset.clone(),
+            users_from_block: args.users_from_block,
+            users,
+        },
+    };
+    let report = crate::source::record::record_window(source, &options)?;
+    crate::data::dataset::write_dataset(&args.out, &report.window)?;
+    let f = &report.fidelity;
+    println!(
+        "recorded {} (chain {}, blocks {}..={}): {} transactions, pre-state {} accounts / {} contracts / {} slots",
+        args.out.display(),
+        report.window.manifest.chain_id,
+        args.from,
+        args.to,
+        report.window.transactions.len(),
+        report.window.accounts.len(),
+        report.window.code.len(),
+        report.window.storage.len()
+    );
+    println!(
+        "  {} RPC requests ({} retries) in {:.2} s; replay matched {}/{} receipts",
+        report.requests, report.retries, report.seconds, f.receipts_matched, f.transactions
+    );
+    if let Some(d) = &f.first_divergence {
+        println!("  first divergence: {d}");
+    }
+    Ok(())
+}
+
+/// Prints the first mismatches of a differential run; any mismatch makes the command fail.
+fn verdict(mismatches: &[String]) -> Result<()> {
+    for m in mismatches.iter().take(20) {
+        println!("  MISMATCH {m}");
+    }
+    if mismatches.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Mismatch(format!("{} mismatches", mismatches.len())))
+    }
+}

@@ -1,0 +1,11 @@
+//! The EVM layer: the revm wrapper, block environments, the in-memory state and pre-state
+//! snapshots, transaction decoding and signing, deterministic keys, and replayed transactions.
+
+pub mod erc20;
+pub mod executor;
+pub mod keys;
+pub mod replayed;
+pub mod state;
+pub mod tx;
+
+pub use executor::{decode_revert_reason, Evm, TxOutcome};
