@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 
 use alloy_primitives::{Address, Bytes, B256, U256};
 use polars::prelude::{
-    BinaryChunked, BooleanChunked, Column, DataFrame, NamedFrom, ParquetCompression, ParquetReader,
-    ParquetWriter, SerReader, Series, UInt32Chunked, UInt64Chunked,
+    BinaryChunked, Column, DataFrame, NamedFrom, ParquetCompression, ParquetReader, ParquetWriter,
+    SerReader, Series,
 };
 use sha2::{Digest, Sha256};
 
@@ -118,13 +118,16 @@ fn temp_dir_for(dir: &Path) -> Result<PathBuf> {
 /// Writes all files into the (fresh) folder `dir`, manifest last.
 fn write_into(dir: &Path, window: &Window) -> Result<Manifest> {
     let tables: [(&str, FrameResult); 7] = [
-        (ACCOUNTS_FILE, accounts_frame(&window.accounts)),
-        (CODE_FILE, code_frame(&window.code)),
-        (STORAGE_FILE, storage_frame(&window.storage)),
-        (BLOCKS_FILE, blocks_frame(&window.blocks)),
-        (TRANSACTIONS_FILE, transactions_frame(&window.transactions)),
-        (RECEIPTS_FILE, receipts_frame(&window.receipts)),
-        (LOGS_FILE, logs_frame(&window.logs)),
+        (AccountRecord::FILE, AccountRecord::frame(&window.accounts)),
+        (CodeRecord::FILE, CodeRecord::frame(&window.code)),
+        (StorageRecord::FILE, StorageRecord::frame(&window.storage)),
+        (BlockRecord::FILE, BlockRecord::frame(&window.blocks)),
+        (
+            TransactionRecord::FILE,
+            TransactionRecord::frame(&window.transactions),
+        ),
+        (ReceiptRecord::FILE, ReceiptRecord::frame(&window.receipts)),
+        (LogRecord::FILE, LogRecord::frame(&window.logs)),
     ];
 
     let mut files = BTreeMap::new();
@@ -178,119 +181,140 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 type FrameResult = polars::prelude::PolarsResult<DataFrame>;
 
+/// One Parquet table of a dataset: its file, and its rows written and read through the columns
+/// it is declared with (in [`dataset_tables!`], once per record kind).
+trait DatasetTable: Sized {
+    /// The file it is stored in.
+    const FILE: &'static str;
+    /// Its rows as a frame.
+    fn frame(rows: &[Self]) -> FrameResult;
+    /// Its rows from a decoded file.
+    fn parse(t: &Table) -> Result<Vec<Self>>;
+}
+
+/// How one field type is stored in a Parquet column (written and read the same way).
+trait ColumnCodec: Sized {
+    /// The column `name` holding `values`.
+    fn column<'a>(name: &str, values: impl Iterator<Item = &'a Self>) -> Column
+    where
+        Self: 'a;
+    /// The values of column `name` (every row, type- and length-checked).
+    fn read(t: &Table, name: &str) -> Result<Vec<Self>>;
+}
+
 fn bin_col<'a>(name: &str, values: impl Iterator<Item = &'a [u8]>) -> Column {
     let values: Vec<&[u8]> = values.collect();
     Series::new(name.into(), values).into()
 }
 
-fn u64_col(name: &str, values: impl Iterator<Item = u64>) -> Column {
-    Series::new(name.into(), values.collect::<Vec<u64>>()).into()
+/// Fixed-width binary columns: addresses (20 bytes), hashes and 256-bit integers (32 bytes,
+/// big-endian).
+macro_rules! fixed_codec {
+    ($t:ty, $read:ident, |$v:ident| $bytes:expr) => {
+        impl ColumnCodec for $t {
+            fn column<'a>(name: &str, values: impl Iterator<Item = &'a Self>) -> Column {
+                let bytes: Vec<_> = values.map(|$v| $bytes).collect();
+                bin_col(name, bytes.iter().map(|b| b.as_slice()))
+            }
+            fn read(t: &Table, name: &str) -> Result<Vec<Self>> {
+                t.$read(name)
+            }
+        }
+    };
+}
+fixed_codec!(Address, addresses, |v| v.0 .0);
+fixed_codec!(B256, b256s, |v| v.0);
+fixed_codec!(U256, u256s, |v| v.to_be_bytes::<32>());
+
+/// Plain columns: integers and booleans.
+macro_rules! plain_codec {
+    ($t:ty, $read:ident) => {
+        impl ColumnCodec for $t {
+            fn column<'a>(name: &str, values: impl Iterator<Item = &'a Self>) -> Column {
+                Series::new(name.into(), values.copied().collect::<Vec<$t>>()).into()
+            }
+            fn read(t: &Table, name: &str) -> Result<Vec<Self>> {
+                t.$read(name)
+            }
+        }
+    };
+}
+plain_codec!(u64, u64s);
+plain_codec!(u32, u32s);
+plain_codec!(bool, bools);
+
+impl ColumnCodec for Bytes {
+    fn column<'a>(name: &str, values: impl Iterator<Item = &'a Self>) -> Column {
+        bin_col(name, values.map(|v| v.as_ref()))
+    }
+    fn read(t: &Table, name: &str) -> Result<Vec<Self>> {
+        Ok(t.binary(name)?.into_iter().map(Bytes::from).collect())
+    }
 }
 
-fn u32_col(name: &str, values: impl Iterator<Item = u32>) -> Column {
-    Series::new(name.into(), values.collect::<Vec<u32>>()).into()
+/// A log's topics: 0 to 4 32-byte topics, concatenated.
+impl ColumnCodec for Vec<B256> {
+    fn column<'a>(name: &str, values: impl Iterator<Item = &'a Self>) -> Column {
+        let packed: Vec<Vec<u8>> = values
+            .map(|v| v.iter().flat_map(|t| t.0).collect())
+            .collect();
+        bin_col(name, packed.iter().map(|t| t.as_slice()))
+    }
+    fn read(t: &Table, name: &str) -> Result<Vec<Self>> {
+        t.binary(name)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, topics)| {
+                if topics.len() % 32 != 0 || topics.len() / 32 > MAX_TOPICS {
+                    return Err(t.invalid(format!(
+                        "column `{name}` row {i}: expected 0 to {MAX_TOPICS} 32-byte topics, found {} bytes",
+                        topics.len()
+                    )));
+                }
+                Ok(topics.chunks_exact(32).map(B256::from_slice).collect())
+            })
+            .collect()
+    }
 }
 
-fn accounts_frame(rows: &[AccountRecord]) -> FrameResult {
-    let balances: Vec<[u8; 32]> = rows.iter().map(|r| r.balance.to_be_bytes::<32>()).collect();
-    DataFrame::new(
-        rows.len(),
-        vec![
-            bin_col("address", rows.iter().map(|r| r.address.as_slice())),
-            bin_col("balance", balances.iter().map(|b| b.as_slice())),
-            u64_col("nonce", rows.iter().map(|r| r.nonce)),
-            bin_col("code_hash", rows.iter().map(|r| r.code_hash.as_slice())),
-        ],
-    )
+/// Declares each record kind's table once: its file and its columns, in order (a column is named
+/// after its field), which both writing and reading follow.
+macro_rules! dataset_tables {
+    ($( $record:ident in $file:ident { $($field:ident),+ $(,)? } )+) => {
+        $(
+            impl DatasetTable for $record {
+                const FILE: &'static str = $file;
+                fn frame(rows: &[Self]) -> FrameResult {
+                    DataFrame::new(
+                        rows.len(),
+                        vec![$(ColumnCodec::column(stringify!($field), rows.iter().map(|r| &r.$field))),+],
+                    )
+                }
+                fn parse(t: &Table) -> Result<Vec<Self>> {
+                    $(let mut $field = ColumnCodec::read(t, stringify!($field))?.into_iter();)+
+                    (0..t.height())
+                        .map(|row| {
+                            Ok(Self {
+                                $($field: $field.next().ok_or_else(|| t.null(stringify!($field), row))?,)+
+                            })
+                        })
+                        .collect()
+                }
+            }
+        )+
+    };
 }
 
-fn code_frame(rows: &[CodeRecord]) -> FrameResult {
-    DataFrame::new(
-        rows.len(),
-        vec![
-            bin_col("code_hash", rows.iter().map(|r| r.code_hash.as_slice())),
-            bin_col("code", rows.iter().map(|r| r.code.as_ref())),
-        ],
-    )
-}
-
-fn storage_frame(rows: &[StorageRecord]) -> FrameResult {
-    let slots: Vec<[u8; 32]> = rows.iter().map(|r| r.slot.to_be_bytes::<32>()).collect();
-    let values: Vec<[u8; 32]> = rows.iter().map(|r| r.value.to_be_bytes::<32>()).collect();
-    DataFrame::new(
-        rows.len(),
-        vec![
-            bin_col("address", rows.iter().map(|r| r.address.as_slice())),
-            bin_col("slot", slots.iter().map(|b| b.as_slice())),
-            bin_col("value", values.iter().map(|b| b.as_slice())),
-        ],
-    )
-}
-
-fn blocks_frame(rows: &[BlockRecord]) -> FrameResult {
-    let difficulty: Vec<[u8; 32]> = rows
-        .iter()
-        .map(|r| r.difficulty.to_be_bytes::<32>())
-        .collect();
-    DataFrame::new(
-        rows.len(),
-        vec![
-            u64_col("number", rows.iter().map(|r| r.number)),
-            u64_col("timestamp", rows.iter().map(|r| r.timestamp)),
-            u64_col("base_fee", rows.iter().map(|r| r.base_fee)),
-            u64_col("gas_limit", rows.iter().map(|r| r.gas_limit)),
-            bin_col("beneficiary", rows.iter().map(|r| r.beneficiary.as_slice())),
-            bin_col("prevrandao", rows.iter().map(|r| r.prevrandao.as_slice())),
-            bin_col("difficulty", difficulty.iter().map(|b| b.as_slice())),
-        ],
-    )
-}
-
-fn transactions_frame(rows: &[TransactionRecord]) -> FrameResult {
-    DataFrame::new(
-        rows.len(),
-        vec![
-            u64_col("block", rows.iter().map(|r| r.block)),
-            u32_col("index", rows.iter().map(|r| r.index)),
-            bin_col("hash", rows.iter().map(|r| r.hash.as_slice())),
-            bin_col("raw", rows.iter().map(|r| r.raw.as_ref())),
-        ],
-    )
-}
-
-fn receipts_frame(rows: &[ReceiptRecord]) -> FrameResult {
-    let success: Vec<bool> = rows.iter().map(|r| r.success).collect();
-    DataFrame::new(
-        rows.len(),
-        vec![
-            u64_col("block", rows.iter().map(|r| r.block)),
-            u32_col("index", rows.iter().map(|r| r.index)),
-            Series::new("success".into(), success).into(),
-            u64_col("gas_used", rows.iter().map(|r| r.gas_used)),
-            u64_col(
-                "cumulative_gas_used",
-                rows.iter().map(|r| r.cumulative_gas_used),
-            ),
-        ],
-    )
-}
-
-fn logs_frame(rows: &[LogRecord]) -> FrameResult {
-    let topics: Vec<Vec<u8>> = rows
-        .iter()
-        .map(|r| r.topics.iter().flat_map(|t| t.0).collect())
-        .collect();
-    DataFrame::new(
-        rows.len(),
-        vec![
-            u64_col("block", rows.iter().map(|r| r.block)),
-            u32_col("tx_index", rows.iter().map(|r| r.tx_index)),
-            u32_col("log_index", rows.iter().map(|r| r.log_index)),
-            bin_col("address", rows.iter().map(|r| r.address.as_slice())),
-            bin_col("topics", topics.iter().map(|t| t.as_slice())),
-            bin_col("data", rows.iter().map(|r| r.data.as_ref())),
-        ],
-    )
+dataset_tables! {
+    AccountRecord in ACCOUNTS_FILE { address, balance, nonce, code_hash }
+    CodeRecord in CODE_FILE { code_hash, code }
+    StorageRecord in STORAGE_FILE { address, slot, value }
+    BlockRecord in BLOCKS_FILE {
+        number, timestamp, base_fee, gas_limit, beneficiary, prevrandao, difficulty
+    }
+    TransactionRecord in TRANSACTIONS_FILE { block, index, hash, raw }
+    ReceiptRecord in RECEIPTS_FILE { block, index, success, gas_used, cumulative_gas_used }
+    LogRecord in LOGS_FILE { block, tx_index, log_index, address, topics, data }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -400,13 +424,13 @@ pub fn read_dataset(dir: &Path) -> Result<Window> {
         })?;
         Table::parse(dir.join(name), bytes)
     };
-    let accounts = parse_accounts(&table(ACCOUNTS_FILE)?)?;
-    let code = parse_code(&table(CODE_FILE)?)?;
-    let storage = parse_storage(&table(STORAGE_FILE)?)?;
-    let blocks = parse_blocks(&table(BLOCKS_FILE)?)?;
-    let transactions = parse_transactions(&table(TRANSACTIONS_FILE)?)?;
-    let receipts = parse_receipts(&table(RECEIPTS_FILE)?)?;
-    let logs = parse_logs(&table(LOGS_FILE)?)?;
+    let accounts = AccountRecord::parse(&table(AccountRecord::FILE)?)?;
+    let code = CodeRecord::parse(&table(CodeRecord::FILE)?)?;
+    let storage = StorageRecord::parse(&table(StorageRecord::FILE)?)?;
+    let blocks = BlockRecord::parse(&table(BlockRecord::FILE)?)?;
+    let transactions = TransactionRecord::parse(&table(TransactionRecord::FILE)?)?;
+    let receipts = ReceiptRecord::parse(&table(ReceiptRecord::FILE)?)?;
+    let logs = LogRecord::parse(&table(LogRecord::FILE)?)?;
     let mut manifest = manifest;
     manifest.files.clear();
     Ok(Window {
@@ -542,170 +566,53 @@ impl Table {
             .collect())
     }
 
-    fn u64s(&self, name: &str) -> Result<Vec<u64>> {
+    /// The non-null values of a typed column (`get` fails when the column has another type).
+    fn values<T>(
+        &self,
+        name: &str,
+        expected: &str,
+        get: impl Fn(&Column) -> Option<Vec<Option<T>>>,
+    ) -> Result<Vec<T>> {
         let col = self.column(name)?;
-        let ca: &UInt64Chunked = col.u64().map_err(|_| self.wrong_type(name, col, "u64"))?;
-        let values = ca
-            .iter()
+        let values = get(col)
+            .ok_or_else(|| self.wrong_type(name, col, expected))?
+            .into_iter()
             .enumerate()
             .map(|(row, v)| v.ok_or_else(|| self.null(name, row)))
             .collect::<Result<Vec<_>>>()?;
         self.check_len(name, values.len())?;
         Ok(values)
+    }
+
+    fn u64s(&self, name: &str) -> Result<Vec<u64>> {
+        self.values(name, "u64", |c| c.u64().ok().map(|ca| ca.iter().collect()))
     }
 
     fn u32s(&self, name: &str) -> Result<Vec<u32>> {
-        let col = self.column(name)?;
-        let ca: &UInt32Chunked = col.u32().map_err(|_| self.wrong_type(name, col, "u32"))?;
-        let values = ca
-            .iter()
-            .enumerate()
-            .map(|(row, v)| v.ok_or_else(|| self.null(name, row)))
-            .collect::<Result<Vec<_>>>()?;
-        self.check_len(name, values.len())?;
-        Ok(values)
+        self.values(name, "u32", |c| c.u32().ok().map(|ca| ca.iter().collect()))
     }
 
     fn bools(&self, name: &str) -> Result<Vec<bool>> {
-        let col = self.column(name)?;
-        let ca: &BooleanChunked = col.bool().map_err(|_| self.wrong_type(name, col, "bool"))?;
-        let values = ca
-            .iter()
-            .enumerate()
-            .map(|(row, v)| v.ok_or_else(|| self.null(name, row)))
-            .collect::<Result<Vec<_>>>()?;
-        self.check_len(name, values.len())?;
-        Ok(values)
+        self.values(name, "bool", |c| {
+            c.bool().ok().map(|ca| ca.iter().collect())
+        })
     }
-}
-
-fn parse_accounts(t: &Table) -> Result<Vec<AccountRecord>> {
-    let address = t.addresses("address")?;
-    let balance = t.u256s("balance")?;
-    let nonce = t.u64s("nonce")?;
-    let code_hash = t.b256s("code_hash")?;
-    Ok((0..t.height())
-        .map(|i| AccountRecord {
-            address: address[i],
-            balance: balance[i],
-            nonce: nonce[i],
-            code_hash: code_hash[i],
-        })
-        .collect())
-}
-
-fn parse_code(t: &Table) -> Result<Vec<CodeRecord>> {
-    let code_hash = t.b256s("code_hash")?;
-    let code = t.binary("code")?;
-    Ok(code_hash
-        .into_iter()
-        .zip(code)
-        .map(|(code_hash, code)| CodeRecord {
-            code_hash,
-            code: Bytes::from(code),
-        })
-        .collect())
-}
-
-fn parse_storage(t: &Table) -> Result<Vec<StorageRecord>> {
-    let address = t.addresses("address")?;
-    let slot = t.u256s("slot")?;
-    let value = t.u256s("value")?;
-    Ok((0..t.height())
-        .map(|i| StorageRecord {
-            address: address[i],
-            slot: slot[i],
-            value: value[i],
-        })
-        .collect())
-}
-
-fn parse_blocks(t: &Table) -> Result<Vec<BlockRecord>> {
-    let number = t.u64s("number")?;
-    let timestamp = t.u64s("timestamp")?;
-    let base_fee = t.u64s("base_fee")?;
-    let gas_limit = t.u64s("gas_limit")?;
-    let beneficiary = t.addresses("beneficiary")?;
-    let prevrandao = t.b256s("prevrandao")?;
-    let difficulty = t.u256s("difficulty")?;
-    Ok((0..t.height())
-        .map(|i| BlockRecord {
-            number: number[i],
-            timestamp: timestamp[i],
-            base_fee: base_fee[i],
-            gas_limit: gas_limit[i],
-            beneficiary: beneficiary[i],
-            prevrandao: prevrandao[i],
-            difficulty: difficulty[i],
-        })
-        .collect())
-}
-
-fn parse_transactions(t: &Table) -> Result<Vec<TransactionRecord>> {
-    let block = t.u64s("block")?;
-    let index = t.u32s("index")?;
-    let hash = t.b256s("hash")?;
-    let raw = t.binary("raw")?;
-    Ok(raw
-        .into_iter()
-        .enumerate()
-        .map(|(i, raw)| TransactionRecord {
-            block: block[i],
-            index: index[i],
-            hash: hash[i],
-            raw: Bytes::from(raw),
-        })
-        .collect())
-}
-
-fn parse_receipts(t: &Table) -> Result<Vec<ReceiptRecord>> {
-    let block = t.u64s("block")?;
-    let index = t.u32s("index")?;
-    let success = t.bools("success")?;
-    let gas_used = t.u64s("gas_used")?;
-    let cumulative_gas_used = t.u64s("cumulative_gas_used")?;
-    Ok((0..t.height())
-        .map(|i| ReceiptRecord {
-            block: block[i],
-            index: index[i],
-            success: success[i],
-            gas_used: gas_used[i],
-            cumulative_gas_used: cumulative_gas_used[i],
-        })
-        .collect())
-}
-
-fn parse_logs(t: &Table) -> Result<Vec<LogRecord>> {
-    let block = t.u64s("block")?;
-    let tx_index = t.u32s("tx_index")?;
-    let log_index = t.u32s("log_index")?;
-    let address = t.addresses("address")?;
-    let topics = t.binary("topics")?;
-    let data = t.binary("data")?;
-    let mut out = Vec::with_capacity(t.height());
-    for (i, (topics, data)) in topics.into_iter().zip(data).enumerate() {
-        if topics.len() % 32 != 0 || topics.len() / 32 > MAX_TOPICS {
-            return Err(t.invalid(format!(
-                "column `topics` row {i}: expected 0 to {MAX_TOPICS} 32-byte topics, found {} bytes",
-                topics.len()
-            )));
-        }
-        out.push(LogRecord {
-            block: block[i],
-            tx_index: tx_index[i],
-            log_index: log_index[i],
-            address: address[i],
-            topics: topics.chunks_exact(32).map(B256::from_slice).collect(),
-            data: Bytes::from(data),
-        });
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::data::records::{ProtocolInfo, Provenance};
+
+    fn u64_col(name: &str, values: impl Iterator<Item = u64>) -> Column {
+        let values: Vec<u64> = values.collect();
+        ColumnCodec::column(name, values.iter())
+    }
+
+    fn u32_col(name: &str, values: impl Iterator<Item = u32>) -> Column {
+        let values: Vec<u32> = values.collect();
+        ColumnCodec::column(name, values.iter())
+    }
 
     fn b(n: u8) -> B256 {
         B256::repeat_byte(n)

@@ -102,14 +102,7 @@ where
         // Enough of the debt asset for any repay the protocol can accept.
         market.fund_liquidator(&mut overlay, request.debt, liquidator)?;
         let now: &dyn Position = later.as_deref().unwrap_or(position);
-        let call = market.liquidation_call(
-            now,
-            user,
-            request.collateral,
-            request.debt,
-            request.debt_to_cover,
-            request.receive_shares,
-        )?;
+        let call = market.liquidation_tx(now, user, request)?;
         let nonce = overlay.account(liquidator)?.nonce;
         let tx = TxEnv {
             tx_type: 2,

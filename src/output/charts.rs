@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::OnceLock;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -84,6 +85,48 @@ macro_rules! both {
 
 fn e<E: std::fmt::Debug>(err: E) -> String {
     format!("{err:?}")
+}
+
+/// A plot with two float axes.
+type Plot<'a, DB> =
+    plotters::chart::ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Draws a line with a legend entry and, when `radius` > 0, a dot of that radius at each point.
+fn labelled_line<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Plot<'a, DB>,
+    pts: Vec<(f64, f64)>,
+    color: RGBAColor,
+    label: String,
+    radius: u32,
+) -> std::result::Result<(), String> {
+    chart
+        .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+        .map_err(e)?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+    if radius > 0 {
+        chart
+            .draw_series(
+                pts.into_iter()
+                    .map(|p| Circle::new(p, radius, color.filled())),
+            )
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+/// Draws the legend box with labels of font size `size`.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Plot<'a, DB>,
+    size: u32,
+) -> std::result::Result<(), String> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", size))
+        .draw()
+        .map_err(e)
 }
 
 fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
@@ -337,24 +380,9 @@ fn gas_threshold_tuning(cx: &ChartContext<'_>) -> Result<Vec<String>> {
                         .iter()
                         .map(|p| (p.0, if pick == 1 { p.1 } else { p.2 }))
                         .collect();
-                    chart
-                        .draw_series(LineSeries::new(xy.clone(), color.stroke_width(2)))
-                        .map_err(e)?
-                        .label(name.clone())
-                        .legend(move |(x, y)| {
-                            PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                        });
-                    chart
-                        .draw_series(xy.into_iter().map(|p| Circle::new(p, 4, color.filled())))
-                        .map_err(e)?;
+                    labelled_line(&mut chart, xy, color, name.clone(), 4)?;
                 }
-                chart
-                    .configure_series_labels()
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK)
-                    .label_font(("sans-serif", 11))
-                    .draw()
-                    .map_err(e)?;
+                legend(&mut chart, 11)?;
             }
             Ok(())
         }
@@ -427,24 +455,9 @@ fn missed_by_reason(cx: &ChartContext<'_>) -> Result<Vec<String>> {
                 .enumerate()
                 .map(|(k, c)| ((first + k as u64 * width + width / 2) as f64, *c))
                 .collect();
-            chart
-                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-                .map_err(e)?
-                .label(reason.to_string())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-            chart
-                .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
-                .map_err(e)?;
+            labelled_line(&mut chart, pts, color, reason.to_string(), 3)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 12))
-            .draw()
-            .map_err(e)?;
+        legend(&mut chart, 12)?;
         Ok(())
     })?);
     Ok(files)
@@ -540,13 +553,7 @@ fn price_and_liquidations(cx: &ChartContext<'_>) -> Result<Vec<String>> {
                 .map_err(e)?
                 .label(format!("{best_label} liquidation"))
                 .legend(|(x, y)| Circle::new((x + 9, y), 4, GREEN.filled()));
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 12))
-                .draw()
-                .map_err(e)?;
+            legend(&mut chart, 12)?;
             Ok(())
         }
     )?);
@@ -640,13 +647,7 @@ fn health_factor_distribution(cx: &ChartContext<'_>) -> Result<Vec<String>> {
                         PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
                     });
             }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 12))
-                .draw()
-                .map_err(e)?;
+            legend(&mut chart, 12)?;
             Ok(())
         }
     )?);
@@ -695,21 +696,9 @@ fn lines_over_blocks(
                 .map_err(e)?;
             for (i, pts) in series.iter().enumerate() {
                 let color = Palette99::pick(i).to_rgba();
-                chart
-                    .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
-                    .map_err(e)?
-                    .label(labels[i].clone())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                    });
+                labelled_line(&mut chart, pts.clone(), color, labels[i].clone(), 0)?;
             }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 11))
-                .draw()
-                .map_err(e)?;
+            legend(&mut chart, 11)?;
             Ok(())
         }
     )

@@ -35,12 +35,6 @@ where
     /// Devnet set-up: `user` borrows `amount` of asset `i` (executed directly).
     fn borrow(&self, evm: &mut Evm<DB>, user: Address, i: usize, amount: U256) -> Result<()>;
     /// How much of asset `d` `user` can borrow now so that its health factor lands near
-    /// `target_hf` (WAD), staying inside its borrowing power.
-    fn borrow_for_health(
-        &self,
-        evm: &mut Evm<DB>,
-        user: Address,
-        d: usize,
-        target_hf: U256,
-    ) -> Result<U256>;
+    /// `hf` (WAD), staying inside its borrowing power.
+    fn borrow_for_hf(&self, evm: &mut Evm<DB>, user: Address, d: usize, hf: U256) -> Result<U256>;
 }

@@ -250,16 +250,13 @@ pub trait LendingMarket: Send + Sync {
     ) -> Option<(Address, Address)>;
     /// Users whose positions a log of this market names (for inspection).
     fn log_users(&self, address: Address, topics: &[alloy_primitives::B256]) -> Vec<Address>;
-    /// The liquidation transaction repaying `debt_to_cover` (`U256::MAX`: as much as the protocol
-    /// allows for `position`) of debt `d` against collateral `c`.
-    fn liquidation_call(
+    /// The liquidation transaction of `request` (a `debt_to_cover` of `U256::MAX`: as much as the
+    /// protocol allows for `position`) on `user`'s position.
+    fn liquidation_tx(
         &self,
         position: &dyn Position,
         user: Address,
-        c: usize,
-        d: usize,
-        debt_to_cover: U256,
-        receive_shares: bool,
+        request: &LiquidationRequest,
     ) -> Result<Call>;
     /// A failed liquidation's revert data, decoded with the protocol's error names.
     fn explain_revert(&self, output: &[u8]) -> String;

@@ -16,7 +16,8 @@ use crate::evm::replayed::ReplayedTx;
 use crate::protocol::artifacts::{ArtifactStore, NpmPackage};
 use crate::protocol::devnet::{DevnetMarket, DevnetState};
 use crate::protocol::market::{
-    BookUpdates, Call, LendingMarket, LiquidationEvent, MarketState, Position, PositionBook,
+    BookUpdates, Call, LendingMarket, LiquidationEvent, LiquidationRequest, MarketState, Position,
+    PositionBook,
 };
 use crate::protocol::spec::{Capabilities, MarketDescription, Protocol, Verification};
 
@@ -178,18 +179,14 @@ macro_rules! protocols {
             fn log_users(&self, address: Address, topics: &[B256]) -> Vec<Address> {
                 match self { $(AnyMarket::$variant(m) => LendingMarket::log_users(m, address, topics),)+ }
             }
-            fn liquidation_call(
+            fn liquidation_tx(
                 &self,
                 position: &dyn Position,
                 user: Address,
-                c: usize,
-                d: usize,
-                debt_to_cover: U256,
-                receive_shares: bool,
+                request: &LiquidationRequest,
             ) -> Result<Call> {
                 match self {
-                    $(AnyMarket::$variant(m) =>
-                        LendingMarket::liquidation_call(m, position, user, c, d, debt_to_cover, receive_shares),)+
+                    $(AnyMarket::$variant(m) => LendingMarket::liquidation_tx(m, position, user, request),)+
                 }
             }
             fn explain_revert(&self, output: &[u8]) -> String {
@@ -239,15 +236,9 @@ macro_rules! protocols {
             fn borrow(&self, evm: &mut Evm<DB>, user: Address, i: usize, amount: U256) -> Result<()> {
                 match self { $(AnyMarket::$variant(m) => DevnetState::borrow(m, evm, user, i, amount),)+ }
             }
-            fn borrow_for_health(
-                &self,
-                evm: &mut Evm<DB>,
-                user: Address,
-                d: usize,
-                target_hf: U256,
-            ) -> Result<U256> {
+            fn borrow_for_hf(&self, evm: &mut Evm<DB>, user: Address, d: usize, hf: U256) -> Result<U256> {
                 match self {
-                    $(AnyMarket::$variant(m) => DevnetState::borrow_for_health(m, evm, user, d, target_hf),)+
+                    $(AnyMarket::$variant(m) => DevnetState::borrow_for_hf(m, evm, user, d, hf),)+
                 }
             }
         }

@@ -26,7 +26,7 @@ use crate::evm::tx::{sign_call, CallRequest, SignedTx};
 use crate::math::fixed::WAD;
 use crate::protocol::artifacts::ArtifactStore;
 use crate::protocol::devnet::{DevnetMarket, DevnetState};
-use crate::protocol::market::{best_liquidation, BookUpdates};
+use crate::protocol::market::{best_liquidation, BookUpdates, LiquidationRequest};
 use crate::protocol::window::WindowDetails;
 use crate::protocol::{AnyBook, AnyMarket, LendingMarket, MarketState, PositionBook};
 use crate::scenario::LoadedScenario;
@@ -251,7 +251,7 @@ fn open_borrowers(loaded: &LoadedScenario, setup: &mut SetUp, rng: &mut ChaCha8R
             DevnetState::supply(market, evm, user, *asset, amount)?;
         }
         let debt = debt_assets[rng.gen_range(0..debt_assets.len())];
-        let amount = market.borrow_for_health(evm, user, debt, target_hf)?;
+        let amount = market.borrow_for_hf(evm, user, debt, target_hf)?;
         if !amount.is_zero() {
             DevnetState::borrow(market, evm, user, debt, amount)?;
             // tokens for partial repays during the window
@@ -407,7 +407,7 @@ impl<'a> WindowRun<'a> {
         // Oracle updates first, then by priority fee (stable).
         intents.sort_by_key(|i| std::cmp::Reverse(i.0));
         let prices_moved = self.execute(&header, intents)?;
-        if prices_moved || offset % 25 == 0 {
+        if prices_moved || offset.is_multiple_of(25) {
             for user in self.book.users() {
                 update_seen(&self.book, &mut self.first_seen, user, header.number)?;
             }
@@ -531,13 +531,15 @@ impl<'a> WindowRun<'a> {
                 {
                     continue;
                 }
-                let call = self.market.liquidation_call(
+                let call = self.market.liquidation_tx(
                     &*position,
                     *user,
-                    best.collateral,
-                    best.debt,
-                    U256::MAX,
-                    false,
+                    &LiquidationRequest {
+                        collateral: best.collateral,
+                        debt: best.debt,
+                        debt_to_cover: U256::MAX,
+                        receive_shares: false,
+                    },
                 )?;
                 intents.push((
                     priority,

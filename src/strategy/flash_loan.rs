@@ -3,11 +3,11 @@
 //!
 //! Parameters: `latency_blocks` (1), `priority_fee_gwei` (2), `min_profit_usd` (0).
 
-use alloy_primitives::{I256, U256};
+use alloy_primitives::I256;
 
 use super::{
-    expected_profit, param_u64, param_wei, Candidate, Decision, Funding, HookView, Intent,
-    MissReason, Params, Strategy, StrategyKind,
+    liquidate_best_if_profitable, param_u64, param_wei, Candidate, Decision, Funding, HookView,
+    Params, Strategy, StrategyKind,
 };
 use crate::error::Result;
 
@@ -49,27 +49,12 @@ impl Strategy for FlashLoan {
         self.latency_blocks
     }
     fn decide(&self, view: &HookView<'_>, candidate: &Candidate) -> Result<Decision> {
-        let Some(best) = candidate.best else {
-            return Ok(Decision::Skip(MissReason::Unprofitable));
-        };
-        let profit = expected_profit(
+        liquidate_best_if_profitable(
             view,
             candidate,
-            &best,
             self.priority_fee_wei,
             Funding::FlashLoan,
-        )?;
-        if profit <= I256::ZERO || profit < self.min_profit_base {
-            return Ok(Decision::Skip(MissReason::Unprofitable));
-        }
-        Ok(Decision::Act(Intent {
-            collateral: best.collateral,
-            debt: best.debt,
-            debt_to_cover: vec![U256::MAX],
-            receive_shares: false,
-            priority_fee_wei: self.priority_fee_wei,
-            funding: Funding::FlashLoan,
-            sell_collateral: false,
-        }))
+            self.min_profit_base,
+        )
     }
 }

@@ -7,8 +7,8 @@
 use alloy_primitives::{I256, U256};
 
 use super::{
-    expected_profit, param_u64, param_units, param_wei, Candidate, Decision, Funding, HookView,
-    Intent, MissReason, Params, Strategy, StrategyKind,
+    liquidate_best_if_profitable, param_u64, param_units, param_wei, Candidate, Decision, Funding,
+    HookView, MissReason, Params, Strategy, StrategyKind,
 };
 use crate::error::Result;
 
@@ -57,21 +57,12 @@ impl Strategy for GasThreshold {
         if U256::from(view.base_fee) + U256::from(self.priority_fee_wei) > self.max_gas_price_wei {
             return Ok(Decision::Skip(MissReason::OverGasCap));
         }
-        let Some(best) = candidate.best else {
-            return Ok(Decision::Skip(MissReason::Unprofitable));
-        };
-        let profit = expected_profit(view, candidate, &best, self.priority_fee_wei, Funding::Own)?;
-        if profit <= I256::ZERO || profit < self.min_profit_base {
-            return Ok(Decision::Skip(MissReason::Unprofitable));
-        }
-        Ok(Decision::Act(Intent {
-            collateral: best.collateral,
-            debt: best.debt,
-            debt_to_cover: vec![U256::MAX],
-            receive_shares: false,
-            priority_fee_wei: self.priority_fee_wei,
-            funding: Funding::Own,
-            sell_collateral: false,
-        }))
+        liquidate_best_if_profitable(
+            view,
+            candidate,
+            self.priority_fee_wei,
+            Funding::Own,
+            self.min_profit_base,
+        )
     }
 }

@@ -3,11 +3,11 @@
 //!
 //! Parameters: `latency_blocks` (default 0), `priority_fee_gwei` (default 2).
 
-use alloy_primitives::{I256, U256};
+use alloy_primitives::I256;
 
 use super::{
-    expected_profit, param_u64, param_wei, Candidate, Decision, Funding, HookView, Intent,
-    MissReason, Params, Strategy, StrategyKind,
+    liquidate_best_if_profitable, param_u64, param_wei, Candidate, Decision, Funding, HookView,
+    Params, Strategy, StrategyKind,
 };
 use crate::error::Result;
 
@@ -42,22 +42,12 @@ impl Strategy for Greedy {
         self.latency_blocks
     }
     fn decide(&self, view: &HookView<'_>, candidate: &Candidate) -> Result<Decision> {
-        let Some(best) = candidate.best else {
-            return Ok(Decision::Skip(MissReason::Unprofitable));
-        };
-        if expected_profit(view, candidate, &best, self.priority_fee_wei, Funding::Own)?
-            <= I256::ZERO
-        {
-            return Ok(Decision::Skip(MissReason::Unprofitable));
-        }
-        Ok(Decision::Act(Intent {
-            collateral: best.collateral,
-            debt: best.debt,
-            debt_to_cover: vec![U256::MAX],
-            receive_shares: false,
-            priority_fee_wei: self.priority_fee_wei,
-            funding: Funding::Own,
-            sell_collateral: false,
-        }))
+        liquidate_best_if_profitable(
+            view,
+            candidate,
+            self.priority_fee_wei,
+            Funding::Own,
+            I256::ZERO,
+        )
     }
 }

@@ -275,6 +275,34 @@ pub fn param_units(params: &Params, name: &str, decimals: u8) -> Result<U256> {
         .map_err(|e| Error::config(name, text, format!("a non-negative decimal ({e})")))
 }
 
+/// Liquidates `candidate`'s most valuable pair in one call (`debtToCover = max`, the underlying
+/// received, funded as `funding` says) when its expected profit after gas (and the flash-loan
+/// premium) is positive and at least `min_profit_base`; otherwise skips it as unprofitable.
+pub fn liquidate_best_if_profitable(
+    view: &HookView<'_>,
+    candidate: &Candidate,
+    priority_fee_wei: u128,
+    funding: Funding,
+    min_profit_base: I256,
+) -> Result<Decision> {
+    let Some(best) = candidate.best else {
+        return Ok(Decision::Skip(MissReason::Unprofitable));
+    };
+    let profit = expected_profit(view, candidate, &best, priority_fee_wei, funding)?;
+    if profit <= I256::ZERO || profit < min_profit_base {
+        return Ok(Decision::Skip(MissReason::Unprofitable));
+    }
+    Ok(Decision::Act(Intent {
+        collateral: best.collateral,
+        debt: best.debt,
+        debt_to_cover: vec![U256::MAX],
+        receive_shares: false,
+        priority_fee_wei,
+        funding,
+        sell_collateral: false,
+    }))
+}
+
 /// Reads a fee parameter in gwei (e.g. `priority_fee_gwei`) as wei per gas; an amount too large
 /// for the EVM's 128-bit fee fields is an error naming the parameter.
 pub fn param_wei(params: &Params, name: &str) -> Result<u128> {

@@ -31,8 +31,8 @@ use crate::math::fixed::{ray_mul, WAD};
 use crate::protocol::aave_v3::market::{config_exposure, holdings_of, reserves_after};
 use crate::protocol::devnet::{DevnetMarket, DevnetState};
 use crate::protocol::market::{
-    BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, MarketState, Position,
-    PositionBook,
+    BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, LiquidationRequest, MarketState,
+    Position, PositionBook,
 };
 
 /// Aave V2's flash-loan premium (`FLASHLOAN_PREMIUM_TOTAL` in `LendingPool` 1.0.1), bps.
@@ -482,15 +482,18 @@ impl LendingMarket for AaveV2Market {
             _ => Vec::new(),
         }
     }
-    fn liquidation_call(
+    fn liquidation_tx(
         &self,
         _position: &dyn Position,
         user: Address,
-        c: usize,
-        d: usize,
-        debt_to_cover: U256,
-        receive_shares: bool,
+        request: &LiquidationRequest,
     ) -> Result<Call> {
+        let LiquidationRequest {
+            collateral: c,
+            debt: d,
+            debt_to_cover,
+            receive_shares,
+        } = *request;
         Ok(Call {
             to: self.pool,
             input: ILendingPool::liquidationCallCall {
@@ -638,18 +641,12 @@ where
     fn borrow(&self, evm: &mut Evm<DB>, user: Address, i: usize, amount: U256) -> Result<()> {
         AaveV2Market::borrow(self, evm, user, i, amount)
     }
-    fn borrow_for_health(
-        &self,
-        evm: &mut Evm<DB>,
-        user: Address,
-        d: usize,
-        target_hf: U256,
-    ) -> Result<U256> {
+    fn borrow_for_hf(&self, evm: &mut Evm<DB>, user: Address, d: usize, hf: U256) -> Result<U256> {
         let account = self.account_data(evm, user)?;
         let wanted = account.total_collateral_base * account.current_liquidation_threshold
             / U256::from(10_000u64)
             * WAD
-            / target_hf;
+            / hf;
         let cap = account.available_borrows_base * U256::from(995u64) / U256::from(1000u64);
         let price = evm.view(
             self.oracle,

@@ -21,8 +21,8 @@ use crate::math::fixed::WAD;
 use crate::protocol::aave_v3::book::BorrowerIndex;
 use crate::protocol::devnet::{DevnetMarket, DevnetState};
 use crate::protocol::market::{
-    BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, MarketState, Position,
-    PositionBook,
+    BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, LiquidationRequest, MarketState,
+    Position, PositionBook,
 };
 
 /// An Aave V3 position: the user's reserves as `math::aave` takes them.
@@ -210,15 +210,18 @@ impl LendingMarket for AaveV3Market {
             .map(|t| vec![Address::from_word(*t)])
             .unwrap_or_default()
     }
-    fn liquidation_call(
+    fn liquidation_tx(
         &self,
         _position: &dyn Position,
         user: Address,
-        c: usize,
-        d: usize,
-        debt_to_cover: U256,
-        receive_shares: bool,
+        request: &LiquidationRequest,
     ) -> Result<Call> {
+        let LiquidationRequest {
+            collateral: c,
+            debt: d,
+            debt_to_cover,
+            receive_shares,
+        } = *request;
         let call = self.liquidation_calldata(c, d, user, debt_to_cover, receive_shares)?;
         Ok(Call {
             to: self.pool,
@@ -333,18 +336,12 @@ where
     fn borrow(&self, evm: &mut Evm<DB>, user: Address, i: usize, amount: U256) -> Result<()> {
         AaveV3Market::borrow(self, evm, user, i, amount).map(|_| ())
     }
-    fn borrow_for_health(
-        &self,
-        evm: &mut Evm<DB>,
-        user: Address,
-        d: usize,
-        target_hf: U256,
-    ) -> Result<U256> {
+    fn borrow_for_hf(&self, evm: &mut Evm<DB>, user: Address, d: usize, hf: U256) -> Result<U256> {
         let account = self.account_data(evm, user)?;
         let wanted_base = account.total_collateral_base * account.current_liquidation_threshold
             / U256::from(10_000u64)
             * WAD
-            / target_hf;
+            / hf;
         let cap = account.available_borrows_base * U256::from(995u64) / U256::from(1000u64);
         let price = self.price(evm, d)?;
         let unit = U256::from(10u64).pow(U256::from(self.reserve(d)?.decimals));

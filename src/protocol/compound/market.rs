@@ -32,8 +32,8 @@ use crate::math::compound::{
 use crate::math::fixed::WAD;
 use crate::protocol::devnet::{DevnetMarket, DevnetState};
 use crate::protocol::market::{
-    BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, MarketState, Position,
-    PositionBook,
+    BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, LiquidationRequest, MarketState,
+    Position, PositionBook,
 };
 
 /// USD (8 decimals) of an oracle price mantissa (USD × 1e(36 − decimals)).
@@ -563,15 +563,18 @@ impl LendingMarket for CompoundMarket {
     }
     /// `VToken(debt).liquidateBorrow(user, repay, VToken(collateral))`; `U256::MAX` (which Venus
     /// refuses) becomes the largest repay the close factor and the collateral allow.
-    fn liquidation_call(
+    fn liquidation_tx(
         &self,
         position: &dyn Position,
         user: Address,
-        c: usize,
-        d: usize,
-        debt_to_cover: U256,
-        _receive_shares: bool,
+        request: &LiquidationRequest,
     ) -> Result<Call> {
+        let LiquidationRequest {
+            collateral: c,
+            debt: d,
+            debt_to_cover,
+            receive_shares: _,
+        } = *request;
         let repay = if debt_to_cover == U256::MAX {
             position.liquidation(c, d, U256::MAX)?.debt_repaid
         } else {
@@ -706,17 +709,11 @@ where
     fn borrow(&self, evm: &mut Evm<DB>, user: Address, i: usize, amount: U256) -> Result<()> {
         CompoundMarket::borrow(self, evm, user, i, amount)
     }
-    fn borrow_for_health(
-        &self,
-        evm: &mut Evm<DB>,
-        user: Address,
-        d: usize,
-        target_hf: U256,
-    ) -> Result<U256> {
+    fn borrow_for_hf(&self, evm: &mut Evm<DB>, user: Address, d: usize, hf: U256) -> Result<U256> {
         let account = self.read_account(evm, user)?;
         let weighted = account.liquidation_snapshot()?.weighted_collateral;
         let power = account.borrowing_snapshot()?.liquidity;
-        let wanted = weighted * WAD / target_hf;
+        let wanted = weighted * WAD / hf;
         let cap = power * U256::from(995u64) / U256::from(1000u64);
         let price = account
             .markets
