@@ -23,6 +23,11 @@ const { chromium } = require(pwDir);
     await page.goto(`${url}#block=${block}`);
     const row = `#positions tbody tr[data-user="${user.toLowerCase()}"]`;
     await page.waitForSelector(`${row} button.liquidate`, { timeout: 30000 });
+    // filter: HF < 1 only, sorted by health factor (the default sort)
+    await page.check("#filter-liq");
+    await page.waitForSelector(`${row} button.liquidate`, { timeout: 30000 });
+    out.filtered_rows = await page.$$eval("#positions tbody tr", (rows) => rows.length);
+    out.filtered_healthy_rows = await page.$$eval("#positions tbody tr:not(.liq)", (rows) => rows.length);
     await page.click(`${row} button.liquidate`);
     await page.selectOption("#wi-amount", "max");
     await page.selectOption("#wi-funding", "own");
@@ -34,6 +39,7 @@ const { chromium } = require(pwDir);
     out.positions_shown = await page.$$eval("#positions tbody tr", (rows) => rows.length);
     await page.screenshot({ path: screenshot, fullPage: false });
     // bad input: a block outside the window
+    await page.uncheck("#filter-liq");
     await page.fill("#block", "1");
     await page.click("#go");
     await page.waitForSelector("#message.error", { timeout: 30000 });

@@ -144,9 +144,11 @@ pub fn parse_point(params: &Params) -> ExploreResult<Point> {
         None | Some("") | Some("top") => None,
         Some(t) => match t.parse::<u32>() {
             Ok(i) => Some(i),
-            Err(_) => return invalid(format!(
+            Err(_) => {
+                return invalid(format!(
                 "transaction index `{t}` is not a number (leave it out for the top of the block)"
-            )),
+            ))
+            }
         },
     };
     Ok(Point { block, tx })

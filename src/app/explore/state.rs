@@ -152,7 +152,7 @@ impl Opening<'_> {
 
 impl ReplayHooks<EmptyDB> for Opening<'_> {
     fn on_block_start(&mut self, evm: &mut Evm<EmptyDB>, block: &BlockRecord) -> Result<()> {
-        if self.block_pos % self.every == 0 {
+        if self.block_pos.is_multiple_of(self.every) {
             self.checkpoints.push(Checkpoint {
                 start: ReplayStart {
                     block: self.block_pos,
