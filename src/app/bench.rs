@@ -317,3 +317,98 @@ pub fn sweep(
         two_threads_evaluation_seconds: best_evaluation[1],
     })
 }
+
+/// Jump latency of the window explorer: random points of a window answered from checkpoints.
+#[derive(Debug, Clone)]
+pub struct ExploreBench {
+    /// Blocks in the window.
+    pub blocks: usize,
+    /// Blocks between checkpoints.
+    pub checkpoint_every: usize,
+    /// Seconds the opening replay (with checkpoints) took.
+    pub open_seconds: f64,
+    /// Jumps measured.
+    pub jumps: usize,
+    /// State only (checkpoint clone + short replay), milliseconds: median, 95th percentile, max.
+    pub state_ms: (f64, f64, f64),
+    /// State plus every tracked position as the API returns it, milliseconds: median, p95, max.
+    pub positions_ms: (f64, f64, f64),
+    /// Positions per answer.
+    pub positions: usize,
+}
+
+impl fmt::Display for ExploreBench {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "explorer over {} blocks (checkpoint every {} blocks, opened in {:.2} s): {} random jumps; state median {:.1} ms, p95 {:.1} ms, max {:.1} ms; state + {} positions median {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+            self.blocks,
+            self.checkpoint_every,
+            self.open_seconds,
+            self.jumps,
+            self.state_ms.0,
+            self.state_ms.1,
+            self.state_ms.2,
+            self.positions,
+            self.positions_ms.0,
+            self.positions_ms.1,
+            self.positions_ms.2
+        )
+    }
+}
+
+/// Opens `dir` in the explorer and jumps to `jumps` random points (seeded), timing each.
+pub fn explore(
+    dir: &std::path::Path,
+    checkpoint_every: usize,
+    jumps: usize,
+) -> Result<ExploreBench> {
+    use crate::app::explore::state::{Explorer, Point};
+    let window = crate::data::dataset::read_dataset(dir)?;
+    let explorer = Explorer::open(window, checkpoint_every)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let mut state_ms = Vec::with_capacity(jumps);
+    let mut positions_ms = Vec::with_capacity(jumps);
+    let mut positions = 0;
+    let internal = |e: crate::app::explore::state::ExploreError| Error::Mismatch(e.to_string());
+    for _ in 0..jumps {
+        let Some(row) = explorer
+            .blocks
+            .get(rng.gen_range(0..explorer.blocks.len().max(1)))
+        else {
+            break;
+        };
+        let tx =
+            (row.transactions > 0 && rng.gen_bool(0.7)).then(|| rng.gen_range(0..row.transactions));
+        let point = Point {
+            block: row.number,
+            tx,
+        };
+        let start = Instant::now();
+        let state = explorer.state_at(point).map_err(internal)?;
+        state_ms.push(start.elapsed().as_secs_f64() * 1e3);
+        let view = crate::app::explore::view::positions(&explorer, &state).map_err(internal)?;
+        let json = serde_json::to_vec(&view).map_err(|e| Error::Mismatch(e.to_string()))?;
+        positions_ms.push(start.elapsed().as_secs_f64() * 1e3);
+        positions = view.positions.len();
+        drop(json);
+    }
+    let stats = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            v.get(((v.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+                .unwrap_or(0.0)
+        };
+        (at(0.5), at(0.95), v.last().copied().unwrap_or(0.0))
+    };
+    Ok(ExploreBench {
+        blocks: explorer.blocks.len(),
+        checkpoint_every: explorer.checkpoint_every,
+        open_seconds: explorer.open_seconds,
+        jumps: state_ms.len(),
+        state_ms: stats(state_ms),
+        positions_ms: stats(positions_ms),
+        positions,
+    })
+}

@@ -68,6 +68,55 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Benchmarks.
     Bench(BenchArgs),
+    /// The window explorer: a local web app showing every position at any point of a window, with
+    /// a "liquidate here" what-if (`--what-if`: the same what-if on the command line, as JSON).
+    Explore(ExploreArgs),
+}
+
+/// `liqsim explore`.
+#[derive(Debug, Args)]
+pub struct ExploreArgs {
+    /// Dataset folder, e.g. `datasets/eth-crash`.
+    pub dataset: PathBuf,
+    /// A run's output folder (e.g. `out/eth-crash`): shows each strategy's actions and misses.
+    #[arg(long)]
+    pub run: Option<PathBuf>,
+    /// Address to listen on (loopback by default; anything else exposes the explorer).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Port to listen on (0: any free port).
+    #[arg(long, default_value_t = 8017)]
+    pub port: u16,
+    /// Blocks between replay checkpoints (a jump replays at most this many blocks).
+    #[arg(long, default_value_t = crate::app::explore::state::DEFAULT_CHECKPOINT_EVERY)]
+    pub checkpoint_every: usize,
+    /// Instead of serving: run one what-if and print it as JSON (what the page's button shows).
+    #[arg(long, requires_all = ["block", "user"])]
+    pub what_if: bool,
+    /// `--what-if`: block.
+    #[arg(long)]
+    pub block: Option<u64>,
+    /// `--what-if`: the state after this transaction of the block (default: the top of the block).
+    #[arg(long)]
+    pub tx: Option<u32>,
+    /// `--what-if`: the borrower.
+    #[arg(long)]
+    pub user: Option<alloy_primitives::Address>,
+    /// `--what-if`: collateral symbol (default: the best pair's).
+    #[arg(long)]
+    pub collateral: Option<String>,
+    /// `--what-if`: debt symbol (default: the best pair's).
+    #[arg(long)]
+    pub debt: Option<String>,
+    /// `--what-if`: `max`, `close-factor` or a decimal amount of the debt asset.
+    #[arg(long, default_value = "max")]
+    pub amount: String,
+    /// `--what-if`: `own` or `flash-loan`.
+    #[arg(long, default_value = "own")]
+    pub funding: String,
+    /// `--what-if`: priority fee, gwei.
+    #[arg(long, default_value = "2")]
+    pub tip_gwei: String,
 }
 
 /// `liqsim run`.
@@ -188,7 +237,7 @@ pub struct VerifyArgs {
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Which benchmark.
-    #[arg(value_parser = ["health-factor", "replay", "sweep", "rpc"], default_value = "health-factor")]
+    #[arg(value_parser = ["health-factor", "replay", "sweep", "rpc", "explore"], default_value = "health-factor")]
     pub which: String,
     /// Dataset folder for `replay`.
     #[arg(long, default_value = "datasets/eth-crash")]
@@ -214,6 +263,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect(&args),
         Command::Verify(args) => verify(&args),
         Command::Bench(args) => bench(&args),
+        Command::Explore(args) => explore(&args),
     }
 }
 
@@ -354,6 +404,14 @@ fn bench(args: &BenchArgs) -> Result<()> {
                 crate::app::bench_rpc::run(&args.dataset, args.latency_ms, &work)?
             );
         }
+        "explore" => println!(
+            "{}",
+            crate::app::bench::explore(
+                &args.dataset,
+                crate::app::explore::state::DEFAULT_CHECKPOINT_EVERY,
+                200
+            )?
+        ),
         "sweep" => {
             let (default, large) = crate::app::bench::sweeps(&args.dataset, 2)?;
             println!("default scenario's {default}\nlarge {large}");
@@ -367,6 +425,72 @@ fn bench(args: &BenchArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `liqsim explore`.
+fn explore(args: &ExploreArgs) -> Result<()> {
+    if args.what_if {
+        println!("{}", what_if_text(args)?);
+        return Ok(());
+    }
+    let (explorer, run) = open_explorer(args)?;
+    if !args.host.is_loopback() {
+        tracing::warn!(host = %args.host, "the explorer listens beyond loopback");
+        eprintln!(
+            "warning: listening on {} exposes the explorer beyond this machine",
+            args.host
+        );
+    }
+    let app = crate::app::explore::server::ExplorerApp { explorer, run };
+    crate::app::explore::server::serve(app, args.host, args.port, |bound| {
+        println!("liqsim explorer: http://{bound}/");
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    })
+}
+
+/// Opens `liqsim explore`'s dataset (and run outputs, with `--run`).
+pub fn open_explorer(
+    args: &ExploreArgs,
+) -> Result<(
+    crate::app::explore::state::Explorer,
+    Option<crate::app::explore::run_outputs::RunOutputs>,
+)> {
+    let run = args
+        .run
+        .as_deref()
+        .map(crate::app::explore::run_outputs::RunOutputs::read)
+        .transpose()?;
+    let window = crate::data::dataset::read_dataset(&args.dataset)?;
+    let explorer = crate::app::explore::state::Explorer::open(window, args.checkpoint_every)?;
+    Ok((explorer, run))
+}
+
+/// `liqsim explore --what-if ...`: the what-if as the JSON text it prints (the API's answer).
+pub fn what_if_text(args: &ExploreArgs) -> Result<String> {
+    use crate::app::explore::{state, view};
+    let (Some(block), Some(user)) = (args.block, args.user) else {
+        return Err(Error::config("--what-if", "", "needs --block and --user"));
+    };
+    let explore_err = |e: state::ExploreError| match e {
+        state::ExploreError::Internal(e) => e,
+        state::ExploreError::Bad(b) => Error::config("--what-if", "", b.message()),
+    };
+    let funding = view::WhatIfFunding::parse(&args.funding).map_err(explore_err)?;
+    let (explorer, run) = open_explorer(args)?;
+    let request = view::WhatIfRequest {
+        point: state::Point { block, tx: args.tx },
+        user,
+        collateral: args.collateral.clone(),
+        debt: args.debt.clone(),
+        amount: view::Amount::parse(&args.amount),
+        funding,
+        tip_gwei: args.tip_gwei.clone(),
+    };
+    let result = view::what_if(&explorer, run.as_ref(), &request).map_err(explore_err)?;
+    serde_json::to_string_pretty(&result).map_err(|e| Error::Decode {
+        what: "what-if".into(),
+        message: e.to_string(),
+    })
 }
 
 fn record(args: RecordArgs) -> Result<()> {

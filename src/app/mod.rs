@@ -5,4 +5,5 @@ pub mod anvil;
 pub mod bench;
 pub mod bench_rpc;
 pub mod cli;
+pub mod explore;
 pub mod run;

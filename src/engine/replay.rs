@@ -162,6 +162,65 @@ where
     Ok(fidelity)
 }
 
+/// Where a partial replay starts: a block's position in `window.blocks` and the position of that
+/// block's first transaction in `window.transactions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReplayStart {
+    /// Position of the first block to replay in `window.blocks`.
+    pub block: usize,
+    /// Position of that block's first transaction in `window.transactions`.
+    pub tx: usize,
+}
+
+/// Replays part of `window` on `evm` (which must hold the state at `start`): every block from
+/// `start.block` up to the block at position `stop_block`, of which only the transactions with an
+/// index ≤ `stop_tx` run (`None`: none, the state at the top of that block, after
+/// `on_block_start`). Hooks are called as [`replay`] calls them; receipts are not compared (a full
+/// [`replay`] does that). Returns how many transactions ran.
+pub fn replay_until<DB, H>(
+    evm: &mut Evm<DB>,
+    window: &Window,
+    start: ReplayStart,
+    stop_block: usize,
+    stop_tx: Option<u32>,
+    hooks: &mut H,
+) -> Result<usize>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+    H: ReplayHooks<DB>,
+{
+    let blocks = window
+        .blocks
+        .get(start.block..=stop_block)
+        .ok_or_else(|| Error::Database(format!("no blocks {}..={stop_block}", start.block)))?;
+    let mut tx_cursor = start.tx;
+    let mut ran = 0usize;
+    for (k, block) in blocks.iter().enumerate() {
+        let last = k + 1 == blocks.len();
+        evm.set_block(block_env(block));
+        hooks.on_block_start(evm, block)?;
+        while let Some(record) = window.transactions.get(tx_cursor) {
+            if record.block != block.number {
+                break;
+            }
+            if last && stop_tx.is_none_or(|stop| record.index > stop) {
+                break;
+            }
+            let tx = SignedTx::decode(&record.raw)?;
+            let outcome = evm.execute(tx.tx_env(), true)?;
+            let replayed = ReplayedTx::new(record.index, &tx, &outcome);
+            hooks.on_transaction(evm, block, &replayed)?;
+            if hooks.moves_prices(&replayed) {
+                hooks.on_price_update(evm, block, &replayed)?;
+            }
+            tx_cursor += 1;
+            ran += 1;
+        }
+    }
+    Ok(ran)
+}
+
 /// What differs between a recorded receipt and a replayed outcome (None when equal).
 fn compare_receipt(
     receipt: &ReceiptRecord,

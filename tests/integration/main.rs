@@ -5,6 +5,7 @@ mod aave_v3;
 mod common;
 mod compound;
 mod dataset;
+mod explore;
 mod layers;
 mod notebook;
 mod protocols;
