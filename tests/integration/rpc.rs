@@ -51,6 +51,7 @@ fn small_window() -> Window {
 
 fn options(w: &Window) -> RecordOptions {
     RecordOptions {
+        max_blocks: liqsim::source::record::DEFAULT_MAX_BLOCKS,
         name: "recorded".into(),
         from: w.manifest.first_block,
         to: w.manifest.last_block,
