@@ -274,6 +274,7 @@ pub fn run_strategies(
     let history = competition(window, &details.market)?;
     let dex = dex.model(&details.market.symbols())?;
     let mut runner = StrategyRunner::new(tracker, history, instances, dex)?;
+    runner.last_block = window.blocks.last().map(|b| b.number);
     if let Some(first) = window.blocks.first() {
         runner.record_capital(first.number);
     }
