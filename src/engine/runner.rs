@@ -209,6 +209,7 @@ impl StrategyRunner {
             market.flash_loan_premium_bps(),
             market.kind().as_str(),
         )?;
+        crate::strategy::check_symbols(instances, &market.symbols())?;
         let states = instances
             .iter()
             .enumerate()
