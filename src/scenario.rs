@@ -52,6 +52,34 @@ fn at(start: u64, offset: u64) -> Option<u64> {
     start.checked_add(offset).filter(|t| *t <= MAX_TIMESTAMP)
 }
 
+/// A TOML error of scenario `text`, with every line that may hold a secret (a line naming
+/// `rpc_url` or holding a URL, and the rest of its `[source]` value) hidden from the snippet the
+/// parser quotes.
+fn toml_error(text: &str, source: &str, e: &toml::de::Error) -> Error {
+    let mut message = e.to_string().trim().to_string();
+    for line in text.lines() {
+        let lower = line.to_ascii_lowercase();
+        if !(lower.contains("rpc_url") || lower.contains("://") || lower.contains('@')) {
+            continue;
+        }
+        let trimmed = line.trim();
+        let hidden = "<line hidden: it may hold the node's URL>";
+        if !trimmed.is_empty() && message.contains(trimmed) {
+            message = message.replace(trimmed, hidden);
+        }
+        if let Some((_, value)) = line.split_once('=') {
+            let value = value.trim().trim_matches('"').trim_matches('\'');
+            if value.len() >= 4 && message.contains(value) {
+                message = message.replace(value, "***");
+            }
+        }
+    }
+    Error::InvalidFile {
+        path: PathBuf::from(source),
+        message,
+    }
+}
+
 fn default_gas_limit() -> u64 {
     30_000_000
 }
@@ -297,10 +325,7 @@ impl LoadedScenario {
 
     /// Parses and validates scenario text; `base_dir` resolves a relative price CSV.
     pub fn from_text(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Self> {
-        let scenario: Scenario = toml::from_str(text).map_err(|e| Error::InvalidFile {
-            path: PathBuf::from(source),
-            message: e.to_string().trim().to_string(),
-        })?;
+        let scenario: Scenario = toml::from_str(text).map_err(|e| toml_error(text, source, &e))?;
         let invalid =
             |field: &str, value: &dyn std::fmt::Display, expected: &str| Error::InvalidFile {
                 path: PathBuf::from(source),
@@ -774,10 +799,8 @@ impl AnyScenario {
 impl RpcScenario {
     /// Parses and validates an RPC scenario; errors name the file, the field and the value.
     pub fn from_text(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Self> {
-        let file: RpcScenarioFile = toml::from_str(text).map_err(|e| Error::InvalidFile {
-            path: PathBuf::from(source),
-            message: e.to_string().trim().to_string(),
-        })?;
+        let file: RpcScenarioFile =
+            toml::from_str(text).map_err(|e| toml_error(text, source, &e))?;
         let invalid =
             |field: &str, value: &dyn std::fmt::Display, expected: &str| Error::InvalidFile {
                 path: PathBuf::from(source),

@@ -68,6 +68,7 @@ fn fast_policy() -> RetryPolicy {
         max_delay: Duration::from_secs(2),
         timeout: Duration::from_secs(10),
         max_concurrency: 8,
+        ..RetryPolicy::default()
     }
 }
 
