@@ -8,5 +8,6 @@ mod dataset;
 mod layers;
 mod notebook;
 mod protocols;
+mod reliability;
 mod rpc;
 mod strategies;
