@@ -348,7 +348,7 @@ where
     fn on_block_start(&mut self, _evm: &mut Evm<DB>, block: &BlockRecord) -> Result<()> {
         self.book.set_timestamp(block.timestamp)?;
         // Interest drifts health factors slowly: a full sweep at the start and every 25 blocks.
-        if !self.started || block.number % 25 == 0 {
+        if !self.started || block.number.is_multiple_of(25) {
             self.started = true;
             self.observe_all(block.number)?;
         }

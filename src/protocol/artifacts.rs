@@ -233,7 +233,7 @@ impl ArtifactStore {
 
 /// Hex-decodes unlinked bytecode: `__$…$__` placeholders become zero bytes (filled in by linking).
 fn decode_unlinked_hex(hex_code: &str) -> std::result::Result<Vec<u8>, String> {
-    if hex_code.len() % 2 != 0 {
+    if !hex_code.len().is_multiple_of(2) {
         return Err("bytecode has an odd number of hex digits".into());
     }
     let raw = hex_code.as_bytes();

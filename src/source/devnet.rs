@@ -446,7 +446,7 @@ impl<'a> WindowRun<'a> {
         // Oracle updates first, then by priority fee (stable).
         intents.sort_by_key(|i| std::cmp::Reverse(i.0));
         let prices_moved = self.execute(&header, intents)?;
-        if prices_moved || offset % 25 == 0 {
+        if prices_moved || offset.is_multiple_of(25) {
             for user in self.book.users() {
                 update_seen(&self.book, &mut self.first_seen, user, header.number)?;
             }
