@@ -951,8 +951,9 @@ mod tests {
                 )
             })
             .collect();
-        assert_eq!(snapshot.len(), DATA_FILES.len() + 1);
-        // A stray file in the old folder must not survive the rewrite.
+        // The data files, the manifest and liqsim's marker.
+        assert_eq!(snapshot.len(), DATA_FILES.len() + 2);
+        // A stray file in a folder liqsim marked must not survive the rewrite.
         fs::write(dir.join("stray.txt"), b"x").unwrap();
         let second = write_dataset(&dir, &window).unwrap();
         assert_eq!(first, second);
@@ -1197,6 +1198,11 @@ mod tests {
         let err = read_manifest(&dir).unwrap_err();
         assert!(matches!(err, Error::InvalidFile { .. }), "{err}");
         assert!(message(&err).contains("manifest.json"), "{err}");
+
+        // A folder liqsim did not write (here: an invalid manifest) is never replaced.
+        assert!(write_dataset(&dir, &sample_window()).is_err());
+        assert_eq!(fs::read(dir.join(MANIFEST_FILE)).unwrap(), b"{ not json");
+        fs::remove_dir_all(&dir).unwrap();
 
         // A listed file that is missing.
         write_dataset(&dir, &sample_window()).unwrap();
