@@ -41,6 +41,45 @@ fn default_first_block() -> u64 {
 fn default_block_time() -> u64 {
     12
 }
+/// Smallest block gas limit accepted (one plain transfer).
+const MIN_GAS_LIMIT: u64 = 21_000;
+
+/// Latest block timestamp accepted (year 9999), so that times fit every consumer.
+const MAX_TIMESTAMP: u64 = 253_402_300_799;
+
+/// `start + offset` when it is a valid time (at most [`MAX_TIMESTAMP`]).
+fn at(start: u64, offset: u64) -> Option<u64> {
+    start.checked_add(offset).filter(|t| *t <= MAX_TIMESTAMP)
+}
+
+/// A TOML error of scenario `text`, with every line that may hold a secret (a line naming
+/// `rpc_url` or holding a URL, and the rest of its `[source]` value) hidden from the snippet the
+/// parser quotes.
+fn toml_error(text: &str, source: &str, e: &toml::de::Error) -> Error {
+    let mut message = e.to_string().trim().to_string();
+    for line in text.lines() {
+        let lower = line.to_ascii_lowercase();
+        if !(lower.contains("rpc_url") || lower.contains("://") || lower.contains('@')) {
+            continue;
+        }
+        let trimmed = line.trim();
+        let hidden = "<line hidden: it may hold the node's URL>";
+        if !trimmed.is_empty() && message.contains(trimmed) {
+            message = message.replace(trimmed, hidden);
+        }
+        if let Some((_, value)) = line.split_once('=') {
+            let value = value.trim().trim_matches('"').trim_matches('\'');
+            if value.len() >= 4 && message.contains(value) {
+                message = message.replace(value, "***");
+            }
+        }
+    }
+    Error::InvalidFile {
+        path: PathBuf::from(source),
+        message,
+    }
+}
+
 fn default_gas_limit() -> u64 {
     30_000_000
 }
@@ -286,10 +325,7 @@ impl LoadedScenario {
 
     /// Parses and validates scenario text; `base_dir` resolves a relative price CSV.
     pub fn from_text(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Self> {
-        let scenario: Scenario = toml::from_str(text).map_err(|e| Error::InvalidFile {
-            path: PathBuf::from(source),
-            message: e.to_string().trim().to_string(),
-        })?;
+        let scenario: Scenario = toml::from_str(text).map_err(|e| toml_error(text, source, &e))?;
         let invalid =
             |field: &str, value: &dyn std::fmt::Display, expected: &str| Error::InvalidFile {
                 path: PathBuf::from(source),
@@ -325,6 +361,39 @@ impl LoadedScenario {
         if scenario.window.block_time_seconds == 0 {
             return Err(invalid("window.block_time_seconds", &0, "at least 1"));
         }
+        let w = &scenario.window;
+        if w.gas_limit < MIN_GAS_LIMIT {
+            return Err(invalid(
+                "window.gas_limit",
+                &w.gas_limit,
+                &format!("at least {MIN_GAS_LIMIT} (a block must hold a transaction)"),
+            ));
+        }
+        if w.first_block == 0 || w.first_block.checked_add(w.blocks).is_none() {
+            return Err(invalid(
+                "window.first_block",
+                &w.first_block,
+                &format!(
+                    "at least 1, with first_block + blocks ({}) below 2^64",
+                    w.blocks
+                ),
+            ));
+        }
+        let end = w
+            .blocks
+            .checked_mul(w.block_time_seconds)
+            .and_then(|span| w.start_timestamp.checked_add(span))
+            .filter(|end| *end <= MAX_TIMESTAMP);
+        if w.start_timestamp < w.block_time_seconds || end.is_none() {
+            return Err(invalid(
+                "window.start_timestamp",
+                &w.start_timestamp,
+                &format!(
+                    "at least block_time_seconds ({}), with start_timestamp + blocks × block_time_seconds at most {MAX_TIMESTAMP}",
+                    w.block_time_seconds
+                ),
+            ));
+        }
         let b = &scenario.borrowers;
         for (field, list) in [
             ("borrowers.collateral", &b.collateral),
@@ -354,6 +423,24 @@ impl LoadedScenario {
         ] {
             v.to_units(18)
                 .map_err(|e| invalid(field, &v.0, &format!("a non-negative decimal ({e})")))?;
+        }
+        for (low, high, min, max) in [
+            (
+                "borrowers.health_factor_min",
+                "borrowers.health_factor_max",
+                &b.health_factor_min,
+                &b.health_factor_max,
+            ),
+            (
+                "borrowers.position_usd_min",
+                "borrowers.position_usd_max",
+                &b.position_usd_min,
+                &b.position_usd_max,
+            ),
+        ] {
+            if min.to_units(18).ok() > max.to_units(18).ok() {
+                return Err(invalid(low, &min.0, &format!("at most {high} ({})", max.0)));
+            }
         }
         for (field, p) in [
             (
@@ -396,12 +483,14 @@ impl LoadedScenario {
             let price = p.price_usd.to_units(FEED_DECIMALS).map_err(|e| {
                 invalid(&format!("prices.points[{i}].price_usd"), &p.price_usd.0, &e)
             })?;
-            raw_points.push((
-                p.symbol.clone(),
-                start + p.t,
-                price,
-                format!("prices.points[{i}]"),
-            ));
+            let t = at(start, p.t).ok_or_else(|| {
+                invalid(
+                    &format!("prices.points[{i}].t"),
+                    &p.t,
+                    &format!("seconds after the start with a time at most {MAX_TIMESTAMP}"),
+                )
+            })?;
+            raw_points.push((p.symbol.clone(), t, price, format!("prices.points[{i}]")));
         }
         if let Some(csv) = &scenario.prices.csv {
             let path = match base_dir {
@@ -447,8 +536,15 @@ impl LoadedScenario {
                 .gwei
                 .to_units(9)
                 .map_err(|e| invalid(&format!("base_fee[{i}].gwei"), &p.gwei.0, &e))?;
+            let t = at(start, p.t).ok_or_else(|| {
+                invalid(
+                    &format!("base_fee[{i}].t"),
+                    &p.t,
+                    &format!("seconds after the start with a time at most {MAX_TIMESTAMP}"),
+                )
+            })?;
             if let Some((last, _)) = base_fee_path.last() {
-                if start + p.t <= *last {
+                if t <= *last {
                     return Err(invalid(
                         &format!("base_fee[{i}].t"),
                         &p.t,
@@ -456,7 +552,7 @@ impl LoadedScenario {
                     ));
                 }
             }
-            base_fee_path.push((start + p.t, wei));
+            base_fee_path.push((t, wei));
         }
         if base_fee_path.is_empty() {
             return Err(invalid("base_fee", &"[]", "at least one point"));
@@ -477,6 +573,7 @@ impl LoadedScenario {
             flash_loans,
             scenario.market.kind().as_str(),
         )
+        .and_then(|()| crate::strategy::check_symbols(&instances, &symbols))
         .map_err(|e| Error::InvalidFile {
             path: PathBuf::from(source),
             message: format!("[[strategies]] {e}"),
@@ -702,10 +799,8 @@ impl AnyScenario {
 impl RpcScenario {
     /// Parses and validates an RPC scenario; errors name the file, the field and the value.
     pub fn from_text(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Self> {
-        let file: RpcScenarioFile = toml::from_str(text).map_err(|e| Error::InvalidFile {
-            path: PathBuf::from(source),
-            message: e.to_string().trim().to_string(),
-        })?;
+        let file: RpcScenarioFile =
+            toml::from_str(text).map_err(|e| toml_error(text, source, &e))?;
         let invalid =
             |field: &str, value: &dyn std::fmt::Display, expected: &str| Error::InvalidFile {
                 path: PathBuf::from(source),

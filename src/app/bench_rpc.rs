@@ -90,6 +90,7 @@ pub fn run(dataset: &Path, latency_ms: u64, work: &Path) -> Result<RpcBench> {
     let _ = std::fs::remove_dir_all(work);
     let cache = work.join("cache");
     let options = RecordOptions {
+        max_blocks: crate::source::record::DEFAULT_MAX_BLOCKS,
         name: "bench-rpc".into(),
         from: window.manifest.first_block,
         to: window.manifest.last_block,

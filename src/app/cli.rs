@@ -133,9 +133,14 @@ pub struct RunArgs {
     /// Output folder; default `out/<scenario name>`.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Threads evaluating strategies (default: all cores). Results do not depend on it.
+    /// Threads evaluating strategies (default: all cores; at most 4 per core). Results do not
+    /// depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Write the outputs and exit 0 even when the replay diverged from the recorded receipts
+    /// (every divergence is still printed). Without it, a divergence is an error.
+    #[arg(long)]
+    pub allow_divergence: bool,
     /// Artifact location.
     #[command(flatten)]
     pub artifacts: ArtifactArgs,
@@ -160,6 +165,9 @@ pub struct RecordArgs {
     /// Last block of the window (inclusive).
     #[arg(long)]
     pub to: u64,
+    /// Most blocks the window may span (a guard against a mistyped `--to`).
+    #[arg(long, default_value_t = crate::source::record::DEFAULT_MAX_BLOCKS)]
+    pub max_blocks: u64,
     /// Output dataset folder, e.g. `datasets/my-window`.
     #[arg(long)]
     pub out: PathBuf,
@@ -267,9 +275,60 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Most threads per core `--threads` accepts.
+const THREADS_PER_CORE: usize = 4;
+
+/// Checks `--threads` (1 to [`THREADS_PER_CORE`] × the cores).
+fn check_threads(n: usize) -> Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let max = cores.saturating_mul(THREADS_PER_CORE);
+    if n == 0 || n > max {
+        return Err(Error::config(
+            "--threads",
+            n,
+            format!("1 to {max} ({THREADS_PER_CORE} per core, {cores} cores)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Prints a replay's divergences (each names its block and transaction); an error unless
+/// `allowed`.
+fn report_divergences(f: &crate::engine::replay::Fidelity, allowed: bool) -> Result<()> {
+    if !f.diverged() {
+        return Ok(());
+    }
+    for d in &f.divergences {
+        eprintln!("  DIVERGENCE {d}");
+    }
+    let shown = f.divergences.len() as u64;
+    if f.divergence_count > shown {
+        eprintln!("  ... and {} more", f.divergence_count - shown);
+    }
+    let what = format!(
+        "the replay diverged from the recorded window: {} of {} receipts matched, {} divergences, the first at {}",
+        f.receipts_matched,
+        f.transactions,
+        f.divergence_count,
+        f.first_divergence.as_deref().unwrap_or("-")
+    );
+    if allowed {
+        eprintln!("warning: {what} (continuing: --allow-divergence)");
+        Ok(())
+    } else {
+        Err(Error::Mismatch(format!(
+            "{what}; no outputs written (--allow-divergence writes them anyway)"
+        )))
+    }
+}
+
 /// `liqsim run`.
 fn run_scenario(args: RunArgs) -> Result<()> {
+    use crate::data::folder::{check_apart, lock_shared};
     use crate::scenario::AnyScenario;
+    if let Some(n) = args.threads {
+        check_threads(n)?;
+    }
     let any = match &args.scenario {
         Some(path) => AnyScenario::from_file(path)?,
         None => AnyScenario::Devnet(Box::new(
@@ -280,6 +339,9 @@ fn run_scenario(args: RunArgs) -> Result<()> {
         .out
         .unwrap_or_else(|| PathBuf::from("out").join(any.name()));
     crate::output::check_writable(&out)?;
+    let dataset_dir = args.datasets.join(any.name());
+    check_apart(&out, &args.datasets, "the datasets folder", false)?;
+    check_apart(&out, &dataset_dir, "the dataset folder", true)?;
     if let Some(n) = args.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -298,8 +360,12 @@ fn run_scenario(args: RunArgs) -> Result<()> {
             (dir, &rpc.instances, &rpc.source, &rpc.file.dex)
         }
     };
-    let window = crate::data::dataset::read_dataset(&dir)?;
+    let window = {
+        let _reading = lock_shared(&dir)?;
+        crate::data::dataset::read_dataset(&dir)?
+    };
     let run = crate::app::run::run_strategies(&window, instances, dex, args.strict, true)?;
+    report_divergences(&run.fidelity, args.allow_divergence)?;
     crate::output::write_outputs(&out, &run, instances, source)?;
     let f = &run.fidelity;
     println!(
@@ -495,6 +561,8 @@ pub fn what_if_text(args: &ExploreArgs) -> Result<String> {
 
 fn record(args: RecordArgs) -> Result<()> {
     use crate::node::rpc::{RetryPolicy, RpcSource};
+    crate::data::folder::check_replaceable(&args.out, crate::data::folder::FolderKind::Dataset)?;
+    crate::source::record::check_range(args.from, args.to, args.max_blocks)?;
     let protocol = match &args.market_from {
         Some(market) => Some(crate::data::dataset::read_manifest(market)?.protocol),
         None => None,
@@ -516,6 +584,7 @@ fn record(args: RecordArgs) -> Result<()> {
         RetryPolicy::default(),
     )?);
     let options = crate::source::record::RecordOptions {
+        max_blocks: args.max_blocks,
         name,
         from: args.from,
         to: args.to,

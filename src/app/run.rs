@@ -10,7 +10,8 @@ use alloy_sol_types::SolEvent;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::analytics::result::{ReplayReport, StrategyRun};
-use crate::data::dataset::{read_dataset, read_manifest, write_dataset};
+use crate::data::dataset::{dataset_status, read_dataset, write_dataset_locked, DatasetStatus};
+use crate::data::folder::{check_replaceable, lock_exclusive, FolderKind};
 use crate::data::records::{Manifest, Window};
 use crate::engine::opportunities::{Ending, OpportunityTracker};
 use crate::engine::replay::replay;
@@ -39,8 +40,19 @@ pub fn progress_bar(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// Builds the scenario's window and writes it to `dir`; returns the manifest.
+/// Builds the scenario's window and writes it to `dir`; returns the manifest. `dir` must be
+/// absent, empty or a dataset folder liqsim wrote: anything else is refused before the build.
 pub fn build_dataset(
+    loaded: &LoadedScenario,
+    artifacts: &ArtifactStore,
+    dir: &Path,
+) -> Result<Manifest> {
+    check_replaceable(dir, FolderKind::Dataset)?;
+    let _lock = lock_exclusive(dir)?;
+    build_locked(loaded, artifacts, dir)
+}
+
+fn build_locked(
     loaded: &LoadedScenario,
     artifacts: &ArtifactStore,
     dir: &Path,
@@ -48,28 +60,37 @@ pub fn build_dataset(
     let bar = progress_bar(loaded.scenario.window.blocks, "building");
     let built = build_window(loaded, artifacts, Some(&bar))?;
     bar.finish_and_clear();
-    write_dataset(dir, &built.window)
+    write_dataset_locked(dir, &built.window)
 }
 
 /// The dataset folder of a scenario under `datasets_root`, built if absent or built from a
-/// different scenario text.
+/// different scenario text. A folder that cannot be read as a dataset, or that liqsim did not
+/// write, is refused (never rebuilt over). Concurrent runs wait for each other: the check and
+/// the build happen under the datasets root's lock.
 pub fn ensure_dataset(
     loaded: &LoadedScenario,
     artifacts: &ArtifactStore,
     datasets_root: &Path,
 ) -> Result<PathBuf> {
     let dir = datasets_root.join(&loaded.scenario.name);
-    let current = read_manifest(&dir)
-        .ok()
-        .is_some_and(|m| m.provenance.scenario_sha256.as_deref() == Some(loaded.sha256.as_str()));
-    if !current {
-        tracing::info!(dataset = %dir.display(), "building the dataset (first use)");
+    let _lock = lock_exclusive(&dir)?;
+    let status = dataset_status(&dir, |m| {
+        m.provenance.scenario_sha256.as_deref() == Some(loaded.sha256.as_str())
+    })?;
+    if status != DatasetStatus::Current {
+        check_replaceable(&dir, FolderKind::Dataset)?;
+        let why = if status == DatasetStatus::Absent {
+            "first use"
+        } else {
+            "the scenario changed"
+        };
+        tracing::info!(dataset = %dir.display(), why, "building the dataset");
         eprintln!(
-            "building dataset {} from {} (first use)",
+            "building dataset {} from {} ({why})",
             dir.display(),
             loaded.source
         );
-        build_dataset(loaded, artifacts, &dir)?;
+        build_locked(loaded, artifacts, &dir)?;
     }
     Ok(dir)
 }
@@ -253,6 +274,7 @@ pub fn run_strategies(
     let history = competition(window, &details.market)?;
     let dex = dex.model(&details.market.symbols())?;
     let mut runner = StrategyRunner::new(tracker, history, instances, dex)?;
+    runner.last_block = window.blocks.last().map(|b| b.number);
     if let Some(first) = window.blocks.first() {
         runner.record_capital(first.number);
     }

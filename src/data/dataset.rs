@@ -74,45 +74,21 @@ const MAX_TOPICS: usize = 4;
 ///
 /// The manifest is the window's, with `format_version` set to [`FORMAT_VERSION`] and `files`
 /// replaced by the sha256 of every data file. Output is deterministic: the same window always
-/// gives byte-identical files. The write is atomic at folder level: everything goes into a
-/// sibling folder `<dir>.tmp-<pid>` first, which is then renamed over `dir` (an existing `dir`
-/// is removed first), so a crash never leaves a half-written folder under the final name.
+/// gives byte-identical files. The write goes through [`crate::data::folder::replace`]: `dir`
+/// must be absent, empty or a folder liqsim wrote (refused otherwise, before anything is
+/// written), and the replacement is atomic and locked against concurrent writers.
 pub fn write_dataset(dir: &Path, window: &Window) -> Result<Manifest> {
-    let tmp = temp_dir_for(dir)?;
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent).map_err(|e| Error::io("creating folder", parent, e))?;
-    }
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(|e| Error::io("removing stale folder", &tmp, e))?;
-    }
-    fs::create_dir(&tmp).map_err(|e| Error::io("creating folder", &tmp, e))?;
-
-    match write_into(&tmp, window) {
-        Ok(manifest) => {
-            if dir.exists() {
-                fs::remove_dir_all(dir).map_err(|e| Error::io("removing old dataset", dir, e))?;
-            }
-            fs::rename(&tmp, dir).map_err(|e| Error::io("renaming temporary folder to", dir, e))?;
-            tracing::debug!(dataset = %dir.display(), "wrote dataset");
-            Ok(manifest)
-        }
-        Err(err) => {
-            // Best effort: the temporary folder is never mistaken for a dataset anyway.
-            let _ = fs::remove_dir_all(&tmp);
-            Err(err)
-        }
-    }
+    crate::data::folder::replace(dir, crate::data::folder::FolderKind::Dataset, |tmp| {
+        write_into(tmp, window)
+    })
 }
 
-/// `<dir>.tmp-<pid>` next to `dir`.
-fn temp_dir_for(dir: &Path) -> Result<PathBuf> {
-    let name = dir.file_name().ok_or_else(|| Error::InvalidFile {
-        path: dir.to_path_buf(),
-        message: "a dataset folder path must end in a folder name".to_string(),
-    })?;
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    Ok(dir.with_file_name(tmp_name))
+/// [`write_dataset`] for a caller already holding the lock of
+/// [`crate::data::folder::lock_exclusive`] on `dir`.
+pub fn write_dataset_locked(dir: &Path, window: &Window) -> Result<Manifest> {
+    crate::data::folder::replace_locked(dir, crate::data::folder::FolderKind::Dataset, |tmp| {
+        write_into(tmp, window)
+    })
 }
 
 /// Writes all files into the (fresh) folder `dir`, manifest last.
@@ -351,6 +327,43 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
         });
     }
     Ok(manifest)
+}
+
+/// What a dataset folder holds compared with what a run wants there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatasetStatus {
+    /// No folder, or an empty one: build it.
+    Absent,
+    /// A readable dataset that is the one wanted: use it.
+    Current,
+    /// A readable dataset of something else (e.g. an edited scenario): rebuild it.
+    Stale,
+}
+
+/// Tells whether the dataset at `dir` is absent, current (`is_current` accepts its manifest) or
+/// stale. A folder whose manifest cannot be read (missing, damaged, a newer `format_version`)
+/// is an error naming the problem: liqsim never rebuilds over a dataset it cannot read.
+pub fn dataset_status(dir: &Path, is_current: impl Fn(&Manifest) -> bool) -> Result<DatasetStatus> {
+    match fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DatasetStatus::Absent),
+        Err(e) => return Err(Error::io("reading dataset folder", dir, e)),
+        Ok(mut entries) => {
+            if entries.next().is_none() {
+                return Ok(DatasetStatus::Absent);
+            }
+        }
+    }
+    let manifest = read_manifest(dir).map_err(|e| Error::InvalidFile {
+        path: dir.to_path_buf(),
+        message: format!(
+            "this dataset cannot be read ({e}); liqsim does not rebuild over a dataset it cannot read: move or delete it yourself, or use another --datasets folder"
+        ),
+    })?;
+    Ok(if is_current(&manifest) {
+        DatasetStatus::Current
+    } else {
+        DatasetStatus::Stale
+    })
 }
 
 /// True for a single path component that stays inside the folder (`a.parquet`, not `../x`).
@@ -845,8 +858,9 @@ mod tests {
                 )
             })
             .collect();
-        assert_eq!(snapshot.len(), DATA_FILES.len() + 1);
-        // A stray file in the old folder must not survive the rewrite.
+        // The data files, the manifest and liqsim's marker.
+        assert_eq!(snapshot.len(), DATA_FILES.len() + 2);
+        // A stray file in a folder liqsim marked must not survive the rewrite.
         fs::write(dir.join("stray.txt"), b"x").unwrap();
         let second = write_dataset(&dir, &window).unwrap();
         assert_eq!(first, second);
@@ -1091,6 +1105,11 @@ mod tests {
         let err = read_manifest(&dir).unwrap_err();
         assert!(matches!(err, Error::InvalidFile { .. }), "{err}");
         assert!(message(&err).contains("manifest.json"), "{err}");
+
+        // A folder liqsim did not write (here: an invalid manifest) is never replaced.
+        assert!(write_dataset(&dir, &sample_window()).is_err());
+        assert_eq!(fs::read(dir.join(MANIFEST_FILE)).unwrap(), b"{ not json");
+        fs::remove_dir_all(&dir).unwrap();
 
         // A listed file that is missing.
         write_dataset(&dir, &sample_window()).unwrap();

@@ -2,4 +2,5 @@
 //! on-disk form: deterministic Parquet files under a hash-checked manifest, written atomically.
 
 pub mod dataset;
+pub mod folder;
 pub mod records;

@@ -2,6 +2,8 @@
 //! with each header's block environment, checks each receipt against the recorded one, and calls
 //! hooks at the top of each block, after each transaction and after each oracle price update.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use indicatif::ProgressBar;
 use revm::database_interface::DBErrorMarker;
 use revm::DatabaseRef;
@@ -58,6 +60,9 @@ where
 {
 }
 
+/// How many divergences [`Fidelity::divergences`] keeps word for word (all are counted).
+pub const DIVERGENCES_KEPT: usize = 100;
+
 /// How faithfully the replay reproduced the recorded window.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Fidelity {
@@ -65,7 +70,8 @@ pub struct Fidelity {
     pub blocks: u64,
     /// Transactions replayed.
     pub transactions: u64,
-    /// Receipts equal to the recorded ones (status, gas used, logs).
+    /// Receipts equal to the recorded ones (status, gas used, cumulative gas used, block, index,
+    /// logs).
     pub receipts_matched: u64,
     /// Gas used by all replayed transactions.
     pub gas_used: u64,
@@ -73,21 +79,117 @@ pub struct Fidelity {
     pub price_updates: u64,
     /// The first divergence, named.
     pub first_divergence: Option<String>,
+    /// Divergences found: receipts that differ, and rows that are missing, extra or duplicated.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub divergence_count: u64,
+    /// The first [`DIVERGENCES_KEPT`] divergences, each naming its block and transaction.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub divergences: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Fidelity {
-    /// Share of receipts matched, in percent.
+    /// Share of receipts matched, in percent. Never rounds a divergence up to 100: with any
+    /// divergence the result is at most 99.9 (it is shown with one decimal).
     pub fn matched_percent(&self) -> f64 {
-        if self.transactions == 0 {
+        let percent = if self.transactions == 0 {
             100.0
         } else {
             self.receipts_matched as f64 * 100.0 / self.transactions as f64
+        };
+        if self.diverged() {
+            // Round down to the shown decimal so that 99.96 % is not printed as 100.0 %.
+            ((percent * 10.0).floor() / 10.0).min(99.9)
+        } else {
+            percent
         }
+    }
+
+    /// True when anything differed from the recording.
+    pub fn diverged(&self) -> bool {
+        self.divergence_count > 0 || self.receipts_matched != self.transactions
+    }
+
+    fn diverge(&mut self, strict: bool, message: String) -> Result<()> {
+        if strict {
+            return Err(Error::Mismatch(format!("replay diverged at {message}")));
+        }
+        self.divergence_count += 1;
+        if self.first_divergence.is_none() {
+            self.first_divergence = Some(message.clone());
+        }
+        if self.divergences.len() < DIVERGENCES_KEPT {
+            self.divergences.push(message);
+        }
+        Ok(())
     }
 }
 
-/// Replays `window` on `evm` (which must hold the window's pre-state). With `strict`, the first
-/// receipt divergence stops the replay with an error naming it.
+/// The window's receipts and logs by transaction (block, index); duplicated and orphan rows are
+/// reported as divergences.
+struct Recorded<'w> {
+    receipts: BTreeMap<(u64, u32), &'w ReceiptRecord>,
+    logs: BTreeMap<(u64, u32), Vec<&'w LogRecord>>,
+}
+
+fn index_rows<'w>(
+    window: &'w Window,
+    fidelity: &mut Fidelity,
+    strict: bool,
+) -> Result<Recorded<'w>> {
+    let mut txs = BTreeSet::new();
+    for t in &window.transactions {
+        if !txs.insert((t.block, t.index)) {
+            fidelity.diverge(
+                strict,
+                format!(
+                    "block {} tx {} ({}): duplicate transaction row",
+                    t.block, t.index, t.hash
+                ),
+            )?;
+        }
+    }
+    let mut receipts = BTreeMap::new();
+    for r in &window.receipts {
+        if !txs.contains(&(r.block, r.index)) {
+            fidelity.diverge(
+                strict,
+                format!(
+                    "block {} tx {}: receipt row without a transaction",
+                    r.block, r.index
+                ),
+            )?;
+        } else if receipts.insert((r.block, r.index), r).is_some() {
+            fidelity.diverge(
+                strict,
+                format!("block {} tx {}: duplicate receipt row", r.block, r.index),
+            )?;
+        }
+    }
+    let mut logs: BTreeMap<(u64, u32), Vec<&LogRecord>> = BTreeMap::new();
+    for l in &window.logs {
+        if txs.contains(&(l.block, l.tx_index)) {
+            logs.entry((l.block, l.tx_index)).or_default().push(l);
+        } else {
+            fidelity.diverge(
+                strict,
+                format!(
+                    "block {} tx {}: log row {} without a transaction",
+                    l.block, l.tx_index, l.log_index
+                ),
+            )?;
+        }
+    }
+    Ok(Recorded { receipts, logs })
+}
+
+/// Replays `window` on `evm` (which must hold the window's pre-state). Every receipt is checked
+/// against the recorded one, and the row sets against each other (missing, extra, duplicated
+/// rows); each divergence is recorded in the [`Fidelity`] with its block and transaction. With
+/// `strict`, the first divergence stops the replay with an error naming it.
 pub fn replay<DB, H>(
     evm: &mut Evm<DB>,
     window: &Window,
@@ -101,44 +203,57 @@ where
     H: ReplayHooks<DB>,
 {
     let mut fidelity = Fidelity::default();
+    let recorded = index_rows(window, &mut fidelity, strict)?;
     let mut tx_cursor = 0usize;
-    let mut log_cursor = 0usize;
     for block in &window.blocks {
         evm.set_block(block_env(block));
         hooks.on_block_start(evm, block)?;
+        let mut cumulative_gas = 0u64;
+        let mut position = 0u32;
         while tx_cursor < window.transactions.len()
             && window.transactions[tx_cursor].block == block.number
         {
             let record = &window.transactions[tx_cursor];
-            let receipt = window.receipts.get(tx_cursor).ok_or_else(|| {
-                Error::Database(format!("transaction {} has no receipt", record.hash))
+            let tx = SignedTx::decode(&record.raw).map_err(|e| {
+                Error::Mismatch(format!(
+                    "block {} tx {} ({}): cannot decode the recorded transaction: {e}",
+                    block.number, record.index, record.hash
+                ))
             })?;
-            let tx = SignedTx::decode(&record.raw)?;
-            let outcome = evm.execute(tx.tx_env(), true)?;
-            let log_start = log_cursor;
-            while log_cursor < window.logs.len()
-                && window.logs[log_cursor].block == block.number
-                && window.logs[log_cursor].tx_index == record.index
-            {
-                log_cursor += 1;
-            }
-            let recorded_logs = &window.logs[log_start..log_cursor];
+            let outcome = evm.execute(tx.tx_env(), true).map_err(|e| {
+                Error::Mismatch(format!(
+                    "block {} tx {} ({}): the EVM refused the recorded transaction (a damaged or tampered dataset?): {e}",
+                    block.number, record.index, record.hash
+                ))
+            })?;
+            cumulative_gas = cumulative_gas.saturating_add(outcome.gas_used);
+            let key = (block.number, record.index);
+            let no_logs = Vec::new();
+            let recorded_logs = recorded.logs.get(&key).unwrap_or(&no_logs);
             fidelity.transactions += 1;
-            fidelity.gas_used += outcome.gas_used;
-            match compare_receipt(receipt, recorded_logs, &outcome) {
-                None => fidelity.receipts_matched += 1,
-                Some(difference) => {
-                    let message = format!(
-                        "block {} tx {} ({}): {difference}",
-                        block.number, record.index, record.hash
-                    );
-                    if strict {
-                        return Err(Error::Mismatch(format!("replay diverged at {message}")));
-                    }
-                    if fidelity.first_divergence.is_none() {
-                        fidelity.first_divergence = Some(message);
+            fidelity.gas_used = fidelity.gas_used.saturating_add(outcome.gas_used);
+            let difference = if record.index != position {
+                Some(format!(
+                    "transaction index {} recorded at position {position} of the block",
+                    record.index
+                ))
+            } else {
+                match recorded.receipts.get(&key) {
+                    None => Some("no receipt recorded".to_string()),
+                    Some(receipt) => {
+                        compare_receipt(receipt, recorded_logs, &outcome, cumulative_gas)
                     }
                 }
+            };
+            match difference {
+                None => fidelity.receipts_matched += 1,
+                Some(difference) => fidelity.diverge(
+                    strict,
+                    format!(
+                        "block {} tx {} ({}): {difference}",
+                        block.number, record.index, record.hash
+                    ),
+                )?,
             }
             let replayed = ReplayedTx::new(record.index, &tx, &outcome);
             hooks.on_transaction(evm, block, &replayed)?;
@@ -147,16 +262,20 @@ where
                 hooks.on_price_update(evm, block, &replayed)?;
             }
             tx_cursor += 1;
+            position = position.saturating_add(1);
         }
         fidelity.blocks += 1;
         if let Some(p) = progress {
             p.inc(1);
         }
     }
-    if tx_cursor != window.transactions.len() {
-        return Err(Error::Database(format!(
-            "{} transactions belong to no block of the window",
-            window.transactions.len() - tx_cursor
+    if let Some(stray) = window.transactions.get(tx_cursor) {
+        return Err(Error::Mismatch(format!(
+            "{} transactions belong to no block of the window (in order), the first at block {} tx {} ({})",
+            window.transactions.len() - tx_cursor,
+            stray.block,
+            stray.index,
+            stray.hash
         )));
     }
     Ok(fidelity)
@@ -224,8 +343,9 @@ where
 /// What differs between a recorded receipt and a replayed outcome (None when equal).
 fn compare_receipt(
     receipt: &ReceiptRecord,
-    logs: &[LogRecord],
+    logs: &[&LogRecord],
     outcome: &TxOutcome,
+    cumulative_gas: u64,
 ) -> Option<String> {
     if receipt.success != outcome.success {
         return Some(format!(
@@ -239,6 +359,12 @@ fn compare_receipt(
             receipt.gas_used, outcome.gas_used
         ));
     }
+    if receipt.cumulative_gas_used != cumulative_gas {
+        return Some(format!(
+            "cumulative gas used recorded {} replayed {}",
+            receipt.cumulative_gas_used, cumulative_gas
+        ));
+    }
     if logs.len() != outcome.logs.len() {
         return Some(format!(
             "{} logs recorded, {} replayed",
@@ -247,6 +373,9 @@ fn compare_receipt(
         ));
     }
     for (i, (r, l)) in logs.iter().zip(&outcome.logs).enumerate() {
+        if r.log_index as usize != i {
+            return Some(format!("log {i} recorded with log index {}", r.log_index));
+        }
         if r.address != l.address || r.topics.as_slice() != l.topics() || r.data != l.data.data {
             return Some(format!("log {i} differs"));
         }

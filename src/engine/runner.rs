@@ -190,6 +190,8 @@ pub struct StrategyRunner {
     pub what_ifs: u64,
     /// Seconds spent evaluating strategies at hook points (candidates, decisions, what-ifs).
     pub evaluation_seconds: f64,
+    /// The window's last block: an action that would land after it is a `latency` miss.
+    pub last_block: Option<u64>,
 }
 
 impl StrategyRunner {
@@ -207,6 +209,7 @@ impl StrategyRunner {
             market.flash_loan_premium_bps(),
             market.kind().as_str(),
         )?;
+        crate::strategy::check_symbols(instances, &market.symbols())?;
         let states = instances
             .iter()
             .enumerate()
@@ -234,6 +237,7 @@ impl StrategyRunner {
             hooks_evaluated: 0,
             what_ifs: 0,
             evaluation_seconds: 0.0,
+            last_block: None,
         })
     }
 
@@ -338,6 +342,7 @@ impl StrategyRunner {
             market: &self.market,
             competition: &self.competition,
             next_tx_index,
+            last_block: self.last_block,
         };
         // One parallel region per hook point: a task per instance. An instance whose decisions
         // are independent of its earlier executions judges every candidate, then runs all its
@@ -430,6 +435,7 @@ struct Hook<'a> {
     market: &'a AnyMarket,
     competition: &'a BTreeMap<Address, Vec<Competition>>,
     next_tx_index: u32,
+    last_block: Option<u64>,
 }
 
 /// An intent a strategy decided on, to execute at this hook point.
@@ -468,7 +474,11 @@ fn judge(
         Decision::Skip(reason) => return Ok(Judgement::Skip(reason)),
         Decision::Act(intent) => intent,
     };
-    let landing = view.block + inst.strategy.latency_blocks();
+    // Checked: a latency past the window (or past u64) lands nowhere: a `latency` miss.
+    let landing = match view.block.checked_add(inst.strategy.latency_blocks()) {
+        Some(landing) if hook.last_block.is_none_or(|last| landing <= last) => landing,
+        _ => return Ok(Judgement::Skip(MissReason::Latency)),
+    };
     let beaten = hook.competition.get(&c.user).is_some_and(|list| {
         list.iter().any(|h| {
             let after_hook =

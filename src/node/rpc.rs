@@ -48,6 +48,10 @@ pub struct RetryPolicy {
     pub timeout: Duration,
     /// Requests in flight at most.
     pub max_concurrency: usize,
+    /// Largest response body accepted, bytes (a larger one fails without retry).
+    pub max_response_bytes: usize,
+    /// Longest time one request may take with all its retries.
+    pub deadline: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -58,6 +62,8 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(20),
             timeout: Duration::from_secs(30),
             max_concurrency: 8,
+            max_response_bytes: 64 << 20,
+            deadline: Duration::from_secs(300),
         }
     }
 }
@@ -77,6 +83,79 @@ impl RequestStats {
     /// Attempts that were retries.
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
+    }
+}
+
+/// Most characters of a node's text (error message, HTTP body) quoted in an error.
+pub const MAX_QUOTED_CHARS: usize = 200;
+
+/// The parts of `url` that may be secret: the URL itself, its userinfo, path segments and query
+/// keys and values (raw and percent-decoded).
+pub fn url_secrets(url: &str) -> Vec<String> {
+    let mut out = vec![url.to_string(), url.trim_end_matches('/').to_string()];
+    if let Ok(u) = reqwest::Url::parse(url) {
+        out.push(u.to_string());
+        out.push(u.username().to_string());
+        out.extend(u.password().map(str::to_string));
+        out.extend(u.path_segments().into_iter().flatten().map(str::to_string));
+        out.extend(u.query().map(str::to_string));
+        for (k, v) in u.query_pairs() {
+            out.push(k.to_string());
+            out.push(v.to_string());
+        }
+    }
+    let decoded: Vec<String> = out.iter().filter_map(|s| percent_decode(s)).collect();
+    out.extend(decoded);
+    // Longest first, so a whole URL is replaced before its parts; very short parts (`v1`) are
+    // not secrets and replacing them would mangle the message.
+    out.retain(|s| s.len() >= 4);
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        return None;
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// `text` from a node, safe to show: every secret of [`url_secrets`] replaced by `***`, and at
+/// most [`MAX_QUOTED_CHARS`] characters (the rest is counted, not quoted).
+pub fn redact_text(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), "***");
+        }
+    }
+    let total = out.chars().count();
+    if total > MAX_QUOTED_CHARS {
+        let mut short: String = out.chars().take(MAX_QUOTED_CHARS).collect();
+        short.push_str(&format!("… ({} more characters)", total - MAX_QUOTED_CHARS));
+        short
+    } else {
+        out
     }
 }
 
@@ -108,6 +187,7 @@ struct Http {
     client: reqwest::Client,
     url: reqwest::Url,
     redacted: String,
+    secrets: Vec<String>,
     stats: Arc<RequestStats>,
     limit: Semaphore,
     policy: RetryPolicy,
@@ -141,6 +221,7 @@ impl Http {
             .await
             .map_err(|_| TransportErrorKind::custom_str("request limiter closed"))?;
         let mut attempt: u32 = 0;
+        let started = std::time::Instant::now();
         loop {
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let sent = self
@@ -161,19 +242,41 @@ impl Http {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<u64>().ok())
                         .map(Duration::from_secs);
+                    if let Some(len) = response
+                        .content_length()
+                        .filter(|n| *n > self.policy.max_response_bytes as u64)
+                    {
+                        return Err(TransportErrorKind::custom_str(&format!(
+                            "the response from {} is {len} bytes, more than the {} accepted",
+                            self.redacted, self.policy.max_response_bytes
+                        )));
+                    }
                     if status.is_success() {
-                        match response.bytes().await {
+                        match read_capped(response, self.policy.max_response_bytes).await {
                             Ok(bytes) => match serde_json::from_slice::<ResponsePacket>(&bytes) {
                                 Ok(packet) => match rate_limited(&packet) {
-                                    Some(message) => format!("rate limited: {message}"),
+                                    Some(message) => format!(
+                                        "rate limited: {}",
+                                        redact_text(&message, &self.secrets)
+                                    ),
                                     None => return Ok(packet),
                                 },
                                 Err(e) => format!(
-                                    "malformed or truncated response ({} bytes): {e}",
-                                    bytes.len()
+                                    "malformed or truncated response ({} bytes): {}",
+                                    bytes.len(),
+                                    redact_text(&e.to_string(), &self.secrets)
                                 ),
                             },
-                            Err(e) => format!("reading the response: {}", e.without_url()),
+                            Err(Capped::TooLarge) => {
+                                return Err(TransportErrorKind::custom_str(&format!(
+                                    "the response from {} is larger than the {} bytes accepted",
+                                    self.redacted, self.policy.max_response_bytes
+                                )))
+                            }
+                            Err(Capped::Failed(e)) => format!(
+                                "reading the response: {}",
+                                redact_text(&e.without_url().to_string(), &self.secrets)
+                            ),
                         }
                     } else if status.as_u16() == 429
                         || status.as_u16() == 408
@@ -181,18 +284,22 @@ impl Http {
                     {
                         format!("HTTP {status}")
                     } else {
-                        let text = response.text().await.unwrap_or_default();
+                        let text = read_capped(response, 64 << 10)
+                            .await
+                            .map(|b| String::from_utf8_lossy(&b).to_string())
+                            .unwrap_or_default();
                         return Err(TransportErrorKind::custom_str(&format!(
                             "HTTP {status} from {}: {}",
                             self.redacted,
-                            text.chars().take(200).collect::<String>()
+                            redact_text(&text, &self.secrets)
                         )));
                     }
                 }
-                Err(e) => format!("{}", e.without_url()),
+                Err(e) => redact_text(&e.without_url().to_string(), &self.secrets),
             };
             attempt += 1;
-            if attempt > self.policy.max_retries {
+            let out_of_time = started.elapsed() >= self.policy.deadline;
+            if attempt > self.policy.max_retries || out_of_time {
                 return Err(TransportErrorKind::custom_str(&format!(
                     "{reason} from {} (gave up after {attempt} attempts)",
                     self.redacted
@@ -205,12 +312,33 @@ impl Http {
             let jitter = backoff.mul_f64(rand::thread_rng().gen_range(0.0..0.5));
             let delay = retry_after
                 .unwrap_or(backoff + jitter)
-                .min(self.policy.max_delay);
+                .min(self.policy.max_delay)
+                .min(self.policy.deadline.saturating_sub(started.elapsed()));
             tracing::warn!(endpoint = %self.redacted, attempt, ?delay, %reason, "retrying RPC request");
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(delay).await;
         }
     }
+}
+
+/// Why a capped read stopped.
+enum Capped {
+    /// The body is larger than the cap.
+    TooLarge,
+    /// The connection failed.
+    Failed(reqwest::Error),
+}
+
+/// Reads a response body, refusing one larger than `max` bytes (without holding more).
+async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, Capped> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Capped::Failed)? {
+        if body.len().saturating_add(chunk.len()) > max {
+            return Err(Capped::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The message of a JSON-RPC error that means "slow down" (code 429 or -32005, or a message
@@ -234,6 +362,7 @@ pub struct RpcClient {
     provider: RootProvider,
     stats: Arc<RequestStats>,
     endpoint: String,
+    secrets: Vec<String>,
 }
 
 impl RpcClient {
@@ -261,6 +390,7 @@ impl RpcClient {
             client,
             url: parsed,
             redacted: endpoint.clone(),
+            secrets: url_secrets(url),
             stats: stats.clone(),
             limit: Semaphore::new(policy.max_concurrency.max(1)),
             policy,
@@ -276,6 +406,7 @@ impl RpcClient {
             provider,
             stats,
             endpoint,
+            secrets: url_secrets(url),
         })
     }
 
@@ -293,7 +424,7 @@ impl RpcClient {
     pub fn chain_id(&self) -> Result<u64> {
         self.runtime
             .block_on(self.provider.get_chain_id())
-            .map_err(|e| rpc_error("eth_chainId", None, e))
+            .map_err(|e| self.rpc_error("eth_chainId", None, e))
     }
 
     /// Any JSON-RPC method (e.g. anvil's `anvil_setStorageAt`), blocking.
@@ -303,19 +434,20 @@ impl RpcClient {
                 self.provider
                     .raw_request::<P, R>(method.to_string().into(), params),
             )
-            .map_err(|e| rpc_error(method, None, e))
+            .map_err(|e| self.rpc_error(method, None, e))
     }
 
     /// Blocks with full transactions and receipts, fetched concurrently (bounded by the policy).
     pub fn blocks(&self, numbers: &[u64]) -> Result<Vec<CachedBlock>> {
         let futures = numbers.iter().map(|&n| {
             let provider = self.provider.clone();
+            let secrets = self.secrets.clone();
             async move {
                 let block = provider
                     .get_block_by_number(BlockNumberOrTag::Number(n))
                     .full()
                     .await
-                    .map_err(|e| rpc_error("eth_getBlockByNumber", Some(n), e))?
+                    .map_err(|e| rpc_error("eth_getBlockByNumber", Some(n), e, &secrets))?
                     .ok_or_else(|| Error::ArchiveNeeded {
                         method: "eth_getBlockByNumber".into(),
                         block: n,
@@ -324,7 +456,7 @@ impl RpcClient {
                 let receipts = provider
                     .get_block_receipts(BlockId::number(n))
                     .await
-                    .map_err(|e| rpc_error("eth_getBlockReceipts", Some(n), e))?
+                    .map_err(|e| rpc_error("eth_getBlockReceipts", Some(n), e, &secrets))?
                     .ok_or_else(|| Error::Rpc {
                         method: "eth_getBlockReceipts".into(),
                         message: format!("no receipts for block {n}"),
@@ -364,9 +496,9 @@ impl RpcClient {
                     .into_future(),
             );
             Ok((
-                balance.map_err(|e| rpc_error("eth_getBalance", Some(block), e))?,
-                nonce.map_err(|e| rpc_error("eth_getTransactionCount", Some(block), e))?,
-                code.map_err(|e| rpc_error("eth_getCode", Some(block), e))?,
+                balance.map_err(|e| self.rpc_error("eth_getBalance", Some(block), e))?,
+                nonce.map_err(|e| self.rpc_error("eth_getTransactionCount", Some(block), e))?,
+                code.map_err(|e| self.rpc_error("eth_getCode", Some(block), e))?,
             ))
         })
     }
@@ -380,7 +512,7 @@ impl RpcClient {
                     .block_id(BlockId::number(block))
                     .into_future(),
             )
-            .map_err(|e| rpc_error("eth_getStorageAt", Some(block), e))
+            .map_err(|e| self.rpc_error("eth_getStorageAt", Some(block), e))
     }
 
     /// Topics of the logs `address` emitted with one of `events` as topic 0, per inclusive block
@@ -395,6 +527,7 @@ impl RpcClient {
             .iter()
             .map(|&(from, to)| {
                 let provider = self.provider.clone();
+                let secrets = self.secrets.clone();
                 let filter = alloy_rpc_types_eth::Filter::new()
                     .address(address)
                     .event_signature(events.to_vec())
@@ -405,7 +538,7 @@ impl RpcClient {
                         .get_logs(&filter)
                         .await
                         .map(|logs| logs.iter().map(|l| l.topics().to_vec()).collect::<Vec<_>>())
-                        .map_err(|e| rpc_error("eth_getLogs", Some(to), e))
+                        .map_err(|e| rpc_error("eth_getLogs", Some(to), e, &secrets))
                 })
             })
             .collect();
@@ -430,7 +563,7 @@ impl RpcClient {
                     .get_block_by_number(BlockNumberOrTag::Number(number))
                     .into_future(),
             )
-            .map_err(|e| rpc_error("eth_getBlockByNumber", Some(number), e))?
+            .map_err(|e| self.rpc_error("eth_getBlockByNumber", Some(number), e))?
             .ok_or_else(|| Error::ArchiveNeeded {
                 method: "eth_getBlockByNumber".into(),
                 block: number,
@@ -442,13 +575,26 @@ impl RpcClient {
 
 use std::future::IntoFuture;
 
-/// Maps a transport error to liqsim's error; state-unavailable messages name the archive node.
+impl RpcClient {
+    /// Maps a transport error to liqsim's error (redacted and truncated); state-unavailable
+    /// messages name the archive node.
+    fn rpc_error(
+        &self,
+        method: &str,
+        block: Option<u64>,
+        e: alloy_json_rpc::RpcError<TransportErrorKind>,
+    ) -> Error {
+        rpc_error(method, block, e, &self.secrets)
+    }
+}
+
 fn rpc_error(
     method: &str,
     block: Option<u64>,
     e: alloy_json_rpc::RpcError<TransportErrorKind>,
+    secrets: &[String],
 ) -> Error {
-    let message = e.to_string();
+    let message = redact_text(&e.to_string(), secrets);
     let lower = message.to_ascii_lowercase();
     let archive = [
         "missing trie node",

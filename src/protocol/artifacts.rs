@@ -343,6 +343,12 @@ pub fn fetch_npm_package(
         return Ok(unpacked);
     }
     fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+    // One fetch at a time per package version: a concurrent run waits, then finds it complete
+    // (a published tree is never removed while another process may be reading it).
+    let _lock = crate::data::folder::lock_exclusive(&unpacked)?;
+    if unpacked.join(ready).exists() && dir.join("VERIFIED").is_file() {
+        return Ok(unpacked);
+    }
     let staging = tempdir_in(&dir)?;
     tracing::info!(
         package = package.name,

@@ -118,7 +118,13 @@ pub fn build_window(
     let book = setup.market.book(&mut setup.evm, &users_at_start)?;
     let mut run = WindowRun::new(loaded, setup, book, rng)?;
     for offset in 0..s.window.blocks {
-        run.block(offset)?;
+        run.block(offset).map_err(|e| {
+            Error::config(
+                "window",
+                format!("block {}", s.window.first_block.saturating_add(offset)),
+                format!("a block the devnet can build from the scenario's [market], [borrowers], [activity], [[competitors]] and prices; it failed: {e}"),
+            )
+        })?;
         if let Some(p) = progress {
             p.inc(1);
         }
@@ -165,7 +171,13 @@ fn set_up(
         basefee: 0,
         ..BlockEnv::default()
     });
-    let market = s.market.deploy(&mut evm, artifacts)?;
+    let market = s.market.deploy(&mut evm, artifacts).map_err(|e| {
+        Error::config(
+            "market",
+            s.market.kind().as_str(),
+            format!("a market the protocol's bytecode accepts; deploying it failed: {e}"),
+        )
+    })?;
     let decimals = market.decimals();
     let prices: Vec<U256> = (0..decimals.len())
         .map(|i| s.market.usd_price(i))
@@ -179,8 +191,16 @@ fn set_up(
             *price,
             decimals[i],
         );
-        market.fund(&mut evm, i, whale, amount)?;
-        DevnetState::supply(&market, &mut evm, whale, i, amount)?;
+        market
+            .fund(&mut evm, i, whale, amount)
+            .and_then(|()| DevnetState::supply(&market, &mut evm, whale, i, amount))
+            .map_err(|e| {
+                Error::config(
+                    format!("market.assets[{i}]"),
+                    s.market.symbols().get(i).cloned().unwrap_or_default(),
+                    format!("an asset whose decimals and price_usd allow the devnet's $2e9 of liquidity; supplying it failed: {e}"),
+                )
+            })?;
     }
     let mut setup = SetUp {
         evm,
@@ -220,49 +240,59 @@ fn open_borrowers(loaded: &LoadedScenario, setup: &mut SetUp, rng: &mut ChaCha8R
     let debt_assets = asset_indexes(loaded, &b.debt)?;
     let gas_money = U256::from(10u64).pow(U256::from(19u64));
     for k in 0..b.count {
-        let name = format!("borrower-{k}");
-        let user = actor(&name);
-        evm.set_balance(user, gas_money)?;
-        // log-uniform position size, health factor skewed towards the low end
-        let u: f64 = rng.gen();
-        let ratio = usd_f64(usd_max.max(usd_min + U256::from(1u64)), "position_usd_max")?
-            / usd_f64(usd_min.max(U256::from(1u64)), "position_usd_min")?;
-        let value_base =
-            U256::from((usd_f64(usd_min, "position_usd_min")? * ratio.powf(u)) as u128);
-        let hf_u: f64 = rng.gen::<f64>().powf(1.6);
-        let hf_span = hf_max.saturating_sub(hf_min);
-        let target_hf =
-            hf_min + hf_span * U256::from((hf_u * 1e6) as u64) / U256::from(1_000_000u64);
-        let first = collateral_assets[rng.gen_range(0..collateral_assets.len())];
-        let mut legs = vec![(first, value_base)];
-        if collateral_assets.len() > 1 && rng.gen_bool(0.3) {
-            let second = collateral_assets[rng.gen_range(0..collateral_assets.len())];
-            if second != first {
-                legs = vec![
-                    (first, value_base * U256::from(6u64) / U256::from(10u64)),
-                    (second, value_base * U256::from(4u64) / U256::from(10u64)),
-                ];
+        let mut open = || -> Result<()> {
+            let name = format!("borrower-{k}");
+            let user = actor(&name);
+            evm.set_balance(user, gas_money)?;
+            // log-uniform position size, health factor skewed towards the low end
+            let u: f64 = rng.gen();
+            let ratio = usd_f64(usd_max.max(usd_min + U256::from(1u64)), "position_usd_max")?
+                / usd_f64(usd_min.max(U256::from(1u64)), "position_usd_min")?;
+            let value_base =
+                U256::from((usd_f64(usd_min, "position_usd_min")? * ratio.powf(u)) as u128);
+            let hf_u: f64 = rng.gen::<f64>().powf(1.6);
+            let hf_span = hf_max.saturating_sub(hf_min);
+            let target_hf =
+                hf_min + hf_span * U256::from((hf_u * 1e6) as u64) / U256::from(1_000_000u64);
+            let first = collateral_assets[rng.gen_range(0..collateral_assets.len())];
+            let mut legs = vec![(first, value_base)];
+            if collateral_assets.len() > 1 && rng.gen_bool(0.3) {
+                let second = collateral_assets[rng.gen_range(0..collateral_assets.len())];
+                if second != first {
+                    legs = vec![
+                        (first, value_base * U256::from(6u64) / U256::from(10u64)),
+                        (second, value_base * U256::from(4u64) / U256::from(10u64)),
+                    ];
+                }
             }
-        }
-        for (asset, value) in &legs {
-            let amount = amount_for_base(*value, prices[*asset], decimals[*asset]);
-            // 20% extra held back for top-ups during the window
-            market.fund(evm, *asset, user, amount + amount / U256::from(5u64))?;
-            DevnetState::supply(market, evm, user, *asset, amount)?;
-        }
-        let debt = debt_assets[rng.gen_range(0..debt_assets.len())];
-        let amount = market.borrow_for_hf(evm, user, debt, target_hf)?;
-        if !amount.is_zero() {
-            DevnetState::borrow(market, evm, user, debt, amount)?;
-            // tokens for partial repays during the window
-            market.fund(evm, debt, user, amount / U256::from(3u64))?;
-        }
-        borrowers.push(Borrower {
-            name,
-            user,
-            legs: legs.iter().map(|l| l.0).collect(),
-            debt,
-        });
+            for (asset, value) in &legs {
+                let amount = amount_for_base(*value, prices[*asset], decimals[*asset]);
+                // 20% extra held back for top-ups during the window
+                market.fund(evm, *asset, user, amount + amount / U256::from(5u64))?;
+                DevnetState::supply(market, evm, user, *asset, amount)?;
+            }
+            let debt = debt_assets[rng.gen_range(0..debt_assets.len())];
+            let amount = market.borrow_for_hf(evm, user, debt, target_hf)?;
+            if !amount.is_zero() {
+                DevnetState::borrow(market, evm, user, debt, amount)?;
+                // tokens for partial repays during the window
+                market.fund(evm, debt, user, amount / U256::from(3u64))?;
+            }
+            borrowers.push(Borrower {
+                name,
+                user,
+                legs: legs.iter().map(|l| l.0).collect(),
+                debt,
+            });
+            Ok(())
+        };
+        open().map_err(|e| {
+            Error::config(
+                "borrowers",
+                format!("borrower {k} of {}", b.count),
+                format!("positions the market accepts (check borrowers.position_usd_min/max, health_factor_min/max and the assets' decimals and price_usd); opening it failed: {e}"),
+            )
+        })?;
     }
     Ok(())
 }
@@ -282,7 +312,16 @@ fn fund_competitors(loaded: &LoadedScenario, setup: &mut SetUp) -> Result<()> {
                 setup.prices[d],
                 setup.decimals[d],
             );
-            setup.market.fund(&mut setup.evm, d, who, amount)?;
+            setup
+                .market
+                .fund(&mut setup.evm, d, who, amount)
+                .map_err(|e| {
+                    Error::config(
+                        "competitors",
+                        &c.name,
+                        format!("a competitor the devnet can fund; funding it failed: {e}"),
+                    )
+                })?;
         }
     }
     Ok(())
@@ -479,7 +518,8 @@ impl<'a> WindowRun<'a> {
                                 to: call.to,
                                 input: call.input,
                                 gas_limit: ORACLE_GAS,
-                                max_fee_per_gas: header.base_fee as u128 * 2 + DEFAULT_PRIORITY_FEE,
+                                max_fee_per_gas: (header.base_fee as u128 * 2)
+                                    .saturating_add(DEFAULT_PRIORITY_FEE),
                                 max_priority_fee_per_gas: DEFAULT_PRIORITY_FEE,
                             },
                             oracle: true,
@@ -549,7 +589,7 @@ impl<'a> WindowRun<'a> {
                             to: call.to,
                             input: call.input,
                             gas_limit: LIQUIDATION_GAS,
-                            max_fee_per_gas: base_fee as u128 * 2 + priority,
+                            max_fee_per_gas: (base_fee as u128 * 2).saturating_add(priority),
                             max_priority_fee_per_gas: priority,
                         },
                         oracle: false,
@@ -615,7 +655,8 @@ impl<'a> WindowRun<'a> {
                         to: call.to,
                         input: call.input,
                         gas_limit: USER_GAS,
-                        max_fee_per_gas: header.base_fee as u128 * 2 + DEFAULT_PRIORITY_FEE,
+                        max_fee_per_gas: (header.base_fee as u128 * 2)
+                            .saturating_add(DEFAULT_PRIORITY_FEE),
                         max_priority_fee_per_gas: DEFAULT_PRIORITY_FEE,
                     },
                     oracle: false,

@@ -27,6 +27,8 @@ use crate::source::discovery::{discover_window, DiscoveryOptions};
 /// What to record.
 #[derive(Debug, Clone)]
 pub struct RecordOptions {
+    /// Most blocks a window may span (`to - from + 1`); [`DEFAULT_MAX_BLOCKS`] by default.
+    pub max_blocks: u64,
     /// Dataset name.
     pub name: String,
     /// First block of the window.
@@ -57,18 +59,38 @@ pub struct RecordReport {
     pub seconds: f64,
 }
 
+/// Most blocks `record` (and an RPC scenario) records unless told otherwise (`--max-blocks`).
+pub const DEFAULT_MAX_BLOCKS: u64 = 100_000;
+
+/// Checks a window's block range: `1 <= from <= to`, at most `max_blocks` blocks.
+pub fn check_range(from: u64, to: u64, max_blocks: u64) -> Result<()> {
+    if from == 0 || to < from {
+        return Err(Error::config(
+            "from/to",
+            format!("{}..={}", from, to),
+            "1 <= from <= to",
+        ));
+    }
+    let span = (to - from).saturating_add(1);
+    if span > max_blocks {
+        return Err(Error::config(
+            "from/to",
+            format!("{}..={} ({span} blocks)", from, to),
+            format!(
+                "at most {} blocks per window (`liqsim record --max-blocks` raises the cap)",
+                max_blocks
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Records `options` from `source`.
 pub fn record_window(source: Arc<RpcSource>, options: &RecordOptions) -> Result<RecordReport> {
     let start = Instant::now();
     let requests_before = source.client().stats().requests();
     let retries_before = source.client().stats().retries();
-    if options.from == 0 || options.to < options.from {
-        return Err(Error::config(
-            "from/to",
-            format!("{}..={}", options.from, options.to),
-            "1 <= from <= to",
-        ));
-    }
+    check_range(options.from, options.to, options.max_blocks)?;
     let blocks = source.blocks(options.from, options.to)?;
     let first_header = blocks
         .first()
@@ -242,15 +264,15 @@ pub fn ensure_recorded(
 ) -> Result<std::path::PathBuf> {
     use crate::node::rpc::RetryPolicy;
     let dir = datasets_root.join(&scenario.file.name);
-    let current = crate::data::dataset::read_manifest(&dir)
-        .ok()
-        .is_some_and(|m| {
-            m.provenance.kind == "rpc"
-                && m.provenance.scenario_sha256.as_deref() == Some(scenario.window_sha256.as_str())
-        });
-    if current {
+    let _lock = crate::data::folder::lock_exclusive(&dir)?;
+    let status = crate::data::dataset::dataset_status(&dir, |m| {
+        m.provenance.kind == "rpc"
+            && m.provenance.scenario_sha256.as_deref() == Some(scenario.window_sha256.as_str())
+    })?;
+    if status == crate::data::dataset::DatasetStatus::Current {
         return Ok(dir);
     }
+    crate::data::folder::check_replaceable(&dir, crate::data::folder::FolderKind::Dataset)?;
     let s = &scenario.file.source;
     let url = scenario.rpc_url()?;
     eprintln!(
@@ -271,6 +293,7 @@ pub fn ensure_recorded(
         RetryPolicy::default(),
     )?);
     let options = RecordOptions {
+        max_blocks: DEFAULT_MAX_BLOCKS,
         name: scenario.file.name.clone(),
         from: s.from_block,
         to: s.to_block,
@@ -287,7 +310,7 @@ pub fn ensure_recorded(
     let provenance = &mut report.window.manifest.provenance;
     provenance.scenario = Some(scenario.source.clone());
     provenance.scenario_sha256 = Some(scenario.window_sha256.clone());
-    crate::data::dataset::write_dataset(&dir, &report.window)?;
+    crate::data::dataset::write_dataset_locked(&dir, &report.window)?;
     eprintln!(
         "recorded {}: {} RPC requests ({} retries) in {:.2} s; replay matched {}/{} receipts",
         dir.display(),

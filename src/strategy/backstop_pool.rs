@@ -178,6 +178,12 @@ impl BackstopPool {
 }
 
 impl Strategy for BackstopPool {
+    fn symbols_named(&self) -> Vec<(&'static str, String)> {
+        self.stablecoins
+            .iter()
+            .map(|s| ("stablecoins", s.clone()))
+            .collect()
+    }
     fn kind(&self) -> &'static str {
         "backstop-pool"
     }

@@ -176,6 +176,11 @@ pub trait Strategy: Send + Sync {
     fn capital_base(&self) -> Option<U256> {
         None
     }
+    /// Market symbols its parameters name (checked against the market before a run), with the
+    /// parameter that names them.
+    fn symbols_named(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
     /// True when `decide` does not depend on what its earlier executions did, so the runner may
     /// execute all of one hook point's intents in parallel; capital-limited strategies decide
     /// candidate by candidate after each execution.
@@ -393,9 +398,31 @@ fn value_text(field: &str, v: &toml::Value) -> Result<String> {
     }
 }
 
-/// Expands specs into the grid of instances, checking kinds, parameter names and values.
+/// Most strategy instances a scenario's sweeps may expand to (each is evaluated at every hook).
+pub const MAX_INSTANCES: usize = 10_000;
+
+/// Checks that every symbol a strategy instance names (e.g. `backstop-pool`'s `stablecoins`) is
+/// one of the market's `symbols`.
+pub fn check_symbols(instances: &[Instance], symbols: &[String]) -> Result<()> {
+    for (i, inst) in instances.iter().enumerate() {
+        for (param, symbol) in inst.build()?.symbols_named() {
+            if !symbols.contains(&symbol) {
+                return Err(Error::config(
+                    format!("strategies: instance {i} ({}).{param}", inst.kind),
+                    symbol,
+                    format!("one of the market's symbols ({})", symbols.join(", ")),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Expands specs into the grid of instances, checking kinds, parameter names and values, that
+/// no swept list repeats a value, and that the grid has at most [`MAX_INSTANCES`] instances.
 pub fn expand(specs: &[StrategySpec]) -> Result<Vec<Instance>> {
     let mut out = Vec::new();
+    let mut total: usize = 0;
     for (i, spec) in specs.iter().enumerate() {
         let kind = kind(&spec.kind)?;
         let mut axes: Vec<(String, Vec<String>)> = Vec::new();
@@ -412,9 +439,19 @@ pub fn expand(specs: &[StrategySpec]) -> Result<Vec<Instance>> {
                     if list.is_empty() {
                         return Err(Error::config(field, "[]", "at least one value to sweep"));
                     }
-                    list.iter()
+                    let values: Vec<String> = list
+                        .iter()
                         .map(|v| value_text(&field, v))
-                        .collect::<Result<_>>()?
+                        .collect::<Result<_>>()?;
+                    let mut seen = std::collections::BTreeSet::new();
+                    if let Some(dup) = values.iter().find(|v| !seen.insert(v.as_str())) {
+                        return Err(Error::config(
+                            field,
+                            dup,
+                            "a list of distinct values (this one is repeated)",
+                        ));
+                    }
+                    values
                 }
                 Some(v) => vec![value_text(&field, v)?],
             };
@@ -434,6 +471,24 @@ pub fn expand(specs: &[StrategySpec]) -> Result<Vec<Instance>> {
                 });
             }
         }
+        let count = axes
+            .iter()
+            .try_fold(1usize, |n, (_, values)| n.checked_mul(values.len()))
+            .and_then(|n| total.checked_add(n))
+            .filter(|n| *n <= MAX_INSTANCES);
+        total = match count {
+            Some(n) => n,
+            None => {
+                let product = axes
+                    .iter()
+                    .fold(1f64, |n, (_, values)| n * values.len() as f64);
+                return Err(Error::config(
+                    format!("strategies[{i}]"),
+                    format!("a sweep of {product} instances (after {total} before it)"),
+                    format!("at most {MAX_INSTANCES} strategy instances in all"),
+                ));
+            }
+        };
         let mut grid: Vec<Params> = vec![Params::new()];
         for (name, values) in &axes {
             grid = grid

@@ -51,6 +51,7 @@ fn small_window() -> Window {
 
 fn options(w: &Window) -> RecordOptions {
     RecordOptions {
+        max_blocks: liqsim::source::record::DEFAULT_MAX_BLOCKS,
         name: "recorded".into(),
         from: w.manifest.first_block,
         to: w.manifest.last_block,
@@ -67,6 +68,7 @@ fn fast_policy() -> RetryPolicy {
         max_delay: Duration::from_secs(2),
         timeout: Duration::from_secs(10),
         max_concurrency: 8,
+        ..RetryPolicy::default()
     }
 }
 
