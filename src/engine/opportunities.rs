@@ -72,9 +72,13 @@ pub struct Opportunity {
     pub id: u64,
     /// The borrower.
     pub user: Address,
-    /// First block the position was seen with HF < 1.
+    /// First block in which the position was liquidatable (HF < 1).
     pub first_block: u64,
-    /// Last block it was seen with HF < 1.
+    /// The transaction of `first_block` after which it was first liquidatable (a price update,
+    /// an accrual, a borrow); `None` when it already was at the top of the block.
+    pub first_tx_index: Option<u32>,
+    /// Last block in which it was liquidatable (the window's last block when it is open at the
+    /// end).
     pub last_block: u64,
     /// Lowest health factor seen (WAD).
     pub min_health_factor: U256,
@@ -97,6 +101,8 @@ pub struct Opportunity {
 pub struct OpportunityLedger {
     open: BTreeMap<Address, usize>,
     all: Vec<Opportunity>,
+    /// The latest block replayed so far.
+    latest_block: u64,
 }
 
 impl OpportunityLedger {
@@ -105,15 +111,23 @@ impl OpportunityLedger {
         Self::default()
     }
 
-    /// Records a health check of `user` at `block`: opens or extends an opportunity while HF < 1,
-    /// closes an open one once HF ≥ 1 (or the debt is gone).
+    /// Notes that the replay reached `block` (the window's last block closes what is open).
+    pub fn at_block(&mut self, block: u64) {
+        self.latest_block = self.latest_block.max(block);
+    }
+
+    /// Records a health check of `user` in `block`, after its transaction `tx_index` (`None`: at
+    /// the top of the block): opens or extends an opportunity while HF < 1, closes an open one
+    /// once HF ≥ 1 (or the debt is gone).
     pub fn observe(
         &mut self,
         user: Address,
         block: u64,
+        tx_index: Option<u32>,
         health_factor: U256,
         best: Option<BestLiquidation>,
     ) {
+        self.at_block(block);
         let liquidatable = health_factor < crate::math::aave::HEALTH_FACTOR_LIQUIDATION_THRESHOLD;
         match (self.open.get(&user).copied(), liquidatable) {
             (None, true) => {
@@ -125,6 +139,7 @@ impl OpportunityLedger {
                     id,
                     user,
                     first_block: block,
+                    first_tx_index: tx_index,
                     last_block: block,
                     min_health_factor: health_factor,
                     best_bonus_value_base: bonus,
@@ -150,6 +165,14 @@ impl OpportunityLedger {
             }
             (Some(i), false) => {
                 let o = &mut self.all[i];
+                // Liquidatable until this transaction of `block`, or until the previous block
+                // when it recovered between blocks.
+                let until = if tx_index.is_some() {
+                    block
+                } else {
+                    block.saturating_sub(1)
+                };
+                o.last_block = o.last_block.max(until);
                 o.ending = if o.liquidations.is_empty() {
                     Ending::Recovered
                 } else {
@@ -184,8 +207,12 @@ impl OpportunityLedger {
         &self.all
     }
 
-    /// Ends the window: what is still open stays `OpenAtEnd`; returns every opportunity.
-    pub fn finish(self) -> Vec<Opportunity> {
+    /// Ends the window: what is still open stays `OpenAtEnd`, liquidatable until the window's
+    /// last block; returns every opportunity.
+    pub fn finish(mut self) -> Vec<Opportunity> {
+        for &i in self.open.values() {
+            self.all[i].last_block = self.all[i].last_block.max(self.latest_block);
+        }
         self.all
     }
 }
@@ -241,7 +268,7 @@ impl OpportunityTracker {
         })
     }
 
-    fn observe(&mut self, user: Address, block: u64) -> Result<()> {
+    fn observe(&mut self, user: Address, block: u64, tx_index: Option<u32>) -> Result<()> {
         let position = self.book.position(&user)?;
         let health_factor = match &position {
             Some(p) => p.health_factor()?,
@@ -251,7 +278,7 @@ impl OpportunityTracker {
             Some(p) if crate::math::aave::is_liquidatable(health_factor) => best_liquidation(&**p)?,
             _ => None,
         };
-        self.ledger.observe(user, block, health_factor, best);
+        self.ledger.observe(user, block, tx_index, health_factor, best);
         let prices = self
             .book
             .oracle_prices()
@@ -274,7 +301,7 @@ impl OpportunityTracker {
     /// factor scaled by the worst collateral price ratio and the worst debt price ratio since
     /// then, with a margin for interest accrued between checks. This is only a filter; every
     /// health factor that is recorded comes from the exact shared math.
-    fn observe_all(&mut self, block: u64) -> Result<()> {
+    fn observe_all(&mut self, block: u64, tx_index: Option<u32>) -> Result<()> {
         const MARGIN: f64 = 1.002;
         let now: Vec<f64> = self
             .book
@@ -308,7 +335,7 @@ impl OpportunityTracker {
             }
         }
         for user in due {
-            self.observe(user, block)?;
+            self.observe(user, block, tx_index)?;
         }
         Ok(())
     }
@@ -347,12 +374,10 @@ where
 {
     fn on_block_start(&mut self, _evm: &mut Evm<DB>, block: &BlockRecord) -> Result<()> {
         self.book.set_timestamp(block.timestamp)?;
-        // Interest drifts health factors slowly: a full sweep at the start and every 25 blocks.
-        if !self.started || block.number.is_multiple_of(25) {
-            self.started = true;
-            self.observe_all(block.number)?;
-        }
-        Ok(())
+        self.ledger.at_block(block.number);
+        // Interest moves health factors between blocks: every block, each user whose health
+        // factor could have crossed 1 since it was last computed is checked.
+        self.observe_all(block.number, None)
     }
 
     fn on_transaction(
@@ -386,7 +411,7 @@ where
         }
         let touched = self.book.apply_logs(evm, &tx.outcome.logs)?;
         for user in touched {
-            self.observe(user, block.number)?;
+            self.observe(user, block.number, Some(tx.index))?;
         }
         Ok(())
     }
@@ -402,7 +427,7 @@ where
         tx: &ReplayedTx<'_>,
     ) -> Result<()> {
         self.book.apply_price_update(evm, tx)?;
-        self.observe_all(block.number)
+        self.observe_all(block.number, Some(tx.index))
     }
 }
 
@@ -418,16 +443,20 @@ mod tests {
     fn opens_extends_and_closes() {
         let mut l = OpportunityLedger::new();
         let a = Address::repeat_byte(1);
-        l.observe(a, 10, hf(1100), None);
+        l.observe(a, 10, None, hf(1100), None);
         assert!(l.all().is_empty());
-        l.observe(a, 11, hf(990), None);
-        l.observe(a, 12, hf(970), None);
-        assert_eq!(l.open_for(&a).unwrap().first_block, 11);
-        assert_eq!(l.open_for(&a).unwrap().min_health_factor, hf(970));
-        l.observe(a, 13, hf(1001), None);
+        // Liquidatable after the price update at tx 3 of block 11.
+        l.observe(a, 11, Some(3), hf(990), None);
+        l.observe(a, 12, None, hf(970), None);
+        let o = l.open_for(&a).unwrap();
+        assert_eq!((o.first_block, o.first_tx_index), (11, Some(3)));
+        assert_eq!(o.min_health_factor, hf(970));
+        // Recovered between blocks 12 and 13: liquidatable until block 12.
+        l.observe(a, 13, None, hf(1001), None);
         assert_eq!(l.all()[0].ending, Ending::Recovered);
         assert_eq!(l.all()[0].end_block, Some(13));
-        l.observe(a, 20, hf(900), None);
+        assert_eq!(l.all()[0].last_block, 12);
+        l.observe(a, 20, None, hf(900), None);
         l.on_liquidation(
             a,
             HistoricalLiquidation {
@@ -443,10 +472,25 @@ mod tests {
                 bonus_value_base: I256::ZERO,
             },
         );
-        l.observe(a, 21, hf(1050), None);
+        // Liquidated by tx 0 of block 21: liquidatable in block 21 until then.
+        l.observe(a, 21, Some(0), hf(1050), None);
+        // A back-run window: liquidatable only between tx 2 and tx 4 of block 30.
+        let b = Address::repeat_byte(2);
+        l.observe(b, 30, Some(2), hf(950), None);
+        l.observe(b, 30, Some(4), hf(1010), None);
+        // Open at the end of a window that runs to block 40.
+        let c = Address::repeat_byte(3);
+        l.observe(c, 35, None, hf(800), None);
+        l.at_block(40);
         let all = l.finish();
-        assert_eq!(all.len(), 2);
+        assert_eq!(all.len(), 4);
         assert_eq!(all[1].ending, Ending::Liquidated);
+        assert_eq!((all[1].first_block, all[1].last_block), (20, 21));
         assert_eq!(all[1].liquidations[0].liquidator, Address::repeat_byte(9));
+        assert_eq!(
+            (all[2].first_block, all[2].first_tx_index, all[2].last_block),
+            (30, Some(2), 30)
+        );
+        assert_eq!((all[3].ending, all[3].last_block), (Ending::OpenAtEnd, 40));
     }
 }

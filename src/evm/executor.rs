@@ -37,6 +37,11 @@ pub struct TxOutcome {
     pub created: Option<Address>,
     /// Halt reason, when the transaction halted.
     pub halt: Option<String>,
+    /// Storage slots whose value the transaction changed, `(contract, slot)`, sorted.
+    pub storage_writes: Vec<(Address, U256)>,
+    /// Every storage slot the transaction read or wrote, `(contract, slot)`, sorted (collected for
+    /// calls that are not committed: the view calls whose dependencies are watched).
+    pub storage_reads: Vec<(Address, U256)>,
 }
 
 impl TxOutcome {
@@ -51,6 +56,8 @@ impl TxOutcome {
                 logs,
                 created,
                 halt: None,
+                storage_writes: Vec::new(),
+                storage_reads: Vec::new(),
             },
             ExecutionResult::Revert { output, .. } => Self {
                 success: false,
@@ -59,6 +66,8 @@ impl TxOutcome {
                 logs: Vec::new(),
                 created: None,
                 halt: None,
+                storage_writes: Vec::new(),
+                storage_reads: Vec::new(),
             },
             ExecutionResult::Halt { reason, .. } => Self {
                 success: false,
@@ -67,6 +76,8 @@ impl TxOutcome {
                 logs: Vec::new(),
                 created: None,
                 halt: Some(format!("{reason:?}")),
+                storage_writes: Vec::new(),
+                storage_reads: Vec::new(),
             },
         }
     }
@@ -199,16 +210,31 @@ where
             TxKind::Call(a) => Some(a),
             TxKind::Create => None,
         };
-        let result = if commit {
-            self.inner.transact_commit(tx)
-        } else {
-            self.inner.transact(tx).map(|r| r.result)
-        };
-        let result = result.map_err(|e| Error::EvmInvalid {
+        let executed = self.inner.transact(tx).map_err(|e| Error::EvmInvalid {
             to,
             message: e.to_string(),
         })?;
-        Ok(TxOutcome::from_result(result))
+        let mut writes = Vec::new();
+        let mut reads = Vec::new();
+        for (address, account) in &executed.state {
+            for (slot, value) in &account.storage {
+                if value.is_changed() {
+                    writes.push((*address, *slot));
+                }
+                if !commit {
+                    reads.push((*address, *slot));
+                }
+            }
+        }
+        writes.sort_unstable();
+        reads.sort_unstable();
+        if commit {
+            self.inner.commit(executed.state);
+        }
+        let mut outcome = TxOutcome::from_result(executed.result);
+        outcome.storage_writes = writes;
+        outcome.storage_reads = reads;
+        Ok(outcome)
     }
 
     /// Sends a transaction from `from` at the block's base fee, with the sender's current nonce,
@@ -294,6 +320,24 @@ where
         cfg.disable_balance_check = false;
         cfg.disable_block_gas_limit = false;
         result
+    }
+
+    /// Read-only typed call; decodes the return value and lists every storage slot it read
+    /// (through proxies and adapters alike: the slots of whichever contracts the call reached).
+    pub fn view_with_reads<C: SolCall>(
+        &mut self,
+        to: Address,
+        call: &C,
+        what: &str,
+    ) -> Result<(C::Return, Vec<(Address, U256)>)> {
+        let outcome = self
+            .call_raw(Address::ZERO, to, call.abi_encode().into())?
+            .into_result(what)?;
+        let value = C::abi_decode_returns(&outcome.output).map_err(|e| Error::Decode {
+            what: what.to_string(),
+            message: e.to_string(),
+        })?;
+        Ok((value, outcome.storage_reads))
     }
 
     /// Read-only typed call; decodes the return value.

@@ -7,5 +7,6 @@ pub mod keys;
 pub mod replayed;
 pub mod state;
 pub mod tx;
+pub mod watch;
 
 pub use executor::{decode_revert_reason, Evm, TxOutcome};

@@ -70,6 +70,12 @@ pub fn opportunities(rows: &[Opportunity], market: &AnyMarket) -> Result<Vec<u8>
                 rows.iter().map(|o| o.first_block).collect::<Vec<u64>>(),
             ),
             col(
+                "first_tx_index",
+                rows.iter()
+                    .map(|o| o.first_tx_index)
+                    .collect::<Vec<Option<u32>>>(),
+            ),
+            col(
                 "last_block",
                 rows.iter().map(|o| o.last_block).collect::<Vec<u64>>(),
             ),

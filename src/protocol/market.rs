@@ -182,6 +182,16 @@ pub struct LiquidationRequest {
     pub receive_shares: bool,
 }
 
+/// The protocol's own verdict on a borrower, from its view functions executed in the EVM (the
+/// referee's truth).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProtocolHealth {
+    /// The health factor the protocol reports (Aave: `getUserAccountData`), where it has one.
+    pub health_factor: Option<U256>,
+    /// Whether the protocol lets anyone liquidate the borrower now.
+    pub liquidatable: bool,
+}
+
 /// A transaction to send: target and calldata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
@@ -270,6 +280,9 @@ where
 {
     /// Gives a what-if liquidator enough of debt asset `d` for any repay the protocol accepts.
     fn fund_liquidator(&self, evm: &mut Evm<DB>, d: usize, who: Address) -> Result<()>;
+    /// The protocol's own verdict on `user` now, from its views (`getUserAccountData`,
+    /// `getAccountLiquidity`).
+    fn protocol_health(&self, evm: &mut Evm<DB>, user: Address) -> Result<ProtocolHealth>;
     /// The liquidations among a successful transaction's logs, read with the state after it.
     fn liquidations(&self, evm: &mut Evm<DB>, logs: &[Log]) -> Result<Vec<LiquidationEvent>>;
 }

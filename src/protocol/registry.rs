@@ -16,7 +16,7 @@ use crate::evm::replayed::ReplayedTx;
 use crate::protocol::artifacts::{ArtifactStore, NpmPackage};
 use crate::protocol::devnet::{DevnetMarket, DevnetState};
 use crate::protocol::market::{
-    BookUpdates, Call, LendingMarket, LiquidationEvent, LiquidationRequest, MarketState, Position,
+    ProtocolHealth,    BookUpdates, Call, LendingMarket, LiquidationEvent, LiquidationRequest, MarketState, Position,
     PositionBook,
 };
 use crate::protocol::spec::{Capabilities, MarketDescription, Protocol, Verification};
@@ -216,6 +216,9 @@ macro_rules! protocols {
         {
             fn fund_liquidator(&self, evm: &mut Evm<DB>, d: usize, who: Address) -> Result<()> {
                 match self { $(AnyMarket::$variant(m) => MarketState::fund_liquidator(m, evm, d, who),)+ }
+            }
+            fn protocol_health(&self, evm: &mut Evm<DB>, user: Address) -> Result<ProtocolHealth> {
+                match self { $(AnyMarket::$variant(m) => MarketState::protocol_health(m, evm, user),)+ }
             }
             fn liquidations(&self, evm: &mut Evm<DB>, logs: &[Log]) -> Result<Vec<LiquidationEvent>> {
                 match self { $(AnyMarket::$variant(m) => MarketState::liquidations(m, evm, logs),)+ }

@@ -19,6 +19,7 @@ use revm::DatabaseRef;
 use super::abi::{ILendingPool, IPriceOracle, IScaledBalanceToken};
 use super::{decode_liquidation_calls, explain_code, AaveV2Market};
 use crate::error::{Error, Result};
+use crate::evm::watch::SlotWatch;
 use crate::evm::executor::{decode_revert_reason, Evm};
 use crate::evm::replayed::ReplayedTx;
 use crate::math::aave::{
@@ -31,7 +32,7 @@ use crate::math::fixed::{ray_mul, WAD};
 use crate::protocol::aave_v3::market::{config_exposure, holdings_of, reserves_after};
 use crate::protocol::devnet::{DevnetMarket, DevnetState};
 use crate::protocol::market::{
-    BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, LiquidationRequest, MarketState,
+    ProtocolHealth,    BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, LiquidationRequest, MarketState,
     Position, PositionBook,
 };
 
@@ -156,6 +157,8 @@ pub struct AaveV2Book {
     prices_eth: Vec<U256>,
     eth_usd: U256,
     now: u64,
+    /// Storage the oracle's price reads touched: a transaction writing it moved a price.
+    price_slots: SlotWatch,
 }
 
 fn view_err(what: &str) -> impl Fn(Error) -> Error + '_ {
@@ -200,6 +203,7 @@ impl AaveV2Book {
             prices_eth: vec![U256::ZERO; n],
             eth_usd: U256::ZERO,
             now: u64::MAX,
+            price_slots: SlotWatch::new(),
         };
         book.read_prices(evm)?;
         let now: u64 = evm.block().timestamp.saturating_to();
@@ -215,20 +219,25 @@ impl AaveV2Book {
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
+        self.price_slots.clear();
         for (i, r) in self.market.reserves.iter().enumerate() {
-            self.prices_eth[i] = evm.view(
+            let (price, reads) = evm.view_with_reads(
                 self.market.oracle,
                 &IPriceOracle::getAssetPriceCall {
                     asset: r.underlying,
                 },
                 "PriceOracle.getAssetPrice",
             )?;
+            self.prices_eth[i] = price;
+            self.price_slots.extend(reads);
         }
-        self.eth_usd = evm.view(
+        let (eth_usd, reads) = evm.view_with_reads(
             self.market.oracle,
             &IPriceOracle::getEthUsdPriceCall {},
             "PriceOracle.getEthUsdPrice",
         )?;
+        self.eth_usd = eth_usd;
+        self.price_slots.extend(reads);
         Ok(())
     }
 
@@ -419,6 +428,7 @@ where
             .logs
             .iter()
             .any(|l| l.address == self.market.oracle)
+            || self.price_slots.written_by(tx.outcome)
     }
 
     fn apply_price_update(&mut self, evm: &mut Evm<DB>, _tx: &ReplayedTx<'_>) -> Result<()> {
@@ -595,6 +605,13 @@ where
     DB: DatabaseRef,
     DB::Error: DBErrorMarker + std::fmt::Display,
 {
+    fn protocol_health(&self, evm: &mut Evm<DB>, user: Address) -> Result<ProtocolHealth> {
+        let hf = self.account_data(evm, user)?.health_factor;
+        Ok(ProtocolHealth {
+            health_factor: Some(hf),
+            liquidatable: hf < crate::protocol::market::HEALTH_FACTOR_ONE,
+        })
+    }
     fn fund_liquidator(&self, evm: &mut Evm<DB>, d: usize, who: Address) -> Result<()> {
         let r = self.reserve(d)?;
         let in_pool = self.balance(evm, r.underlying, r.a_token)?;

@@ -13,6 +13,8 @@ use crate::evm::executor::Evm;
 use crate::math::aave::{self as aave_math, AccountData, ReserveConfig, UserReserve};
 use crate::math::fixed::ray_mul;
 use crate::protocol::aave_v3::market::V3Position;
+use crate::evm::replayed::ReplayedTx;
+use crate::evm::watch::SlotWatch;
 use crate::protocol::aave_v3::{decode_events, AaveV3Market, PoolEvent};
 pub use crate::protocol::market::BestLiquidation;
 
@@ -52,6 +54,9 @@ pub struct BorrowerIndex {
     /// Per reserve, the price source the oracle reads when it is the market's own feed
     /// (`getSourceOfAsset`): its `AnswerUpdated` events then carry the new price.
     feeds: Vec<Option<Address>>,
+    /// Every storage slot the oracle's price reads touched when prices were last read: a
+    /// transaction writing one of them moved a price, by whatever mechanism.
+    price_slots: SlotWatch,
 }
 
 /// Where the Pool keeps `mapping(address => ReserveData)`: once learnt (and verified against
@@ -273,23 +278,10 @@ impl BorrowerIndex {
             layout: None,
             reserve_layout: None,
             feeds: Vec::new(),
+            price_slots: SlotWatch::new(),
         };
         index.refresh_reserves(evm)?;
         index.reserve_layout = ReserveLayout::discover(evm, market, &index.data)?;
-        index.feeds = market
-            .reserves
-            .iter()
-            .map(|r| {
-                let source = evm.view(
-                    market.oracle,
-                    &crate::protocol::aave_v3::abi::IAaveOracle::getSourceOfAssetCall {
-                        asset: r.underlying,
-                    },
-                    "getSourceOfAsset",
-                )?;
-                Ok((source == r.price_feed && !source.is_zero()).then_some(source))
-            })
-            .collect::<Result<_>>()?;
         Ok(index)
     }
 
@@ -344,17 +336,64 @@ impl BorrowerIndex {
         self.refresh_prices(evm)
     }
 
-    /// Re-reads the oracle prices (after a price update).
+    /// Re-reads the oracle prices (after a price update) and the sources the oracle reads, and
+    /// re-learns the storage those reads touch.
     pub fn refresh_prices<DB>(&mut self, evm: &mut Evm<DB>) -> Result<()>
     where
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
         self.ensure_len();
+        self.price_slots.clear();
+        self.feeds.clear();
         for i in 0..self.market.reserves.len() {
-            self.reserves[i].price = self.market.price(evm, i)?;
+            let (price, reads) = self.market.price_with_reads(evm, i)?;
+            self.reserves[i].price = price;
+            self.price_slots.extend(reads);
+            let reserve = &self.market.reserves[i];
+            let source = evm.view(
+                self.market.oracle,
+                &crate::protocol::aave_v3::abi::IAaveOracle::getSourceOfAssetCall {
+                    asset: reserve.underlying,
+                },
+                "getSourceOfAsset",
+            )?;
+            self.feeds
+                .push((source == reserve.price_feed && !source.is_zero()).then_some(source));
         }
         Ok(())
+    }
+
+    /// True when `tx` may have moved a price: it emitted a feed's `AnswerUpdated`, or it wrote
+    /// storage that the oracle's price reads depend on.
+    pub fn moves_prices(&self, tx: &ReplayedTx<'_>) -> bool {
+        !tx.price_updates.is_empty() || self.price_slots.written_by(tx.outcome)
+    }
+
+    /// Brings prices up to date after `tx`: `AnswerUpdated` answers of the market's own feeds
+    /// are taken as they are when they explain every watched write; anything else (a source
+    /// swap, a proxy or adapter whose storage changed, an unknown feed) re-reads every price
+    /// through the oracle.
+    pub fn apply_price_update<DB>(&mut self, evm: &mut Evm<DB>, tx: &ReplayedTx<'_>) -> Result<()>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let explained = |contract: &Address| {
+            tx.price_updates
+                .iter()
+                .any(|(feed, _)| feed == contract && self.feeds.contains(&Some(*feed)))
+        };
+        let unexplained = tx.outcome.success
+            && tx
+                .outcome
+                .storage_writes
+                .iter()
+                .any(|(c, slot)| self.price_slots.contains(*c, *slot) && !explained(c));
+        if unexplained {
+            return self.refresh_prices(evm);
+        }
+        self.apply_price_updates(evm, &tx.price_updates)
     }
 
     /// Applies oracle updates `(feed, new answer)`: a reserve whose oracle source is that feed

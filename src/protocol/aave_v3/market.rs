@@ -21,7 +21,7 @@ use crate::math::fixed::WAD;
 use crate::protocol::aave_v3::book::BorrowerIndex;
 use crate::protocol::devnet::{DevnetMarket, DevnetState};
 use crate::protocol::market::{
-    BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, LiquidationRequest, MarketState,
+    ProtocolHealth,    BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, LiquidationRequest, MarketState,
     Position, PositionBook,
 };
 
@@ -292,6 +292,13 @@ where
     DB: DatabaseRef,
     DB::Error: DBErrorMarker + std::fmt::Display,
 {
+    fn protocol_health(&self, evm: &mut Evm<DB>, user: Address) -> Result<ProtocolHealth> {
+        let hf = self.account_data(evm, user)?.health_factor;
+        Ok(ProtocolHealth {
+            health_factor: Some(hf),
+            liquidatable: hf < crate::protocol::market::HEALTH_FACTOR_ONE,
+        })
+    }
     fn fund_liquidator(&self, evm: &mut Evm<DB>, d: usize, who: Address) -> Result<()> {
         let debt = self.reserve(d)?;
         let debt_in_pool = self.balance_of(evm, debt.underlying, debt.a_token)?;
@@ -396,10 +403,10 @@ where
     }
 
     fn moves_prices(&self, tx: &ReplayedTx<'_>) -> bool {
-        !tx.price_updates.is_empty()
+        BorrowerIndex::moves_prices(self, tx)
     }
 
     fn apply_price_update(&mut self, evm: &mut Evm<DB>, tx: &ReplayedTx<'_>) -> Result<()> {
-        self.apply_price_updates(evm, &tx.price_updates)
+        BorrowerIndex::apply_price_update(self, evm, tx)
     }
 }

@@ -493,6 +493,25 @@ impl AaveV3Market {
         )
     }
 
+    /// Oracle price of reserve `asset` (8 decimals), and every storage slot the oracle's read
+    /// touched (its source mapping, the feed, whatever proxy or adapter stands between).
+    pub fn price_with_reads<DB>(
+        &self,
+        evm: &mut Evm<DB>,
+        asset: usize,
+    ) -> Result<(U256, Vec<(Address, U256)>)>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let asset = self.reserve(asset)?.underlying;
+        evm.view_with_reads(
+            self.oracle,
+            &IAaveOracle::getAssetPriceCall { asset },
+            "getAssetPrice",
+        )
+    }
+
     /// ERC-20 `balanceOf`.
     pub fn balance_of<DB>(&self, evm: &mut Evm<DB>, token: Address, who: Address) -> Result<U256>
     where

@@ -23,6 +23,7 @@ use revm::DatabaseRef;
 use super::abi::{IComptroller, IMockPriceOracle, IMockToken, IVToken};
 use super::{explain_revert, AccountMarket, AccountState, CompoundMarket, PoolParams};
 use crate::error::Result;
+use crate::evm::watch::SlotWatch;
 use crate::evm::executor::Evm;
 use crate::evm::replayed::ReplayedTx;
 use crate::math::aave::LiquidationOutcome;
@@ -32,7 +33,7 @@ use crate::math::compound::{
 use crate::math::fixed::WAD;
 use crate::protocol::devnet::{DevnetMarket, DevnetState};
 use crate::protocol::market::{
-    BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, LiquidationRequest, MarketState,
+    ProtocolHealth,    BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, LiquidationRequest, MarketState,
     Position, PositionBook,
 };
 
@@ -229,6 +230,8 @@ pub struct CompoundBook {
     decimals: Arc<Vec<u8>>,
     markets: Vec<MarketNow>,
     users: BTreeMap<Address, Account>,
+    /// Storage the oracle's price reads touched: a transaction writing it moved a price.
+    price_slots: SlotWatch,
 }
 
 impl CompoundBook {
@@ -262,6 +265,7 @@ impl CompoundBook {
             decimals: Arc::new(market.markets.iter().map(|m| m.decimals).collect()),
             markets: vec![MarketNow::default(); market.markets.len()],
             users: BTreeMap::new(),
+            price_slots: SlotWatch::new(),
         };
         for i in 0..market.markets.len() {
             let vtoken = market.markets[i].vtoken;
@@ -307,12 +311,15 @@ impl CompoundBook {
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
+        self.price_slots.clear();
         for (i, m) in self.market.markets.iter().enumerate() {
-            self.markets[i].price = evm.view(
+            let (price, reads) = evm.view_with_reads(
                 self.market.oracle,
                 &IMockPriceOracle::getUnderlyingPriceCall { vToken: m.vtoken },
                 "MockPriceOracle.getUnderlyingPrice",
             )?;
+            self.markets[i].price = price;
+            self.price_slots.extend(reads);
         }
         Ok(())
     }
@@ -491,7 +498,8 @@ where
     }
 
     fn moves_prices(&self, tx: &ReplayedTx<'_>) -> bool {
-        tx.outcome.success && tx.tx.to() == Some(self.market.oracle)
+        (tx.outcome.success && tx.tx.to() == Some(self.market.oracle))
+            || self.price_slots.written_by(tx.outcome)
     }
 
     fn apply_price_update(&mut self, evm: &mut Evm<DB>, _tx: &ReplayedTx<'_>) -> Result<()> {
@@ -643,6 +651,13 @@ where
     DB: DatabaseRef,
     DB::Error: DBErrorMarker + std::fmt::Display,
 {
+    fn protocol_health(&self, evm: &mut Evm<DB>, user: Address) -> Result<ProtocolHealth> {
+        let (_, shortfall) = self.account_liquidity(evm, user)?;
+        Ok(ProtocolHealth {
+            health_factor: None,
+            liquidatable: !shortfall.is_zero(),
+        })
+    }
     fn fund_liquidator(&self, evm: &mut Evm<DB>, d: usize, who: Address) -> Result<()> {
         let m = self.market(d)?;
         let cash = evm.view(
