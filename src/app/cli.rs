@@ -64,6 +64,10 @@ pub enum Command {
     Record(RecordArgs),
     /// Show what a dataset holds (after checking every file's hash).
     Inspect(InspectArgs),
+    /// The protocol referee: replay a dataset and compare every tracked borrower's health factor
+    /// and open opportunity with the protocol's own views after every price update and at every
+    /// block's end; exits non-zero on any mismatch.
+    CheckWindow(CheckWindowArgs),
     /// Differential proof: the shared math against the protocol's own bytecode on random positions.
     Verify(VerifyArgs),
     /// Benchmarks.
@@ -217,6 +221,45 @@ pub struct InspectArgs {
     pub dataset: PathBuf,
 }
 
+/// `liqsim check-window`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  liqsim check-window datasets/eth-crash")]
+pub struct CheckWindowArgs {
+    /// Dataset folder (devnet-built or recorded), e.g. `datasets/eth-crash`.
+    pub dataset: PathBuf,
+    /// Mismatches printed at most (all are counted).
+    #[arg(long, default_value_t = 50)]
+    pub print: usize,
+}
+
+/// `liqsim check-window`.
+fn check_window(args: &CheckWindowArgs) -> Result<()> {
+    let window = crate::data::dataset::read_dataset(&args.dataset)?;
+    let report = crate::app::run::check_window(&window, true)?;
+    for m in report.mismatches.iter().take(args.print) {
+        println!("MISMATCH {m}");
+    }
+    println!(
+        "referee: {} blocks, {} transactions, {} points checked, {} borrower comparisons against the protocol's views, {} opportunities, {:.1} s: {} mismatches",
+        report.fidelity.blocks,
+        report.fidelity.transactions,
+        report.points,
+        report.comparisons,
+        report.opportunities,
+        report.seconds,
+        report.mismatches.len()
+    );
+    if report.mismatches.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Mismatch(format!(
+            "{} mismatches between liqsim and the protocol on {}",
+            report.mismatches.len(),
+            args.dataset.display()
+        )))
+    }
+}
+
 /// `liqsim verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -269,6 +312,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Dataset(DatasetCommand::Build(args)) => build(args),
         Command::Record(args) => record(args),
         Command::Inspect(args) => inspect(&args),
+        Command::CheckWindow(args) => check_window(&args),
         Command::Verify(args) => verify(&args),
         Command::Bench(args) => bench(&args),
         Command::Explore(args) => explore(&args),

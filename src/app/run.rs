@@ -126,6 +126,54 @@ pub fn replay_window(window: &Window, strict: bool, show_progress: bool) -> Resu
     })
 }
 
+/// What the protocol referee found on a window.
+#[derive(Debug, Clone)]
+pub struct RefereeReport {
+    /// Receipt fidelity of the replay.
+    pub fidelity: crate::engine::replay::Fidelity,
+    /// Every disagreement with the protocol's views.
+    pub mismatches: Vec<crate::engine::referee::Mismatch>,
+    /// Points checked (price-update hook points and block ends).
+    pub points: u64,
+    /// Borrower comparisons made.
+    pub comparisons: u64,
+    /// Opportunities in the ledger.
+    pub opportunities: usize,
+    /// Seconds the refereed replay took.
+    pub seconds: f64,
+}
+
+/// Replays a window with the book and the ledger under the protocol referee: after every
+/// price-update hook point and at every block's end, each tracked borrower's health factor
+/// (Compound-style: whether it has a shortfall) and its open opportunity are compared with the
+/// protocol's own views executed in the EVM.
+pub fn check_window(window: &Window, show_progress: bool) -> Result<RefereeReport> {
+    let details = WindowDetails::from_manifest(&window.manifest)?;
+    let db = load_prestate(&window.accounts, &window.code, &window.storage)?;
+    let mut evm = Evm::from_cache_db(db, window.manifest.chain_id);
+    if let Some(first) = window.blocks.first() {
+        evm.set_block(crate::evm::state::block_env(first));
+    }
+    let tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
+    let mut referee = crate::engine::referee::Referee::new(tracker);
+    let bar = if show_progress {
+        progress_bar(window.blocks.len() as u64, "refereeing")
+    } else {
+        ProgressBar::hidden()
+    };
+    let start = Instant::now();
+    let fidelity = replay(&mut evm, window, false, &mut referee, Some(&bar))?;
+    bar.finish_and_clear();
+    Ok(RefereeReport {
+        fidelity,
+        opportunities: referee.tracker.ledger.all().len(),
+        mismatches: referee.mismatches,
+        points: referee.points,
+        comparisons: referee.comparisons,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
 /// Prints a replay report.
 pub fn print_report(report: &ReplayReport) {
     let f = &report.fidelity;

@@ -1,7 +1,9 @@
 //! The backtest engine: the replay driver with its hook points, the opportunity ledger, the
-//! what-if executor and the sweep runner that evaluates strategies at every hook point.
+//! what-if executor, the sweep runner that evaluates strategies at every hook point, and the
+//! protocol referee that checks the book and the ledger against the protocol's own views.
 
 pub mod opportunities;
+pub mod referee;
 pub mod replay;
 pub mod runner;
 pub mod whatif;

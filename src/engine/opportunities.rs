@@ -241,7 +241,6 @@ pub struct OpportunityTracker {
     /// Historical liquidations by liquidator.
     pub liquidations_by: BTreeMap<Address, u64>,
     decimals: Vec<u8>,
-    started: bool,
     /// Per user: health factor and prices when it was last computed.
     last_check: BTreeMap<Address, LastCheck>,
 }
@@ -263,7 +262,6 @@ impl OpportunityTracker {
             market: market.clone(),
             ledger: OpportunityLedger::new(),
             liquidations_by: BTreeMap::new(),
-            started: false,
             last_check: BTreeMap::new(),
         })
     }
@@ -278,7 +276,8 @@ impl OpportunityTracker {
             Some(p) if crate::math::aave::is_liquidatable(health_factor) => best_liquidation(&**p)?,
             _ => None,
         };
-        self.ledger.observe(user, block, tx_index, health_factor, best);
+        self.ledger
+            .observe(user, block, tx_index, health_factor, best);
         let prices = self
             .book
             .oracle_prices()

@@ -49,6 +49,10 @@ where
     ) -> Result<()> {
         Ok(())
     }
+    /// After the block's last transaction.
+    fn on_block_end(&mut self, _evm: &mut Evm<DB>, _block: &BlockRecord) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Hooks that do nothing (bare replay).
@@ -264,6 +268,7 @@ where
             tx_cursor += 1;
             position = position.saturating_add(1);
         }
+        hooks.on_block_end(evm, block)?;
         fidelity.blocks += 1;
         if let Some(p) = progress {
             p.inc(1);
@@ -335,6 +340,9 @@ where
             }
             tx_cursor += 1;
             ran += 1;
+        }
+        if !last {
+            hooks.on_block_end(evm, block)?;
         }
     }
     Ok(ran)

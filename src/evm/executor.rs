@@ -38,11 +38,14 @@ pub struct TxOutcome {
     /// Halt reason, when the transaction halted.
     pub halt: Option<String>,
     /// Storage slots whose value the transaction changed, `(contract, slot)`, sorted.
-    pub storage_writes: Vec<(Address, U256)>,
+    pub storage_writes: Vec<StorageKey>,
     /// Every storage slot the transaction read or wrote, `(contract, slot)`, sorted (collected for
     /// calls that are not committed: the view calls whose dependencies are watched).
-    pub storage_reads: Vec<(Address, U256)>,
+    pub storage_reads: Vec<StorageKey>,
 }
+
+/// A storage slot of a contract: `(contract, slot)`.
+pub type StorageKey = (Address, U256);
 
 impl TxOutcome {
     fn from_result(result: ExecutionResult<HaltReason>) -> Self {
@@ -329,7 +332,7 @@ where
         to: Address,
         call: &C,
         what: &str,
-    ) -> Result<(C::Return, Vec<(Address, U256)>)> {
+    ) -> Result<(C::Return, Vec<StorageKey>)> {
         let outcome = self
             .call_raw(Address::ZERO, to, call.abi_encode().into())?
             .into_result(what)?;

@@ -16,8 +16,8 @@ use crate::evm::replayed::ReplayedTx;
 use crate::protocol::artifacts::{ArtifactStore, NpmPackage};
 use crate::protocol::devnet::{DevnetMarket, DevnetState};
 use crate::protocol::market::{
-    ProtocolHealth,    BookUpdates, Call, LendingMarket, LiquidationEvent, LiquidationRequest, MarketState, Position,
-    PositionBook,
+    BookUpdates, Call, LendingMarket, LiquidationEvent, LiquidationRequest, MarketState, Position,
+    PositionBook, ProtocolHealth,
 };
 use crate::protocol::spec::{Capabilities, MarketDescription, Protocol, Verification};
 

@@ -9,6 +9,7 @@ mod explore;
 mod layers;
 mod notebook;
 mod protocols;
+mod referee;
 mod reliability;
 mod rpc;
 mod strategies;

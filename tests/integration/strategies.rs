@@ -24,7 +24,7 @@ use liqsim::strategy::{expand, Candidate, Decision, HookView, Instance, Strategy
 
 use crate::common::{aave_v3_artifacts, default_market};
 
-fn window() -> &'static Window {
+pub(crate) fn window() -> &'static Window {
     static WINDOW: OnceLock<Window> = OnceLock::new();
     WINDOW.get_or_init(|| {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-crash.toml");

@@ -19,9 +19,9 @@ use revm::DatabaseRef;
 use super::abi::{ILendingPool, IPriceOracle, IScaledBalanceToken};
 use super::{decode_liquidation_calls, explain_code, AaveV2Market};
 use crate::error::{Error, Result};
-use crate::evm::watch::SlotWatch;
 use crate::evm::executor::{decode_revert_reason, Evm};
 use crate::evm::replayed::ReplayedTx;
+use crate::evm::watch::SlotWatch;
 use crate::math::aave::{
     self as aave_math, LiquidationOutcome, ReserveConfig, ReserveIndexes, UserReserve,
 };
@@ -32,8 +32,8 @@ use crate::math::fixed::{ray_mul, WAD};
 use crate::protocol::aave_v3::market::{config_exposure, holdings_of, reserves_after};
 use crate::protocol::devnet::{DevnetMarket, DevnetState};
 use crate::protocol::market::{
-    ProtocolHealth,    BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, LiquidationRequest, MarketState,
-    Position, PositionBook,
+    BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, LiquidationRequest, MarketState,
+    Position, PositionBook, ProtocolHealth,
 };
 
 /// Aave V2's flash-loan premium (`FLASHLOAN_PREMIUM_TOTAL` in `LendingPool` 1.0.1), bps.

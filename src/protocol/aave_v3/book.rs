@@ -10,11 +10,11 @@ use revm::DatabaseRef;
 
 use crate::error::Result;
 use crate::evm::executor::Evm;
+use crate::evm::replayed::ReplayedTx;
+use crate::evm::watch::SlotWatch;
 use crate::math::aave::{self as aave_math, AccountData, ReserveConfig, UserReserve};
 use crate::math::fixed::ray_mul;
 use crate::protocol::aave_v3::market::V3Position;
-use crate::evm::replayed::ReplayedTx;
-use crate::evm::watch::SlotWatch;
 use crate::protocol::aave_v3::{decode_events, AaveV3Market, PoolEvent};
 pub use crate::protocol::market::BestLiquidation;
 

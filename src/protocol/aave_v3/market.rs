@@ -21,8 +21,8 @@ use crate::math::fixed::WAD;
 use crate::protocol::aave_v3::book::BorrowerIndex;
 use crate::protocol::devnet::{DevnetMarket, DevnetState};
 use crate::protocol::market::{
-    ProtocolHealth,    BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, LiquidationRequest, MarketState,
-    Position, PositionBook,
+    BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, LiquidationRequest, MarketState,
+    Position, PositionBook, ProtocolHealth,
 };
 
 /// An Aave V3 position: the user's reserves as `math::aave` takes them.

@@ -499,7 +499,7 @@ impl AaveV3Market {
         &self,
         evm: &mut Evm<DB>,
         asset: usize,
-    ) -> Result<(U256, Vec<(Address, U256)>)>
+    ) -> Result<(U256, Vec<crate::evm::executor::StorageKey>)>
     where
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,

@@ -23,9 +23,9 @@ use revm::DatabaseRef;
 use super::abi::{IComptroller, IMockPriceOracle, IMockToken, IVToken};
 use super::{explain_revert, AccountMarket, AccountState, CompoundMarket, PoolParams};
 use crate::error::Result;
-use crate::evm::watch::SlotWatch;
 use crate::evm::executor::Evm;
 use crate::evm::replayed::ReplayedTx;
+use crate::evm::watch::SlotWatch;
 use crate::math::aave::LiquidationOutcome;
 use crate::math::compound::{
     ctokens_to_underlying, liquidate_calculate_seize_tokens, max_repay, venus_split_seize_tokens,
@@ -33,8 +33,8 @@ use crate::math::compound::{
 use crate::math::fixed::WAD;
 use crate::protocol::devnet::{DevnetMarket, DevnetState};
 use crate::protocol::market::{
-    ProtocolHealth,    BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, LiquidationRequest, MarketState,
-    Position, PositionBook,
+    BookUpdates, Call, Holding, LendingMarket, LiquidationEvent, LiquidationRequest, MarketState,
+    Position, PositionBook, ProtocolHealth,
 };
 
 /// USD (8 decimals) of an oracle price mantissa (USD × 1e(36 − decimals)).
