@@ -222,6 +222,38 @@ impl AaveV3Market {
             },
             "mint",
         )?;
+        self.approve_pool(evm, asset, to)
+    }
+
+    /// Adds `amount` of reserve `asset`'s underlying to `to`'s balance by writing the token's
+    /// balance slot (`evm::deal`, no `mint`: works on any token) and approves the Pool for it.
+    pub fn fund_by_storage<DB>(
+        &self,
+        evm: &mut Evm<DB>,
+        asset: usize,
+        to: Address,
+        amount: U256,
+    ) -> Result<()>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let token = self.reserve(asset)?.underlying;
+        if evm.account(to)?.balance.is_zero() {
+            evm.set_balance(to, U256::from(10u64).pow(U256::from(21u64)))?;
+        }
+        crate::evm::deal::deal_add(evm, token, to, amount)?;
+        self.approve_pool(evm, asset, to)
+    }
+
+    /// `approve(Pool, max)` from `owner` on reserve `asset`'s underlying.
+    fn approve_pool<DB>(&self, evm: &mut Evm<DB>, asset: usize, owner: Address) -> Result<()>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let token = self.reserve(asset)?.underlying;
+        let to = owner;
         evm.send_call(
             to,
             token,
