@@ -360,7 +360,10 @@ mod tests {
             format!("{slot:#x}"),
             "0xada5013122d395ba3c54772283fb069b10426056ef8ca54750cb9bb552a59e7d"
         );
-        assert_ne!(slot, mapping_slot(Address::with_last_byte(1), U256::ZERO, true));
+        assert_ne!(
+            slot,
+            mapping_slot(Address::with_last_byte(1), U256::ZERO, true)
+        );
     }
 
     #[test]
