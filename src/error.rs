@@ -86,6 +86,24 @@ pub enum Error {
         gas_used: u64,
     },
 
+    /// Funding by storage (`deal`) found no balance slot for a token.
+    #[error(
+        "cannot fund {holder} with token {token}{symbol} by writing its balance in storage: {reason}. \
+         liqsim funds what-if liquidators as foundry's `deal` does (it traces `balanceOf` and writes \
+         the balance slot it reads); tokens whose balance is computed (rebasing, shares) have no such \
+         slot: use another debt asset, or give the liquidator the token in the window's own state"
+    )]
+    Deal {
+        /// The token contract.
+        token: Address,
+        /// ` (SYMBOL)` when the token answers `symbol()`, else empty.
+        symbol: String,
+        /// Who was being funded.
+        holder: Address,
+        /// What failed.
+        reason: String,
+    },
+
     /// A contract call halted (out of gas, invalid opcode...).
     #[error("{call} halted: {reason}")]
     Halted {

@@ -32,7 +32,7 @@ pub struct WhatIfLiquidation {
 }
 
 /// Runs the liquidation of `user`'s `position` from `liquidator` on an overlay of `evm`'s current
-/// state: the liquidator is funded with the debt asset (devnet tokens are mintable) and ether,
+/// state: the liquidator is funded with the debt asset (by storage, `evm::deal`: no `mint`) and ether,
 /// then the call executes at the current block with `priority_fee` per gas. Nothing reaches `evm`.
 pub fn what_if_liquidation<DB>(
     evm: &Evm<DB>,

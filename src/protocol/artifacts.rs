@@ -192,42 +192,7 @@ impl ArtifactStore {
                 )))
             }
         };
-        let text = fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
-        let raw: RawArtifact = serde_json::from_str(&text).map_err(|e| Error::InvalidFile {
-            path: path.clone(),
-            message: format!("not a compiled-contract artifact: {e}"),
-        })?;
-        let hex_code = raw.bytecode.trim_start_matches("0x");
-        let bytecode = decode_unlinked_hex(hex_code).map_err(|message| Error::InvalidFile {
-            path: path.clone(),
-            message,
-        })?;
-        let mut link_references = BTreeMap::new();
-        for (source, libs) in raw.link_references {
-            for (lib, refs) in libs {
-                let mut offsets = Vec::with_capacity(refs.len());
-                for r in refs {
-                    let expected = Artifact::placeholder(&format!("{source}:{lib}"));
-                    let found = hex_code.get(2 * r.start..2 * r.start + 40);
-                    if r.length != 20 || found != Some(expected.as_str()) {
-                        return Err(Error::InvalidFile {
-                            path: path.clone(),
-                            message: format!(
-                                "link reference {source}:{lib} at byte {} does not hold its placeholder {expected}",
-                                r.start
-                            ),
-                        });
-                    }
-                    offsets.push(r.start);
-                }
-                link_references.insert(format!("{source}:{lib}"), offsets);
-            }
-        }
-        Ok(Artifact {
-            name: raw.contract_name,
-            bytecode,
-            link_references,
-        })
+        Artifact::from_file(path)
     }
 }
 
@@ -258,6 +223,47 @@ fn decode_unlinked_hex(hex_code: &str) -> std::result::Result<Vec<u8>, String> {
 }
 
 impl Artifact {
+    /// Loads one compiled-contract JSON file (Hardhat or Truffle format: `contractName`,
+    /// `bytecode`, optional `linkReferences`).
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+        let raw: RawArtifact = serde_json::from_str(&text).map_err(|e| Error::InvalidFile {
+            path: path.to_path_buf(),
+            message: format!("not a compiled-contract artifact: {e}"),
+        })?;
+        let hex_code = raw.bytecode.trim_start_matches("0x");
+        let bytecode = decode_unlinked_hex(hex_code).map_err(|message| Error::InvalidFile {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        let mut link_references = BTreeMap::new();
+        for (source, libs) in raw.link_references {
+            for (lib, refs) in libs {
+                let mut offsets = Vec::with_capacity(refs.len());
+                for r in refs {
+                    let expected = Artifact::placeholder(&format!("{source}:{lib}"));
+                    let found = hex_code.get(2 * r.start..2 * r.start + 40);
+                    if r.length != 20 || found != Some(expected.as_str()) {
+                        return Err(Error::InvalidFile {
+                            path: path.to_path_buf(),
+                            message: format!(
+                                "link reference {source}:{lib} at byte {} does not hold its placeholder {expected}",
+                                r.start
+                            ),
+                        });
+                    }
+                    offsets.push(r.start);
+                }
+                link_references.insert(format!("{source}:{lib}"), offsets);
+            }
+        }
+        Ok(Artifact {
+            name: raw.contract_name,
+            bytecode,
+            link_references,
+        })
+    }
+
     /// The placeholder text Solidity writes for a library: `__$` + 34 hex of keccak256(`path:Name`) + `$__`.
     pub fn placeholder(fully_qualified: &str) -> String {
         let hash = keccak256(fully_qualified.as_bytes());

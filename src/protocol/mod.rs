@@ -1,5 +1,5 @@
 //! Lending protocols on their real bytecode: the registry of protocols, the abstraction the
-//! engine and the devnet builder use, published artifacts, and one folder per protocol
+//! engine and the devnet builder use, published artifacts, real token bytecode, and one folder per protocol
 //! (deployment, typed API, book, discovery, differential proof).
 
 pub mod aave_v2;
@@ -11,6 +11,7 @@ pub mod market;
 pub mod price_feed;
 pub mod registry;
 pub mod spec;
+pub mod tokens;
 pub mod window;
 
 pub use market::{LendingMarket, MarketState, Position, PositionBook};

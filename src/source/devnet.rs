@@ -297,15 +297,29 @@ fn open_borrowers(loaded: &LoadedScenario, setup: &mut SetUp, rng: &mut ChaCha8R
     Ok(())
 }
 
-/// Competitors hold deep balances of every debt asset.
+/// Ether a competitor starts with: 1,000 ETH, or, when more, one liquidation's gas per borrower
+/// at the window's peak base fee. A fixed 1,000 ETH ran the fast competitor dry on a
+/// 12,000-borrower crash (`lack of funds ... for max fee`: thousands of liquidations at 1,100 gwei).
+pub fn competitor_gas_money(loaded: &LoadedScenario) -> U256 {
+    let floor = U256::from(10u64).pow(U256::from(21u64));
+    let peak = loaded
+        .base_fee_path
+        .iter()
+        .map(|p| p.1)
+        .max()
+        .unwrap_or_default();
+    let per_borrower = U256::from(LIQUIDATION_GAS_ESTIMATE).saturating_mul(peak);
+    floor.max(per_borrower.saturating_mul(U256::from(loaded.scenario.borrowers.count)))
+}
+
+/// Competitors hold deep balances of every debt asset, and ether for their gas.
 fn fund_competitors(loaded: &LoadedScenario, setup: &mut SetUp) -> Result<()> {
     let s = &loaded.scenario;
     let debt_assets = asset_indexes(loaded, &s.borrowers.debt)?;
+    let gas_money = competitor_gas_money(loaded);
     for c in &s.competitors {
         let who = actor(&c.name);
-        setup
-            .evm
-            .set_balance(who, U256::from(10u64).pow(U256::from(21u64)))?;
+        setup.evm.set_balance(who, gas_money)?;
         for &d in &debt_assets {
             let amount = amount_for_base(
                 U256::from(200_000_000u64) * U256::from(100_000_000u64),

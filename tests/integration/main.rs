@@ -6,6 +6,7 @@ mod common;
 mod compound;
 mod dataset;
 mod explore;
+mod funding;
 mod layers;
 mod notebook;
 mod protocols;

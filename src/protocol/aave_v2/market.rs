@@ -616,7 +616,7 @@ where
         let r = self.reserve(d)?;
         let in_pool = self.balance(evm, r.underlying, r.a_token)?;
         let amount = crate::protocol::market::liquidator_funding(in_pool);
-        AaveV2Market::fund(self, evm, d, who, amount)
+        AaveV2Market::fund_by_storage(self, evm, d, who, amount)
     }
     fn liquidations(&self, _evm: &mut Evm<DB>, logs: &[Log]) -> Result<Vec<LiquidationEvent>> {
         let index = |asset: Address| {

@@ -155,6 +155,37 @@ impl AaveV2Market {
             &IMintableERC20::mintCall { value: amount },
             "MintableERC20.mint",
         )?;
+        self.approve_pool(evm, i, to)
+    }
+
+    /// Adds `amount` of reserve `i`'s underlying to `to`'s balance by writing the token's balance
+    /// slot (`evm::deal`, no `mint`: works on any token) and approves the pool.
+    pub fn fund_by_storage<DB>(
+        &self,
+        evm: &mut Evm<DB>,
+        i: usize,
+        to: Address,
+        amount: U256,
+    ) -> Result<()>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let r = self.reserve(i)?;
+        if evm.account(to)?.balance.is_zero() {
+            evm.set_balance(to, U256::from(10u64).pow(U256::from(21u64)))?;
+        }
+        crate::evm::deal::deal_add(evm, r.underlying, to, amount)?;
+        self.approve_pool(evm, i, to)
+    }
+
+    /// `approve(pool, max)` from `to` on reserve `i`'s underlying.
+    fn approve_pool<DB>(&self, evm: &mut Evm<DB>, i: usize, to: Address) -> Result<()>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let r = self.reserve(i)?;
         self.tx(
             evm,
             to,

@@ -4,6 +4,7 @@ use alloy_primitives::U256;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::protocol::tokens::{TokenBytecode, REAL_TOKEN_DECIMALS};
 use crate::units::DecimalText;
 
 /// Interest-rate strategy parameters (`DefaultReserveInterestRateStrategy`), in ray-scaled percent.
@@ -103,6 +104,11 @@ pub struct MarketConfig {
     pub flash_loan_premium_bps: u16,
     /// Listed assets, in reserve order.
     pub assets: Vec<AssetConfig>,
+    /// Token bytecode the devnet deploys: `"mintable"` (default: the package's mintable test
+    /// tokens) or `"real"` (WETH9 for `WETH`, OpenZeppelin ERC-20s without mint, one in two behind
+    /// an ERC-1967 proxy; every asset must then have 18 decimals; actors funded by storage).
+    #[serde(default, skip_serializing_if = "TokenBytecode::is_mintable")]
+    pub tokens: TokenBytecode,
 }
 
 fn default_market_id() -> String {
@@ -137,6 +143,15 @@ impl MarketConfig {
                     f("symbol"),
                     &a.symbol,
                     "a symbol not listed before",
+                ));
+            }
+            if self.tokens == TokenBytecode::Real && a.decimals != REAL_TOKEN_DECIMALS {
+                return Err(Error::config(
+                    f("decimals"),
+                    a.decimals,
+                    format!(
+                        "{REAL_TOKEN_DECIMALS} with tokens = \"real\" (WETH9 and the OpenZeppelin ERC-20s have {REAL_TOKEN_DECIMALS} decimals)"
+                    ),
                 ));
             }
             if a.decimals > MAX_DECIMALS {
@@ -294,6 +309,7 @@ impl MarketConfig {
                 asset("USDC", 6, "1", 7700, 8000, 10450, 1000),
                 asset("DAI", 18, "1", 6300, 7700, 10500, 0),
             ],
+            tokens: TokenBytecode::Mintable,
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::evm::executor::Evm;
 use crate::evm::keys::actor;
 use crate::protocol::artifacts::ArtifactStore;
 use crate::protocol::price_feed;
+use crate::protocol::tokens::{deploy_real_token, RealToken, TokenBytecode};
 
 /// Libraries the Pool links, in an order where each one's own links are already deployed.
 const POOL_LIBRARIES: [&str; 7] = [
@@ -99,7 +100,17 @@ where
             U256::from(asset.decimals),
         )
             .abi_encode_params();
-        tokens.push(d.deploy("mocks/tokens/MintableERC20", args.into())?);
+        tokens.push(match config.tokens {
+            TokenBytecode::Mintable => d.deploy("mocks/tokens/MintableERC20", args.into())?,
+            TokenBytecode::Real => deploy_real_token(
+                d.evm,
+                RealToken::for_asset(i, &asset.symbol),
+                admin,
+                &asset.symbol,
+                U256::ZERO,
+                admin,
+            )?,
+        });
         let price = config.price(i)?;
         let answer = I256::try_from(price).map_err(|_| {
             Error::config(

@@ -101,6 +101,7 @@ pub fn random_market(rng: &mut ChaCha8Rng, index: usize) -> MarketConfig {
         native_asset: assets[0].symbol.clone(),
         flash_loan_premium_bps: 9,
         assets,
+        tokens: crate::protocol::tokens::TokenBytecode::Mintable,
     }
 }
 

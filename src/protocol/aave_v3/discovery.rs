@@ -317,6 +317,9 @@ where
                 Error::config("FLASHLOAN_PREMIUM_TOTAL", premium, "at most 65535 bps")
             })?,
             assets,
+            // Describes deployment only; a discovered market is never deployed, and its what-if
+            // liquidators are funded by storage whatever its tokens are.
+            tokens: crate::protocol::tokens::TokenBytecode::Mintable,
         },
         admin,
         treasury: treasury.unwrap_or_default(),

@@ -303,7 +303,7 @@ where
         let debt = self.reserve(d)?;
         let debt_in_pool = self.balance_of(evm, debt.underlying, debt.a_token)?;
         let funding = crate::protocol::market::liquidator_funding(debt_in_pool);
-        AaveV3Market::fund(self, evm, d, who, funding)
+        AaveV3Market::fund_by_storage(self, evm, d, who, funding)
     }
     fn liquidations(&self, _evm: &mut Evm<DB>, logs: &[Log]) -> Result<Vec<LiquidationEvent>> {
         let position = |asset: Address| {

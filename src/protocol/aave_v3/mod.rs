@@ -23,6 +23,7 @@ use crate::evm::executor::{Evm, TxOutcome};
 use crate::math::aave::{self as aave_math, AccountData, ReserveConfig, UserReserve};
 use crate::math::fixed::ray_div;
 use crate::protocol::price_feed::SettablePriceFeed;
+use crate::protocol::tokens::TokenBytecode;
 
 pub use crate::evm::executor::USER_TX_GAS_LIMIT;
 pub use crate::protocol::market::LiquidationRequest;
@@ -203,12 +204,16 @@ impl AaveV3Market {
         explain_revert(outcome.into_result(format!("Pool.{}", C::SIGNATURE)))
     }
 
-    /// Mints `amount` of reserve `asset`'s underlying to `to` and approves the Pool for it.
+    /// Mints `amount` of reserve `asset`'s underlying to `to` (by storage when the market has real
+    /// tokens) and approves the Pool for it.
     pub fn fund<DB>(&self, evm: &mut Evm<DB>, asset: usize, to: Address, amount: U256) -> Result<()>
     where
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
+        if self.config.tokens == TokenBytecode::Real {
+            return self.fund_by_storage(evm, asset, to, amount);
+        }
         let token = self.reserve(asset)?.underlying;
         if evm.account(to)?.balance.is_zero() {
             evm.set_balance(to, U256::from(10u64).pow(U256::from(21u64)))?;
@@ -222,6 +227,38 @@ impl AaveV3Market {
             },
             "mint",
         )?;
+        self.approve_pool(evm, asset, to)
+    }
+
+    /// Adds `amount` of reserve `asset`'s underlying to `to`'s balance by writing the token's
+    /// balance slot (`evm::deal`, no `mint`: works on any token) and approves the Pool for it.
+    pub fn fund_by_storage<DB>(
+        &self,
+        evm: &mut Evm<DB>,
+        asset: usize,
+        to: Address,
+        amount: U256,
+    ) -> Result<()>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let token = self.reserve(asset)?.underlying;
+        if evm.account(to)?.balance.is_zero() {
+            evm.set_balance(to, U256::from(10u64).pow(U256::from(21u64)))?;
+        }
+        crate::evm::deal::deal_add(evm, token, to, amount)?;
+        self.approve_pool(evm, asset, to)
+    }
+
+    /// `approve(Pool, max)` from `owner` on reserve `asset`'s underlying.
+    fn approve_pool<DB>(&self, evm: &mut Evm<DB>, asset: usize, owner: Address) -> Result<()>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let token = self.reserve(asset)?.underlying;
+        let to = owner;
         evm.send_call(
             to,
             token,

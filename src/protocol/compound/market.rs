@@ -666,7 +666,11 @@ where
             "MockToken.balanceOf",
         )?;
         let amount = crate::protocol::market::liquidator_funding(cash);
-        DevnetState::fund(self, evm, d, who, amount)
+        if evm.account(who)?.balance.is_zero() {
+            evm.set_balance(who, U256::from(10u64).pow(U256::from(21u64)))?;
+        }
+        crate::evm::deal::deal_add(evm, m.underlying, who, amount)?;
+        self.approve(evm, who, d)
     }
     fn liquidations(&self, evm: &mut Evm<DB>, logs: &[Log]) -> Result<Vec<LiquidationEvent>> {
         let index = |a: Address| self.markets.iter().position(|m| m.vtoken == a);

@@ -1,0 +1,228 @@
+//! Real token bytecode (no public `mint`), fetched from npm at first use like the protocols'
+//! artifacts (pinned version, sha512 integrity, git-ignored cache): the canonical WETH9, an
+//! OpenZeppelin fixed-supply ERC-20, and the upgradeable OpenZeppelin ERC-20 behind an ERC-1967
+//! proxy. Devnet markets deploy them with `[market] tokens = "real"`; funding then goes by storage
+//! (`evm::deal`).
+
+use std::path::PathBuf;
+
+use alloy_primitives::{Address, Bytes, U256};
+use alloy_sol_types::{sol, SolCall, SolValue};
+use revm::database_interface::DBErrorMarker;
+use revm::DatabaseRef;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::evm::executor::Evm;
+use crate::protocol::artifacts::{fetch_npm_package, Artifact, NpmPackage};
+
+/// The canonical WETH9 (solc 0.5.0 build of the mainnet contract).
+pub const CANONICAL_WETH: NpmPackage = NpmPackage {
+    name: "canonical-weth",
+    version: "1.4.0",
+    integrity: "sha512-9rkLfAFndWALLhxd5lpyTX4RkV36WmVBZ92NYtYr1kWdAUmclRp7I5KkK4wvogzDcCI++yw53TLwx/GCPcocMg==",
+    env_override: "LIQSIM_CANONICAL_WETH",
+    extra_artifact_dirs: &[],
+};
+
+/// OpenZeppelin Contracts 4.x: `ERC20PresetFixedSupply` (no mint) and `ERC1967Proxy`.
+pub const OPENZEPPELIN_CONTRACTS: NpmPackage = NpmPackage {
+    name: "@openzeppelin/contracts",
+    version: "4.9.6",
+    integrity: "sha512-xSmezSupL+y9VkHZJGDoCBpmnB2ogM13ccaYDWqJTfS3dbuHkgjuwDFUmaFauBCboQMGB/S5UqUl2y54X99BmA==",
+    env_override: "LIQSIM_OPENZEPPELIN_CONTRACTS",
+    extra_artifact_dirs: &[],
+};
+
+/// OpenZeppelin Contracts Upgradeable 4.x: `ERC20PresetFixedSupplyUpgradeable`.
+pub const OPENZEPPELIN_UPGRADEABLE: NpmPackage = NpmPackage {
+    name: "@openzeppelin/contracts-upgradeable",
+    version: "4.9.6",
+    integrity: "sha512-m4iHazOsOCv1DgM7eD7GupTJ+NFVujRZt1wzddDPSVGpWdKq1SKkla5htKG7+IS4d2XOCtzkUNwRZ7Vq5aEUMA==",
+    env_override: "LIQSIM_OPENZEPPELIN_UPGRADEABLE",
+    extra_artifact_dirs: &[],
+};
+
+/// Contracts liqsim reads from the token packages (`build/contracts/<name>.json`).
+const WANTED: &[&str] = &[
+    "WETH9",
+    "ERC20PresetFixedSupply",
+    "ERC1967Proxy",
+    "ERC20PresetFixedSupplyUpgradeable",
+];
+
+sol! {
+    /// The initializer of `ERC20PresetFixedSupplyUpgradeable`.
+    interface IFixedSupplyUpgradeable {
+        function initialize(string name, string symbol, uint256 initialSupply, address owner) external;
+    }
+}
+
+/// Which token bytecode a devnet market deploys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenBytecode {
+    /// The protocol package's own mintable test tokens (funding by `mint`).
+    #[default]
+    Mintable,
+    /// Real token bytecode with no public mint: WETH9 for the native asset's wrapped token, an
+    /// OpenZeppelin fixed-supply ERC-20 and an OpenZeppelin upgradeable ERC-20 behind an
+    /// ERC-1967 proxy (alternately) for the others; funding by storage.
+    Real,
+}
+
+impl TokenBytecode {
+    /// True for the default (serde skips it, so existing scenarios hash as before).
+    pub fn is_mintable(&self) -> bool {
+        matches!(self, TokenBytecode::Mintable)
+    }
+}
+
+/// Which real token an asset becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RealToken {
+    /// The canonical WETH9 (18 decimals; supply by `deposit`).
+    Weth9,
+    /// OpenZeppelin `ERC20PresetFixedSupply` (18 decimals, no mint).
+    FixedSupply,
+    /// OpenZeppelin `ERC20PresetFixedSupplyUpgradeable` behind an `ERC1967Proxy`.
+    ProxiedFixedSupply,
+}
+
+impl RealToken {
+    /// The real token listed asset `index` (symbol `symbol`) becomes: WETH9 for `WETH`, else
+    /// alternately the fixed-supply ERC-20 and the proxied one.
+    pub fn for_asset(index: usize, symbol: &str) -> Self {
+        if symbol.eq_ignore_ascii_case("WETH") {
+            RealToken::Weth9
+        } else if index.is_multiple_of(2) {
+            RealToken::ProxiedFixedSupply
+        } else {
+            RealToken::FixedSupply
+        }
+    }
+}
+
+/// Decimals every real token here has (OpenZeppelin's default and WETH9's).
+pub const REAL_TOKEN_DECIMALS: u8 = 18;
+
+fn package_dir(package: &NpmPackage) -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os(package.env_override) {
+        return Ok(PathBuf::from(path));
+    }
+    fetch_npm_package(
+        package,
+        &|p: &str| {
+            p == "package/package.json"
+                || p.starts_with("package/LICENSE")
+                || WANTED
+                    .iter()
+                    .any(|n| p == format!("package/build/contracts/{n}.json"))
+        },
+        "build/contracts",
+    )
+}
+
+/// Loads contract `name` from `package`'s `build/contracts/` (fetching the package on first use).
+pub fn token_artifact(package: &NpmPackage, name: &str) -> Result<Artifact> {
+    let path = package_dir(package)?
+        .join("build")
+        .join("contracts")
+        .join(format!("{name}.json"));
+    if !path.is_file() {
+        return Err(Error::Artifacts(format!(
+            "{} has no {name} artifact; expected {}@{} (or set {} to an unpacked copy)",
+            path.display(),
+            package.name,
+            package.version,
+            package.env_override
+        )));
+    }
+    Artifact::from_file(&path)
+}
+
+/// Deploys the canonical WETH9 from `from`.
+pub fn deploy_weth9<DB>(evm: &mut Evm<DB>, from: Address) -> Result<Address>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    let code = token_artifact(&CANONICAL_WETH, "WETH9")?.unlinked_bytecode()?;
+    evm.deploy(from, code, "WETH9")
+}
+
+/// Deploys OpenZeppelin's `ERC20PresetFixedSupply(name, symbol, supply, owner)` from `from`.
+pub fn deploy_fixed_supply<DB>(
+    evm: &mut Evm<DB>,
+    from: Address,
+    name: &str,
+    symbol: &str,
+    supply: U256,
+    owner: Address,
+) -> Result<Address>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    let artifact = token_artifact(&OPENZEPPELIN_CONTRACTS, "ERC20PresetFixedSupply")?;
+    let mut code = artifact.unlinked_bytecode()?.to_vec();
+    code.extend((name.to_string(), symbol.to_string(), supply, owner).abi_encode_params());
+    evm.deploy(from, Bytes::from(code), "ERC20PresetFixedSupply")
+}
+
+/// Deploys OpenZeppelin's `ERC20PresetFixedSupplyUpgradeable` and an `ERC1967Proxy` to it,
+/// initialised through the proxy with `(name, symbol, supply, owner)`; returns the proxy.
+pub fn deploy_proxied_fixed_supply<DB>(
+    evm: &mut Evm<DB>,
+    from: Address,
+    name: &str,
+    symbol: &str,
+    supply: U256,
+    owner: Address,
+) -> Result<Address>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    let implementation = token_artifact(
+        &OPENZEPPELIN_UPGRADEABLE,
+        "ERC20PresetFixedSupplyUpgradeable",
+    )?
+    .unlinked_bytecode()?;
+    let implementation = evm.deploy(from, implementation, "ERC20PresetFixedSupplyUpgradeable")?;
+    let init = IFixedSupplyUpgradeable::initializeCall {
+        name: name.to_string(),
+        symbol: symbol.to_string(),
+        initialSupply: supply,
+        owner,
+    }
+    .abi_encode();
+    let mut code = token_artifact(&OPENZEPPELIN_CONTRACTS, "ERC1967Proxy")?
+        .unlinked_bytecode()?
+        .to_vec();
+    code.extend((implementation, Bytes::from(init)).abi_encode_params());
+    evm.deploy(from, Bytes::from(code), "ERC1967Proxy")
+}
+
+/// Deploys `kind` named `symbol`, its whole supply (`supply`, ignored by WETH9, whose supply is
+/// its ether) held by `owner`.
+pub fn deploy_real_token<DB>(
+    evm: &mut Evm<DB>,
+    kind: RealToken,
+    from: Address,
+    symbol: &str,
+    supply: U256,
+    owner: Address,
+) -> Result<Address>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    match kind {
+        RealToken::Weth9 => deploy_weth9(evm, from),
+        RealToken::FixedSupply => deploy_fixed_supply(evm, from, symbol, symbol, supply, owner),
+        RealToken::ProxiedFixedSupply => {
+            deploy_proxied_fixed_supply(evm, from, symbol, symbol, supply, owner)
+        }
+    }
+}
