@@ -51,21 +51,47 @@ pub fn build_dataset(
     write_dataset(dir, &built.window)
 }
 
+/// Why the dataset of `loaded` at `dir` must be (re)built, or `None` when it is current: a dataset
+/// is rebuilt only when the scenario changed in substance (its canonical form, not its text: a
+/// comment, whitespace, key order, the strategies or the DEX model change nothing).
+pub fn rebuild_reason(loaded: &LoadedScenario, dir: &Path) -> Option<String> {
+    let manifest = match read_manifest(dir) {
+        Ok(m) => m,
+        Err(_) if !dir.join("manifest.json").exists() => {
+            return Some("no dataset there yet (first use)".into())
+        }
+        Err(e) => return Some(format!("its manifest cannot be read ({e})")),
+    };
+    let p = &manifest.provenance;
+    if p.scenario_sha256.as_deref() == Some(loaded.sha256.as_str()) {
+        return None;
+    }
+    Some(match &p.scenario_canonical {
+        Some(old) => match crate::scenario::first_changed_key(old, &loaded.canonical) {
+            Some(key) => format!("scenario changed (first changed key: `{key}`)"),
+            None => "scenario changed".into(),
+        },
+        None if p.kind != "devnet" => format!("it was not built from a scenario ({})", p.kind),
+        None => format!(
+            "it was built by liqsim {} from {} without a canonical scenario form",
+            p.liqsim_version,
+            p.scenario.as_deref().unwrap_or("an unknown scenario")
+        ),
+    })
+}
+
 /// The dataset folder of a scenario under `datasets_root`, built if absent or built from a
-/// different scenario text.
+/// scenario that differs in substance ([`rebuild_reason`], printed).
 pub fn ensure_dataset(
     loaded: &LoadedScenario,
     artifacts: &ArtifactStore,
     datasets_root: &Path,
 ) -> Result<PathBuf> {
     let dir = datasets_root.join(&loaded.scenario.name);
-    let current = read_manifest(&dir)
-        .ok()
-        .is_some_and(|m| m.provenance.scenario_sha256.as_deref() == Some(loaded.sha256.as_str()));
-    if !current {
-        tracing::info!(dataset = %dir.display(), "building the dataset (first use)");
+    if let Some(reason) = rebuild_reason(loaded, &dir) {
+        tracing::info!(dataset = %dir.display(), %reason, "building the dataset");
         eprintln!(
-            "building dataset {} from {} (first use)",
+            "building dataset {} from {}: {reason}",
             dir.display(),
             loaded.source
         );

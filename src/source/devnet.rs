@@ -333,6 +333,7 @@ fn manifest(
             liqsim_version: env!("CARGO_PKG_VERSION").into(),
             scenario: Some(loaded.source.clone()),
             scenario_sha256: Some(loaded.sha256.clone()),
+            scenario_canonical: Some(loaded.canonical.clone()),
         },
         files: BTreeMap::new(),
     })
