@@ -150,8 +150,16 @@ pub struct CompetitorConfig {
     pub reaction_delay_blocks: u64,
     /// Smallest expected profit (bonus − gas) it acts on, USD.
     pub min_profit_usd: DecimalText,
-    /// Priority fee it pays, gwei.
+    /// Priority fee it pays, gwei (with `bid_share_bps`: the least it bids).
     pub priority_fee_gwei: DecimalText,
+    /// Bidding for a contested opportunity: the share (bps) of the opportunity's expected profit
+    /// (bonus − gas at the base fee) it offers as priority fee, spread over the liquidation's
+    /// estimated gas; absent, it pays the fixed `priority_fee_gwei`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bid_share_bps: Option<u64>,
+    /// With `bid_share_bps`: the highest priority fee it bids, gwei.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_priority_fee_gwei: Option<DecimalText>,
 }
 
 /// A whole scenario.
@@ -396,6 +404,20 @@ impl LoadedScenario {
                     &e,
                 )
             })?;
+            if let Some(share) = c.bid_share_bps {
+                if share > 10_000 {
+                    return Err(invalid(
+                        &format!("competitors[{i}].bid_share_bps"),
+                        &share,
+                        "at most 10000 (100% of the expected profit)",
+                    ));
+                }
+            }
+            if let Some(cap) = &c.max_priority_fee_gwei {
+                cap.to_units(9).map_err(|e| {
+                    invalid(&format!("competitors[{i}].max_priority_fee_gwei"), &cap.0, &e)
+                })?;
+            }
         }
 
         let start = scenario.window.start_timestamp;
