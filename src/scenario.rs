@@ -415,7 +415,11 @@ impl LoadedScenario {
             }
             if let Some(cap) = &c.max_priority_fee_gwei {
                 cap.to_units(9).map_err(|e| {
-                    invalid(&format!("competitors[{i}].max_priority_fee_gwei"), &cap.0, &e)
+                    invalid(
+                        &format!("competitors[{i}].max_priority_fee_gwei"),
+                        &cap.0,
+                        &e,
+                    )
                 })?;
             }
         }
@@ -593,7 +597,10 @@ pub fn canonical_text(value: &serde_json::Value) -> String {
         }
         serde_json::Value::Array(list) => format!(
             "[{}]",
-            list.iter().map(canonical_text).collect::<Vec<_>>().join(",")
+            list.iter()
+                .map(canonical_text)
+                .collect::<Vec<_>>()
+                .join(",")
         ),
         other => other.to_string(),
     }
@@ -629,11 +636,9 @@ pub fn first_changed_key(old: &serde_json::Value, new: &serde_json::Value) -> Op
                     .find_map(|(i, (x, y))| walk(&format!("{path}[{i}]"), x, y));
                 match found {
                     Some(f) => Some(f),
-                    None if a.len() != b.len() => Some(format!(
-                        "{path} ({} entries, now {})",
-                        a.len(),
-                        b.len()
-                    )),
+                    None if a.len() != b.len() => {
+                        Some(format!("{path} ({} entries, now {})", a.len(), b.len()))
+                    }
                     None => None,
                 }
             }

@@ -77,12 +77,16 @@ pub fn spread(per_seed: &[(u64, Vec<SummaryRow>)]) -> Vec<SeedSpread> {
 /// The terminal table of a seed sweep: set id, strategy, swept parameters, mean, p5, p95.
 pub fn table(rows: &[SeedSpread], instances: &[Instance]) -> String {
     use crate::units::thousands;
-    let swept = crate::strategy::swept_params(instances);
     let labels: Vec<String> = instances
         .iter()
-        .map(|i| crate::analytics::summary::swept_text(i, &swept))
+        .map(|i| crate::analytics::summary::swept_text(i, instances))
         .collect();
-    let kind = rows.iter().map(|r| r.strategy.len()).max().unwrap_or(0).max(8);
+    let kind = rows
+        .iter()
+        .map(|r| r.strategy.len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
     let params = labels.iter().map(|l| l.len()).max().unwrap_or(0).max(5);
     let mut out = format!(
         "{:<3} {:<kind$} {:<params$} {:>5} {:>12} {:>12} {:>12} {:>7}\n",

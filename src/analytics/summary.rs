@@ -147,8 +147,15 @@ pub fn short_param(key: &str) -> &str {
     }
 }
 
-/// The swept parameters of `instance` (those of `swept`), short names: `cap=60 min$=0`.
-pub fn swept_text(instance: &Instance, swept: &[String]) -> String {
+/// The parameters of `instance` swept among the sets of its own kind (of `all`), short names:
+/// `cap=60 min$=0`.
+pub fn swept_text(instance: &Instance, all: &[Instance]) -> String {
+    let same: Vec<Instance> = all
+        .iter()
+        .filter(|i| i.kind == instance.kind)
+        .cloned()
+        .collect();
+    let swept = crate::strategy::swept_params(&same);
     instance
         .params
         .iter()
@@ -163,8 +170,7 @@ pub fn swept_text(instance: &Instance, swept: &[String]) -> String {
 /// default scenario (tested).
 pub fn table(rows: &[SummaryRow], instances: &[Instance]) -> String {
     use crate::units::thousands;
-    let swept = crate::strategy::swept_params(instances);
-    let labels: Vec<String> = instances.iter().map(|i| swept_text(i, &swept)).collect();
+    let labels: Vec<String> = instances.iter().map(|i| swept_text(i, instances)).collect();
     let kind = rows
         .iter()
         .map(|r| r.strategy.len())

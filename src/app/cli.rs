@@ -61,31 +61,43 @@ impl ArtifactArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a scenario: build its dataset on first use, replay it, report opportunities.
-    #[command(after_help = "Examples:\n  liqsim run                                        # embedded default → out/eth-crash\n  liqsim run scenarios/pippi.toml -o out/pippi -j 2\n  liqsim run --set competitors[0].reaction_delay_blocks=3 --set 'strategies[0].latency_blocks=[0,1,2]'\n  liqsim run tests/fixtures/small-crash.toml --seeds 1..20   # mean, p5, p95 over 20 devnet windows")]
+    #[command(
+        after_help = "Examples:\n  liqsim run                                        # embedded default → out/eth-crash\n  liqsim run scenarios/pippi.toml -o out/pippi -j 2\n  liqsim run --set competitors[0].reaction_delay_blocks=3 --set 'strategies[0].latency_blocks=[0,1,2]'\n  liqsim run tests/fixtures/small-crash.toml --seeds 1..20   # mean, p5, p95 over 20 devnet windows"
+    )]
     Run(RunArgs),
     /// Check a scenario without running it: the window's UTC span, price coverage per symbol,
     /// price paths far from the market's starting prices, relative-looking timestamps, sweep points
     /// that cannot differ, engine limits.
-    #[command(after_help = "Examples:\n  liqsim check                                   # the embedded default\n  liqsim check scenarios/hadouken-v2.toml\n  liqsim check my.toml --set window.blocks=600")]
+    #[command(
+        after_help = "Examples:\n  liqsim check                                   # the embedded default\n  liqsim check scenarios/hadouken-v2.toml\n  liqsim check my.toml --set window.blocks=600"
+    )]
     Check(CheckArgs),
     /// Datasets: build a devnet window from a scenario, or inspect one.
     #[command(subcommand)]
     Dataset(DatasetCommand),
     /// Record a block range from a node (ideally an archive node) into a dataset.
-    #[command(after_help = "Examples:\n  export ETH_RPC_URL=https://user:key@archive-node:8545\n  liqsim record --pool 0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2 --blocks 20460000:20460300 --chain-id 1 -o datasets/mainnet-window\n  liqsim record --provider 0x2f39d218133AFaB8F2B819B1066c7E434Ad94E9e --from 20460000 --to 20460300 -o datasets/w")]
+    #[command(
+        after_help = "Examples:\n  export ETH_RPC_URL=https://user:key@archive-node:8545\n  liqsim record --pool 0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2 --blocks 20460000:20460300 --chain-id 1 -o datasets/mainnet-window\n  liqsim record --provider 0x2f39d218133AFaB8F2B819B1066c7E434Ad94E9e --from 20460000 --to 20460300 -o datasets/w"
+    )]
     Record(RecordArgs),
     /// Show what a dataset holds (after checking every file's hash); the same as `dataset inspect`.
     #[command(after_help = "Example:\n  liqsim inspect datasets/eth-crash")]
     Inspect(InspectArgs),
     /// Differential proof: the shared math against the protocol's own bytecode on random positions.
-    #[command(after_help = "Examples:\n  liqsim verify aave-v3 --cases 1000 --seed 1 --markets 8\n  liqsim verify compound --seed 3 --position 17   # replay one printed mismatch")]
+    #[command(
+        after_help = "Examples:\n  liqsim verify aave-v3 --cases 1000 --seed 1 --markets 8\n  liqsim verify compound --seed 3 --position 17   # replay one printed mismatch"
+    )]
     Verify(VerifyArgs),
     /// Benchmarks.
-    #[command(after_help = "Examples:\n  liqsim bench replay -d datasets/eth-crash\n  liqsim bench sweep -d datasets/eth-crash\n  liqsim bench rpc --latency-ms 20\n  liqsim bench health-factor --positions 300")]
+    #[command(
+        after_help = "Examples:\n  liqsim bench replay -d datasets/eth-crash\n  liqsim bench sweep -d datasets/eth-crash\n  liqsim bench rpc --latency-ms 20\n  liqsim bench health-factor --positions 300"
+    )]
     Bench(BenchArgs),
     /// The window explorer: a local web app showing every position at any point of a window, with
     /// a "liquidate here" what-if (`--what-if`: the same what-if on the command line, as JSON).
-    #[command(after_help = "Examples:\n  liqsim explore datasets/eth-crash --run out/eth-crash\n  liqsim explore datasets/eth-crash --what-if --block 12461440 --user 0xabc... --amount close-factor")]
+    #[command(
+        after_help = "Examples:\n  liqsim explore datasets/eth-crash --run out/eth-crash\n  liqsim explore datasets/eth-crash --what-if --block 12461440 --user 0xabc... --amount close-factor"
+    )]
     Explore(ExploreArgs),
 }
 
@@ -160,7 +172,7 @@ pub struct RunArgs {
     /// own window (`datasets/<name>-seed<N>`), and each parameter set's mean, p5 and p95 are
     /// reported (`seeds.parquet`, `seeds_summary.parquet`).
     #[arg(long, value_name = "A..B", value_parser = parse_seeds)]
-    pub seeds: Option<Vec<u64>>,
+    pub seeds: Option<Seeds>,
     /// Artifact location.
     #[command(flatten)]
     pub artifacts: ArtifactArgs,
@@ -180,7 +192,12 @@ pub struct RecordArgs {
     #[arg(long)]
     pub provider: Option<alloy_primitives::Address>,
     /// First block of the window (or give `--blocks`).
-    #[arg(long, required_unless_present = "blocks", conflicts_with = "blocks", requires = "to")]
+    #[arg(
+        long,
+        required_unless_present = "blocks",
+        conflicts_with = "blocks",
+        requires = "to"
+    )]
     pub from: Option<u64>,
     /// Last block of the window (inclusive).
     #[arg(long, requires = "from")]
@@ -220,8 +237,12 @@ pub struct CheckArgs {
     pub set: Vec<String>,
 }
 
+/// The seeds of `--seeds`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seeds(pub Vec<u64>);
+
 /// `--seeds A..B` (inclusive) or `a,b,c`.
-pub fn parse_seeds(text: &str) -> std::result::Result<Vec<u64>, String> {
+pub fn parse_seeds(text: &str) -> std::result::Result<Seeds, String> {
     let bad = || format!("`{text}`: expected A..B (e.g. 1..20, both included) or a list 1,4,9");
     let seeds: Vec<u64> = if let Some((a, b)) = text.split_once("..") {
         let b = b.strip_prefix('=').unwrap_or(b);
@@ -241,7 +262,7 @@ pub fn parse_seeds(text: &str) -> std::result::Result<Vec<u64>, String> {
     if seeds.is_empty() {
         return Err(bad());
     }
-    Ok(seeds)
+    Ok(Seeds(seeds))
 }
 
 /// `--blocks FROM:TO` (inclusive, as cryo writes ranges).
@@ -262,7 +283,9 @@ pub fn parse_blocks(text: &str) -> std::result::Result<(u64, u64), String> {
 #[derive(Debug, Subcommand)]
 pub enum DatasetCommand {
     /// Build a devnet window from a scenario into `datasets/<name>/`.
-    #[command(after_help = "Example:\n  liqsim dataset build scenarios/eth-crash.toml -o datasets/eth-crash")]
+    #[command(
+        after_help = "Example:\n  liqsim dataset build scenarios/eth-crash.toml -o datasets/eth-crash"
+    )]
     Build(DatasetBuildArgs),
     /// Show what a dataset holds (after checking every file's hash).
     #[command(after_help = "Example:\n  liqsim dataset inspect datasets/eth-crash")]
@@ -354,7 +377,9 @@ fn check(args: &CheckArgs) -> Result<()> {
     use crate::scenario::AnyScenario;
     let any = AnyScenario::load(args.scenario.as_deref(), &args.set)?;
     let AnyScenario::Devnet(loaded) = any else {
-        println!("info: an RPC scenario: its window is recorded from the node, nothing to check offline");
+        println!(
+            "info: an RPC scenario: its window is recorded from the node, nothing to check offline"
+        );
         return Ok(());
     };
     let findings = crate::scenario::check::check(&loaded);
@@ -402,7 +427,7 @@ fn run_scenario(args: RunArgs) -> Result<()> {
             .map_err(|e| Error::config("--threads", n, e.to_string()))?;
     }
     if let Some(seeds) = &args.seeds {
-        return run_seeds(&args, &any, seeds);
+        return run_seeds(&args, &any, &seeds.0);
     }
     let out = args
         .out
@@ -429,7 +454,10 @@ fn run_scenario(args: RunArgs) -> Result<()> {
             context.scenario_sha256 = rpc.window_sha256.clone();
             context.methodology = vec![(
                 "Source".into(),
-                format!("recorded from a node ({}); the competitors are the window's real liquidators", rpc.source),
+                format!(
+                    "recorded from a node ({}); the competitors are the window's real liquidators",
+                    rpc.source
+                ),
             )];
             (dir, &rpc.instances, &rpc.source, &rpc.file.dex)
         }
@@ -510,10 +538,17 @@ fn run_seeds(args: &RunArgs, any: &crate::scenario::AnyScenario, seeds: &[u64]) 
     println!(
         "{} seeds ({}); outputs in {}",
         seeds.len(),
-        seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(","),
+        seeds
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
         out.display()
     );
-    print!("{}", crate::analytics::seeds::table(&spread, &first.instances));
+    print!(
+        "{}",
+        crate::analytics::seeds::table(&spread, &first.instances)
+    );
     Ok(())
 }
 
@@ -720,7 +755,13 @@ fn record(args: RecordArgs) -> Result<()> {
     let (from, to) = match (args.blocks, args.from, args.to) {
         (Some(range), _, _) => range,
         (None, Some(from), Some(to)) => (from, to),
-        _ => return Err(Error::config("--from/--to", "", "both, or --blocks FROM:TO")),
+        _ => {
+            return Err(Error::config(
+                "--from/--to",
+                "",
+                "both, or --blocks FROM:TO",
+            ))
+        }
     };
     let options = crate::source::record::RecordOptions {
         name,

@@ -353,8 +353,14 @@ pub fn methodology(loaded: &LoadedScenario) -> Vec<(String, String)> {
                 .iter()
                 .map(|(_, p)| crate::units::format_units(*p, 8))
                 .collect();
-            let lo = v.iter().filter_map(|x| x.parse::<f64>().ok()).fold(f64::MAX, f64::min);
-            let hi = v.iter().filter_map(|x| x.parse::<f64>().ok()).fold(0.0, f64::max);
+            let lo = v
+                .iter()
+                .filter_map(|x| x.parse::<f64>().ok())
+                .fold(f64::MAX, f64::min);
+            let hi = v
+                .iter()
+                .filter_map(|x| x.parse::<f64>().ok())
+                .fold(0.0, f64::max);
             format!(
                 "{sym}: {} points, {}–{} USD",
                 pts.len(),

@@ -301,13 +301,17 @@ pub fn write_charts(
         first,
         last,
         labels: {
-            let swept = crate::strategy::swept_params(instances);
             instances
                 .iter()
                 .enumerate()
                 .map(|(k, i)| {
-                    let p = crate::analytics::summary::swept_text(i, &swept);
-                    format!("{} {}{}{p}", crate::strategy::param_set_id(k), i.kind, if p.is_empty() { "" } else { " " })
+                    let p = crate::analytics::summary::swept_text(i, instances);
+                    format!(
+                        "{} {}{}{p}",
+                        crate::strategy::param_set_id(k),
+                        i.kind,
+                        if p.is_empty() { "" } else { " " }
+                    )
                 })
                 .collect()
         },
@@ -320,7 +324,6 @@ pub fn write_charts(
     }
     Ok(files)
 }
-
 
 type Svg<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
@@ -497,7 +500,14 @@ fn cumulative_net_profit(cx: &ChartContext<'_>) -> Result<Vec<String>> {
         })
         .collect();
     chart!(cx, "cumulative_net_profit", |root, cx, data| {
-        time_lines(root, cx, "Cumulative net profit (USD)", "USD", &data.series, 0)
+        time_lines(
+            root,
+            cx,
+            "Cumulative net profit (USD)",
+            "USD",
+            &data.series,
+            0,
+        )
     })(ChartData {
         series,
         ..Default::default()
@@ -564,7 +574,10 @@ fn profit_per_liquidation(cx: &ChartContext<'_>) -> Result<Vec<String>> {
         let (xlo, xhi) = range(data.series.iter().flat_map(|s| s.1.iter().map(|p| p.0)));
         let (_, yhi) = range(data.series.iter().flat_map(|s| s.1.iter().map(|p| p.1)));
         let mut chart = ChartBuilder::on(root)
-            .caption("Net profit per liquidation (count per bin)", ("sans-serif", 20))
+            .caption(
+                "Net profit per liquidation (count per bin)",
+                ("sans-serif", 20),
+            )
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
@@ -576,7 +589,11 @@ fn profit_per_liquidation(cx: &ChartContext<'_>) -> Result<Vec<String>> {
             .x_label_formatter(&|x| {
                 let v = 10f64.powf(x.abs());
                 let t = crate::units::thousands(v, 0);
-                if *x < 0.0 { format!("-{t}") } else { t }
+                if *x < 0.0 {
+                    format!("-{t}")
+                } else {
+                    t
+                }
             })
             .y_desc("liquidations")
             .y_label_formatter(&|y| crate::units::thousands(*y, 0))
@@ -633,7 +650,12 @@ fn missed_by_reason(cx: &ChartContext<'_>) -> Result<Vec<String>> {
         .collect();
     chart!(cx, "missed_by_reason", |root, cx, data| {
         root.fill(&WHITE).map_err(e)?;
-        stacked_bars(root, "Missed value after gas, by reason (USD)", "USD", &data.bars)
+        stacked_bars(
+            root,
+            "Missed value after gas, by reason (USD)",
+            "USD",
+            &data.bars,
+        )
     })(ChartData {
         bars,
         ..Default::default()
@@ -679,8 +701,18 @@ fn latency_and_tip_sensitivity(cx: &ChartContext<'_>) -> Result<Vec<String>> {
         let (w, _) = root.dim_in_pixel();
         let (left, right) = root.split_horizontally(w / 2);
         for (area, title, x_desc, series) in [
-            (&left, "Net profit vs latency", "latency (blocks)", &data.series),
-            (&right, "Net profit vs priority fee", "priority fee (gwei)", &data.more),
+            (
+                &left,
+                "Net profit vs latency",
+                "latency (blocks)",
+                &data.series,
+            ),
+            (
+                &right,
+                "Net profit vs priority fee",
+                "priority fee (gwei)",
+                &data.more,
+            ),
         ] {
             let (xlo, xhi) = range(series.iter().flat_map(|s| s.1.iter().map(|p| p.0)));
             let (ylo, yhi) = range(series.iter().flat_map(|s| s.1.iter().map(|p| p.1)));
@@ -822,11 +854,17 @@ fn gas_threshold_tuning(cx: &ChartContext<'_>) -> Result<Vec<String>> {
                         ))
                         .map_err(e)?
                         .label("uncapped (greedy)")
-                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+                        .legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
+                        });
                 }
                 for m in &data.marks {
                     chart
-                        .draw_series(std::iter::once(Circle::new(*m, 9, okabe(3).stroke_width(3))))
+                        .draw_series(std::iter::once(Circle::new(
+                            *m,
+                            9,
+                            okabe(3).stroke_width(3),
+                        )))
                         .map_err(e)?
                         .label(format!("best: cap {} gwei", tick(&m.0)))
                         .legend(|(x, y)| Circle::new((x + 9, y), 5, okabe(3).stroke_width(2)));
@@ -859,7 +897,10 @@ fn competition(cx: &ChartContext<'_>) -> Result<Vec<String>> {
             (
                 crate::strategy::param_set_id(i) + " " + &cx.instances[i].kind,
                 vec![
-                    ("won (captured)".to_string(), cx.run.summary[i].captured as f64),
+                    (
+                        "won (captured)".to_string(),
+                        cx.run.summary[i].captured as f64,
+                    ),
                     ("lost to a competitor".to_string(), lost),
                 ],
             )
@@ -869,7 +910,8 @@ fn competition(cx: &ChartContext<'_>) -> Result<Vec<String>> {
     for o in &cx.run.opportunities {
         for l in &o.liquidations {
             let a = format!("{:#x}", l.liquidator);
-            *by.entry(format!("{}…{}", &a[..6], &a[a.len() - 4..])).or_default() += 1.0;
+            *by.entry(format!("{}…{}", &a[..6], &a[a.len() - 4..]))
+                .or_default() += 1.0;
         }
     }
     let total: f64 = by.values().sum();
@@ -882,7 +924,12 @@ fn competition(cx: &ChartContext<'_>) -> Result<Vec<String>> {
         root.fill(&WHITE).map_err(e)?;
         let (w, _) = root.dim_in_pixel();
         let (left, right) = root.split_horizontally(w * 3 / 5);
-        stacked_bars(&left, "Opportunities won and lost to competitors", "opportunities", &data.bars)?;
+        stacked_bars(
+            &left,
+            "Opportunities won and lost to competitors",
+            "opportunities",
+            &data.bars,
+        )?;
         let share = data.more.first().map(|s| s.1.clone()).unwrap_or_default();
         let bars: Vec<(String, Vec<(String, f64)>)> = share
             .iter()
@@ -897,10 +944,18 @@ fn competition(cx: &ChartContext<'_>) -> Result<Vec<String>> {
         stacked_bars(&right, "Competitors' share (%)", "%", &bars)
     })(ChartData {
         bars,
-        title: share.iter().map(|s| s.0.clone()).collect::<Vec<_>>().join("|"),
+        title: share
+            .iter()
+            .map(|s| s.0.clone())
+            .collect::<Vec<_>>()
+            .join("|"),
         more: vec![(
             "share".into(),
-            share.iter().enumerate().map(|(k, s)| (k as f64, s.1)).collect(),
+            share
+                .iter()
+                .enumerate()
+                .map(|(k, s)| (k as f64, s.1))
+                .collect(),
         )],
         ..Default::default()
     })
@@ -929,7 +984,11 @@ fn time_to_liquidation(cx: &ChartContext<'_>) -> Result<Vec<String>> {
             cx.run
                 .opportunities
                 .iter()
-                .filter_map(|o| o.liquidations.first().map(|l| minutes(l.block, o.first_block)))
+                .filter_map(|o| {
+                    o.liquidations
+                        .first()
+                        .map(|l| minutes(l.block, o.first_block))
+                })
                 .collect(),
         ),
     )];
@@ -1004,7 +1063,11 @@ fn base_fee_and_liquidations(cx: &ChartContext<'_>) -> Result<Vec<String>> {
         cx.run
             .opportunities
             .iter()
-            .flat_map(|o| o.liquidations.iter().map(|l| (l.block as f64, at(&fee, l.block))))
+            .flat_map(|o| {
+                o.liquidations
+                    .iter()
+                    .map(|l| (l.block as f64, at(&fee, l.block)))
+            })
             .collect::<Vec<_>>(),
     )];
     for &i in &cx.chosen {
@@ -1046,7 +1109,10 @@ fn base_fee_and_liquidations(cx: &ChartContext<'_>) -> Result<Vec<String>> {
             let color = okabe(k);
             let offset = k as f64 * fhi * 0.03;
             chart
-                .draw_series(pts.iter().map(|p| Cross::new((p.0, p.1 + offset), 4, color.stroke_width(2))))
+                .draw_series(
+                    pts.iter()
+                        .map(|p| Cross::new((p.0, p.1 + offset), 4, color.stroke_width(2))),
+                )
                 .map_err(e)?
                 .label(label.clone())
                 .legend(move |(x, y)| Cross::new((x + 9, y), 4, color.stroke_width(2)));
@@ -1111,7 +1177,14 @@ fn backstop_pool_balance(cx: &ChartContext<'_>) -> Result<Vec<String>> {
         })
         .collect();
     chart!(cx, "backstop_pool_balance", |root, cx, data| {
-        time_lines(root, cx, "Backstop pool balance: return on deposits (%)", "% of deposits", &data.series, 0)
+        time_lines(
+            root,
+            cx,
+            "Backstop pool balance: return on deposits (%)",
+            "% of deposits",
+            &data.series,
+            0,
+        )
     })(ChartData {
         series,
         ..Default::default()

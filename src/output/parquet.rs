@@ -53,7 +53,10 @@ fn set_cols(instances: &[Instance], rows: &[usize]) -> Vec<Column> {
             .collect::<Vec<_>>(),
     )];
     for key in crate::strategy::swept_params(instances) {
-        let values: Vec<Option<&String>> = rows.iter().map(|i| instances[*i].params.get(&key)).collect();
+        let values: Vec<Option<&String>> = rows
+            .iter()
+            .map(|i| instances[*i].params.get(&key))
+            .collect();
         let numeric = instances
             .iter()
             .filter_map(|i| i.params.get(&key))
@@ -194,116 +197,116 @@ pub fn actions(
     let ids: Vec<usize> = rows.iter().map(|a| a.instance).collect();
     let mut columns = set_cols(instances, &ids);
     columns.extend([
-            strategy_col(instances, rows.iter().map(|a| a.instance)),
-            params_col(instances, rows.iter().map(|a| a.instance)),
-            col("block", rows.iter().map(|a| a.block).collect::<Vec<u64>>()),
-            col(
-                "timestamp",
-                rows.iter()
-                    .map(|a| times.get(&a.block).copied())
-                    .collect::<Vec<Option<u64>>>(),
-            ),
-            col(
-                "decided_block",
-                rows.iter().map(|a| a.decided_block).collect::<Vec<u64>>(),
-            ),
-            col(
-                "opportunity_id",
-                rows.iter().map(|a| a.opportunity_id).collect::<Vec<u64>>(),
-            ),
-            col(
-                "user",
-                rows.iter()
-                    .map(|a| format!("{:#x}", a.user))
-                    .collect::<Vec<_>>(),
-            ),
-            col(
-                "collateral_asset",
-                rows.iter()
-                    .map(|a| symbol(market, a.collateral))
-                    .collect::<Vec<_>>(),
-            ),
-            col(
-                "debt_asset",
-                rows.iter()
-                    .map(|a| symbol(market, a.debt))
-                    .collect::<Vec<_>>(),
-            ),
-            col(
-                "calls",
-                rows.iter().map(|a| a.calls as u32).collect::<Vec<u32>>(),
-            ),
-            col(
-                "debt_repaid",
-                rows.iter()
-                    .map(|a| a.debt_repaid.to_string())
-                    .collect::<Vec<_>>(),
-            ),
-            col(
-                "collateral_received",
-                rows.iter()
-                    .map(|a| a.collateral_received.to_string())
-                    .collect::<Vec<_>>(),
-            ),
-            col(
-                "bonus_usd",
-                rows.iter()
-                    .map(|a| i256_to_f64_lossy(a.bonus_base, 8))
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "gas_used",
-                rows.iter().map(|a| a.gas_used).collect::<Vec<u64>>(),
-            ),
-            col(
-                "gas_price_gwei",
-                rows.iter()
-                    .map(|a| to_f64_lossy(a.gas_price_wei, 9))
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "gas_cost_eth",
-                rows.iter()
-                    .map(|a| to_f64_lossy(a.gas_cost_wei, 18))
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "gas_cost_usd",
-                rows.iter()
-                    .map(|a| to_f64_lossy(a.gas_cost_base, 8))
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "funding",
-                rows.iter()
-                    .map(|a| a.funding.as_str().to_string())
-                    .collect::<Vec<_>>(),
-            ),
-            col(
-                "funding_cost_usd",
-                rows.iter()
-                    .map(|a| to_f64_lossy(a.funding_cost_base, 8))
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "slippage_usd",
-                rows.iter()
-                    .map(|a| to_f64_lossy(a.slippage_base, 8))
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "net_profit_usd",
-                rows.iter()
-                    .map(|a| i256_to_f64_lossy(a.net_profit_base, 8))
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "net_profit_base",
-                rows.iter()
-                    .map(|a| a.net_profit_base.to_string())
-                    .collect::<Vec<_>>(),
-            ),
-        ]);
+        strategy_col(instances, rows.iter().map(|a| a.instance)),
+        params_col(instances, rows.iter().map(|a| a.instance)),
+        col("block", rows.iter().map(|a| a.block).collect::<Vec<u64>>()),
+        col(
+            "timestamp",
+            rows.iter()
+                .map(|a| times.get(&a.block).copied())
+                .collect::<Vec<Option<u64>>>(),
+        ),
+        col(
+            "decided_block",
+            rows.iter().map(|a| a.decided_block).collect::<Vec<u64>>(),
+        ),
+        col(
+            "opportunity_id",
+            rows.iter().map(|a| a.opportunity_id).collect::<Vec<u64>>(),
+        ),
+        col(
+            "user",
+            rows.iter()
+                .map(|a| format!("{:#x}", a.user))
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "collateral_asset",
+            rows.iter()
+                .map(|a| symbol(market, a.collateral))
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "debt_asset",
+            rows.iter()
+                .map(|a| symbol(market, a.debt))
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "calls",
+            rows.iter().map(|a| a.calls as u32).collect::<Vec<u32>>(),
+        ),
+        col(
+            "debt_repaid",
+            rows.iter()
+                .map(|a| a.debt_repaid.to_string())
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "collateral_received",
+            rows.iter()
+                .map(|a| a.collateral_received.to_string())
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "bonus_usd",
+            rows.iter()
+                .map(|a| i256_to_f64_lossy(a.bonus_base, 8))
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "gas_used",
+            rows.iter().map(|a| a.gas_used).collect::<Vec<u64>>(),
+        ),
+        col(
+            "gas_price_gwei",
+            rows.iter()
+                .map(|a| to_f64_lossy(a.gas_price_wei, 9))
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "gas_cost_eth",
+            rows.iter()
+                .map(|a| to_f64_lossy(a.gas_cost_wei, 18))
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "gas_cost_usd",
+            rows.iter()
+                .map(|a| to_f64_lossy(a.gas_cost_base, 8))
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "funding",
+            rows.iter()
+                .map(|a| a.funding.as_str().to_string())
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "funding_cost_usd",
+            rows.iter()
+                .map(|a| to_f64_lossy(a.funding_cost_base, 8))
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "slippage_usd",
+            rows.iter()
+                .map(|a| to_f64_lossy(a.slippage_base, 8))
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "net_profit_usd",
+            rows.iter()
+                .map(|a| i256_to_f64_lossy(a.net_profit_base, 8))
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "net_profit_base",
+            rows.iter()
+                .map(|a| a.net_profit_base.to_string())
+                .collect::<Vec<_>>(),
+        ),
+    ]);
     frame(rows.len(), columns, "actions table")
 }
 
@@ -408,7 +411,12 @@ pub fn tokens(market: &AnyMarket) -> Result<Vec<u8>> {
             col(
                 "address",
                 (0..symbols.len())
-                    .map(|i| addresses.get(i).map(|a| format!("{a:#x}")).unwrap_or_default())
+                    .map(|i| {
+                        addresses
+                            .get(i)
+                            .map(|a| format!("{a:#x}"))
+                            .unwrap_or_default()
+                    })
                     .collect::<Vec<_>>(),
             ),
             col(
@@ -452,81 +460,81 @@ pub fn summary(rows: &[SummaryRow], instances: &[Instance]) -> Result<Vec<u8>> {
     let ids: Vec<usize> = (0..rows.len()).collect();
     let mut columns = set_cols(instances, &ids);
     columns.extend([
-            col(
-                "strategy",
-                rows.iter().map(|r| r.strategy.clone()).collect::<Vec<_>>(),
-            ),
-            col(
-                "params",
-                rows.iter().map(|r| r.params.clone()).collect::<Vec<_>>(),
-            ),
-            col(
-                "captured_bonus_usd",
-                rows.iter()
-                    .map(|r| r.captured_bonus_usd)
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "gas_spent_eth",
-                rows.iter().map(|r| r.gas_spent_eth).collect::<Vec<f64>>(),
-            ),
-            col(
-                "gas_spent_usd",
-                rows.iter().map(|r| r.gas_spent_usd).collect::<Vec<f64>>(),
-            ),
-            col(
-                "funding_cost_usd",
-                rows.iter()
-                    .map(|r| r.funding_cost_usd)
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "slippage_usd",
-                rows.iter().map(|r| r.slippage_usd).collect::<Vec<f64>>(),
-            ),
-            col(
-                "net_profit_usd",
-                rows.iter().map(|r| r.net_profit_usd).collect::<Vec<f64>>(),
-            ),
-            col(
-                "net_profit_base",
-                rows.iter()
-                    .map(|r| r.net_profit_base.clone())
-                    .collect::<Vec<_>>(),
-            ),
-            col(
-                "liquidations",
-                rows.iter().map(|r| r.liquidations).collect::<Vec<u64>>(),
-            ),
-            col(
-                "opportunities",
-                rows.iter().map(|r| r.opportunities).collect::<Vec<u64>>(),
-            ),
-            col(
-                "captured",
-                rows.iter().map(|r| r.captured).collect::<Vec<u64>>(),
-            ),
-            col(
-                "missed",
-                rows.iter().map(|r| r.missed).collect::<Vec<u64>>(),
-            ),
-            col(
-                "missed_value_usd",
-                rows.iter()
-                    .map(|r| r.missed_value_usd)
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "missed_value_after_gas_usd",
-                rows.iter()
-                    .map(|r| r.missed_value_after_gas_usd)
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "capture_rate",
-                rows.iter().map(|r| r.capture_rate).collect::<Vec<f64>>(),
-            ),
-        ]);
+        col(
+            "strategy",
+            rows.iter().map(|r| r.strategy.clone()).collect::<Vec<_>>(),
+        ),
+        col(
+            "params",
+            rows.iter().map(|r| r.params.clone()).collect::<Vec<_>>(),
+        ),
+        col(
+            "captured_bonus_usd",
+            rows.iter()
+                .map(|r| r.captured_bonus_usd)
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "gas_spent_eth",
+            rows.iter().map(|r| r.gas_spent_eth).collect::<Vec<f64>>(),
+        ),
+        col(
+            "gas_spent_usd",
+            rows.iter().map(|r| r.gas_spent_usd).collect::<Vec<f64>>(),
+        ),
+        col(
+            "funding_cost_usd",
+            rows.iter()
+                .map(|r| r.funding_cost_usd)
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "slippage_usd",
+            rows.iter().map(|r| r.slippage_usd).collect::<Vec<f64>>(),
+        ),
+        col(
+            "net_profit_usd",
+            rows.iter().map(|r| r.net_profit_usd).collect::<Vec<f64>>(),
+        ),
+        col(
+            "net_profit_base",
+            rows.iter()
+                .map(|r| r.net_profit_base.clone())
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "liquidations",
+            rows.iter().map(|r| r.liquidations).collect::<Vec<u64>>(),
+        ),
+        col(
+            "opportunities",
+            rows.iter().map(|r| r.opportunities).collect::<Vec<u64>>(),
+        ),
+        col(
+            "captured",
+            rows.iter().map(|r| r.captured).collect::<Vec<u64>>(),
+        ),
+        col(
+            "missed",
+            rows.iter().map(|r| r.missed).collect::<Vec<u64>>(),
+        ),
+        col(
+            "missed_value_usd",
+            rows.iter()
+                .map(|r| r.missed_value_usd)
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "missed_value_after_gas_usd",
+            rows.iter()
+                .map(|r| r.missed_value_after_gas_usd)
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "capture_rate",
+            rows.iter().map(|r| r.capture_rate).collect::<Vec<f64>>(),
+        ),
+    ]);
     frame(rows.len(), columns, "summary table")
 }
 

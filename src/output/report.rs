@@ -35,21 +35,29 @@ pub fn html(out: &RunOutputs<'_>, charts: &[String], dir: &Path) -> Result<Strin
         context,
     } = *out;
     let f = &run.fidelity;
-    let swept = crate::strategy::swept_params(instances);
     let listed = OUTPUTS
         .iter()
-        .map(|o| format!("<li><code>{}</code>: {}</li>", o.file_name(), escape(o.description())))
+        .map(|o| {
+            format!(
+                "<li><code>{}</code>: {}</li>",
+                o.file_name(),
+                escape(o.description())
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n");
     let mut rows = String::new();
     for (i, s) in run.summary.iter().enumerate() {
-        let all = instances.get(i).map(|i| i.params_text()).unwrap_or_default();
+        let all = instances
+            .get(i)
+            .map(|i| i.params_text())
+            .unwrap_or_default();
         rows.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td title=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td>{:.1}%</td></tr>\n",
             escape(&s.param_set_id),
             escape(&s.strategy),
             escape(&all),
-            escape(&instances.get(i).map(|inst| crate::analytics::summary::swept_text(inst, &swept)).unwrap_or_default()),
+            escape(&instances.get(i).map(|inst| crate::analytics::summary::swept_text(inst, instances)).unwrap_or_default()),
             thousands(s.captured_bonus_usd, 0),
             thousands(s.gas_spent_usd, 0),
             thousands(s.funding_cost_usd, 0),

@@ -24,28 +24,103 @@ pub fn write(
         rows.len(),
         vec![
             col("seed", rows.iter().map(|r| r.0).collect::<Vec<u64>>()),
-            col("param_set_id", rows.iter().map(|r| r.1.param_set_id.clone()).collect::<Vec<_>>()),
-            col("strategy", rows.iter().map(|r| r.1.strategy.clone()).collect::<Vec<_>>()),
-            col("params", rows.iter().map(|r| r.1.params.clone()).collect::<Vec<_>>()),
-            col("net_profit_usd", rows.iter().map(|r| r.1.net_profit_usd).collect::<Vec<f64>>()),
-            col("captured", rows.iter().map(|r| r.1.captured).collect::<Vec<u64>>()),
-            col("opportunities", rows.iter().map(|r| r.1.opportunities).collect::<Vec<u64>>()),
-            col("capture_rate", rows.iter().map(|r| r.1.capture_rate).collect::<Vec<f64>>()),
+            col(
+                "param_set_id",
+                rows.iter()
+                    .map(|r| r.1.param_set_id.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "strategy",
+                rows.iter()
+                    .map(|r| r.1.strategy.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "params",
+                rows.iter().map(|r| r.1.params.clone()).collect::<Vec<_>>(),
+            ),
+            col(
+                "net_profit_usd",
+                rows.iter()
+                    .map(|r| r.1.net_profit_usd)
+                    .collect::<Vec<f64>>(),
+            ),
+            col(
+                "captured",
+                rows.iter().map(|r| r.1.captured).collect::<Vec<u64>>(),
+            ),
+            col(
+                "opportunities",
+                rows.iter().map(|r| r.1.opportunities).collect::<Vec<u64>>(),
+            ),
+            col(
+                "capture_rate",
+                rows.iter().map(|r| r.1.capture_rate).collect::<Vec<f64>>(),
+            ),
         ],
         "seeds table",
     )?;
     let summary = frame(
         spread.len(),
         vec![
-            col("param_set_id", spread.iter().map(|r| r.param_set_id.clone()).collect::<Vec<_>>()),
-            col("strategy", spread.iter().map(|r| r.strategy.clone()).collect::<Vec<_>>()),
-            col("params", spread.iter().map(|r| r.params.clone()).collect::<Vec<_>>()),
-            col("seeds", spread.iter().map(|r| r.seeds as u64).collect::<Vec<u64>>()),
-            col("mean_net_profit_usd", spread.iter().map(|r| r.mean_net_profit_usd).collect::<Vec<f64>>()),
-            col("p5_net_profit_usd", spread.iter().map(|r| r.p5_net_profit_usd).collect::<Vec<f64>>()),
-            col("p95_net_profit_usd", spread.iter().map(|r| r.p95_net_profit_usd).collect::<Vec<f64>>()),
-            col("std_net_profit_usd", spread.iter().map(|r| r.std_net_profit_usd).collect::<Vec<f64>>()),
-            col("mean_capture_rate", spread.iter().map(|r| r.mean_capture_rate).collect::<Vec<f64>>()),
+            col(
+                "param_set_id",
+                spread
+                    .iter()
+                    .map(|r| r.param_set_id.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "strategy",
+                spread
+                    .iter()
+                    .map(|r| r.strategy.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "params",
+                spread.iter().map(|r| r.params.clone()).collect::<Vec<_>>(),
+            ),
+            col(
+                "seeds",
+                spread.iter().map(|r| r.seeds as u64).collect::<Vec<u64>>(),
+            ),
+            col(
+                "mean_net_profit_usd",
+                spread
+                    .iter()
+                    .map(|r| r.mean_net_profit_usd)
+                    .collect::<Vec<f64>>(),
+            ),
+            col(
+                "p5_net_profit_usd",
+                spread
+                    .iter()
+                    .map(|r| r.p5_net_profit_usd)
+                    .collect::<Vec<f64>>(),
+            ),
+            col(
+                "p95_net_profit_usd",
+                spread
+                    .iter()
+                    .map(|r| r.p95_net_profit_usd)
+                    .collect::<Vec<f64>>(),
+            ),
+            col(
+                "std_net_profit_usd",
+                spread
+                    .iter()
+                    .map(|r| r.std_net_profit_usd)
+                    .collect::<Vec<f64>>(),
+            ),
+            col(
+                "mean_capture_rate",
+                spread
+                    .iter()
+                    .map(|r| r.mean_capture_rate)
+                    .collect::<Vec<f64>>(),
+            ),
         ],
         "seeds summary table",
     )?;

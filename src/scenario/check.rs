@@ -228,10 +228,7 @@ fn sweep_findings(loaded: &LoadedScenario) -> Vec<Finding> {
             .unwrap_or(0.0);
         let mut rest = inst.params.clone();
         rest.remove("max_gas_price_gwei");
-        let key = (
-            inst.kind.clone(),
-            format!("{rest:?}|tip={tip}"),
-        );
+        let key = (inst.kind.clone(), format!("{rest:?}|tip={tip}"));
         groups.entry(key).or_default().push(cap - tip);
     }
     for ((kind, _), caps) in groups {

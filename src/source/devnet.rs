@@ -522,15 +522,13 @@ impl<'a> WindowRun<'a> {
                 // Bidding: a share of the expected profit at the base fee, per unit of gas.
                 let priority = match c.bid_share_bps {
                     Some(share) if !best.bonus_value_base.is_negative() && !eth_price.is_zero() => {
-                        let base_gas = U256::from(LIQUIDATION_GAS_ESTIMATE)
-                            * U256::from(base_fee)
-                            * eth_price
-                            / WAD;
+                        let base_gas =
+                            U256::from(LIQUIDATION_GAS_ESTIMATE) * U256::from(base_fee) * eth_price
+                                / WAD;
                         let profit = bonus.saturating_sub(base_gas);
                         let bid_base = profit * U256::from(share) / U256::from(10_000u64);
-                        let per_gas_wei = bid_base * WAD
-                            / eth_price
-                            / U256::from(LIQUIDATION_GAS_ESTIMATE);
+                        let per_gas_wei =
+                            bid_base * WAD / eth_price / U256::from(LIQUIDATION_GAS_ESTIMATE);
                         let mut bid = u128::try_from(per_gas_wei).unwrap_or(u128::MAX).max(floor);
                         if let Some(cap) = &c.max_priority_fee_gwei {
                             bid = bid.min(to_wei("max_priority_fee_gwei", cap)?.max(floor));

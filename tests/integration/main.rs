@@ -9,5 +9,6 @@ mod explore;
 mod layers;
 mod notebook;
 mod protocols;
+mod reports;
 mod rpc;
 mod strategies;
