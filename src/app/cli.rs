@@ -479,7 +479,7 @@ fn run_scenario(args: RunArgs) -> Result<()> {
     )?;
     let f = &run.fidelity;
     println!(
-        "replayed {} blocks, {} transactions ({:.1} Mgas): {} receipts matched ({:.1}%); {} what-if executions in {:.1} s",
+        "replayed {} blocks, {} transactions ({:.1} Mgas): {} receipts matched ({:.1}%)\n{} what-if executions in {:.1} s",
         f.blocks, f.transactions, f.gas_used as f64 / 1e6, f.receipts_matched, f.matched_percent(), run.what_ifs, run.seconds
     );
     println!(
