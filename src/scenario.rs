@@ -1,6 +1,8 @@
 //! Scenario files (TOML): the market, the borrower book, price and base-fee paths, user activity and
 //! historical competitor liquidators of a devnet window.
 
+pub mod check;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -187,8 +189,16 @@ pub struct CompetitorConfig {
     pub reaction_delay_blocks: u64,
     /// Smallest expected profit (bonus − gas) it acts on, USD.
     pub min_profit_usd: DecimalText,
-    /// Priority fee it pays, gwei.
+    /// Priority fee it pays, gwei (with `bid_share_bps`: the least it bids).
     pub priority_fee_gwei: DecimalText,
+    /// Bidding for a contested opportunity: the share (bps) of the opportunity's expected profit
+    /// (bonus − gas at the base fee) it offers as priority fee, spread over the liquidation's
+    /// estimated gas; absent, it pays the fixed `priority_fee_gwei`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bid_share_bps: Option<u64>,
+    /// With `bid_share_bps`: the highest priority fee it bids, gwei.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_priority_fee_gwei: Option<DecimalText>,
 }
 
 /// A whole scenario.
@@ -301,8 +311,14 @@ pub struct LoadedScenario {
     pub scenario: Scenario,
     /// Where it came from (file path, or the embedded default's name).
     pub source: String,
-    /// sha256 of its text.
+    /// sha256 of [`LoadedScenario::canonical`]: what the dataset depends on, so an edit to a
+    /// comment, whitespace, key order, the strategies or the DEX model leaves it unchanged.
     pub sha256: String,
+    /// sha256 of the file's text as read.
+    pub text_sha256: String,
+    /// The canonical form of the scenario as far as its dataset depends on it: every key but
+    /// `name`, `strategies` and `dex`, the price CSV replaced by the points it resolved to.
+    pub canonical: serde_json::Value,
     /// Per symbol, `(unix timestamp, price with 8 decimals)` points in time order.
     pub price_paths: BTreeMap<String, Vec<(u64, U256)>>,
     /// `(unix timestamp, base fee in wei)` points in time order.
@@ -475,6 +491,24 @@ impl LoadedScenario {
                     &e,
                 )
             })?;
+            if let Some(share) = c.bid_share_bps {
+                if share > 10_000 {
+                    return Err(invalid(
+                        &format!("competitors[{i}].bid_share_bps"),
+                        &share,
+                        "at most 10000 (100% of the expected profit)",
+                    ));
+                }
+            }
+            if let Some(cap) = &c.max_priority_fee_gwei {
+                cap.to_units(9).map_err(|e| {
+                    invalid(
+                        &format!("competitors[{i}].max_priority_fee_gwei"),
+                        &cap.0,
+                        &e,
+                    )
+                })?;
+            }
         }
 
         let start = scenario.window.start_timestamp;
@@ -579,11 +613,15 @@ impl LoadedScenario {
             message: format!("[[strategies]] {e}"),
         })?;
         use sha2::Digest;
-        let sha256 = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+        let text_sha256 = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+        let canonical = canonical_form(&scenario, &price_paths)?;
+        let sha256 = hex::encode(sha2::Sha256::digest(canonical_text(&canonical).as_bytes()));
         Ok(Self {
             scenario,
             source: source.to_string(),
             sha256,
+            text_sha256,
+            canonical,
             price_paths,
             base_fee_path,
             instances,
@@ -600,6 +638,200 @@ impl LoadedScenario {
     pub fn base_fee_at(&self, timestamp: u64) -> U256 {
         interpolate(&self.base_fee_path, timestamp).unwrap_or_default()
     }
+}
+
+/// The dataset-relevant canonical form of a scenario (see [`LoadedScenario::canonical`]).
+fn canonical_form(
+    scenario: &Scenario,
+    price_paths: &BTreeMap<String, Vec<(u64, U256)>>,
+) -> Result<serde_json::Value> {
+    let mut value = serde_json::to_value(scenario).map_err(|e| Error::Decode {
+        what: "scenario (canonical form)".into(),
+        message: e.to_string(),
+    })?;
+    if let Some(map) = value.as_object_mut() {
+        for key in ["name", "strategies", "dex"] {
+            map.remove(key);
+        }
+        if let Some(prices) = map.get_mut("prices").and_then(|p| p.as_object_mut()) {
+            prices.remove("csv");
+        }
+        let resolved: serde_json::Map<String, serde_json::Value> = price_paths
+            .iter()
+            .map(|(symbol, points)| {
+                let list = points
+                    .iter()
+                    .map(|(t, p)| serde_json::json!([t, p.to_string()]))
+                    .collect();
+                (symbol.clone(), serde_json::Value::Array(list))
+            })
+            .collect();
+        map.insert(
+            "resolved_price_paths".into(),
+            serde_json::Value::Object(resolved),
+        );
+    }
+    Ok(value)
+}
+
+/// JSON text of `value` with every object's keys sorted (whatever map order serde_json keeps).
+pub fn canonical_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let fields: Vec<String> = keys
+                .into_iter()
+                .map(|k| {
+                    format!(
+                        "{}:{}",
+                        serde_json::Value::String(k.clone()),
+                        canonical_text(&map[k])
+                    )
+                })
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        serde_json::Value::Array(list) => format!(
+            "[{}]",
+            list.iter()
+                .map(canonical_text)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The first key (in sorted order, as a path like `competitors[1].priority_fee_gwei`) whose value
+/// differs between two canonical forms; `None` when they are equal.
+pub fn first_changed_key(old: &serde_json::Value, new: &serde_json::Value) -> Option<String> {
+    fn walk(path: &str, old: &serde_json::Value, new: &serde_json::Value) -> Option<String> {
+        use serde_json::Value;
+        let join = |k: &str| {
+            if path.is_empty() {
+                k.to_string()
+            } else {
+                format!("{path}.{k}")
+            }
+        };
+        match (old, new) {
+            (Value::Object(a), Value::Object(b)) => {
+                let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                keys.into_iter().find_map(|k| match (a.get(k), b.get(k)) {
+                    (Some(x), Some(y)) => walk(&join(k), x, y),
+                    _ => Some(join(k)),
+                })
+            }
+            (Value::Array(a), Value::Array(b)) => {
+                let found = a
+                    .iter()
+                    .zip(b)
+                    .enumerate()
+                    .find_map(|(i, (x, y))| walk(&format!("{path}[{i}]"), x, y));
+                match found {
+                    Some(f) => Some(f),
+                    None if a.len() != b.len() => {
+                        Some(format!("{path} ({} entries, now {})", a.len(), b.len()))
+                    }
+                    None => None,
+                }
+            }
+            (a, b) if a == b => None,
+            _ => Some(if path.is_empty() {
+                "(whole scenario)".into()
+            } else {
+                path.to_string()
+            }),
+        }
+    }
+    walk("", old, new)
+}
+
+/// Applies `--set key=value` overrides to scenario text: `key` is a dotted path with list indexes
+/// (`window.blocks`, `competitors[1].priority_fee_gwei`, `strategies[0].latency_blocks`), `value`
+/// any TOML value (`300`, `"2.5"`, `[1, 2, 4]`; bare text is taken as a string). The result is
+/// TOML text (comments dropped); errors name the override and what was expected.
+pub fn apply_overrides(text: &str, source: &str, sets: &[String]) -> Result<String> {
+    if sets.is_empty() {
+        return Ok(text.to_string());
+    }
+    let mut root: toml::Table = toml::from_str(text).map_err(|e| Error::InvalidFile {
+        path: PathBuf::from(source),
+        message: e.to_string().trim().to_string(),
+    })?;
+    for set in sets {
+        let bad = |expected: String| Error::config("--set", set, expected);
+        let (key, value) = set
+            .split_once('=')
+            .ok_or_else(|| bad("KEY=VALUE, e.g. window.blocks=300".into()))?;
+        let (key, value) = (key.trim(), value.trim());
+        let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.to_string()));
+        let mut steps: Vec<(String, Option<usize>)> = Vec::new();
+        for part in key.split('.') {
+            let (name, index) = match part.split_once('[') {
+                Some((name, rest)) => {
+                    let index = rest
+                        .strip_suffix(']')
+                        .and_then(|i| i.parse::<usize>().ok())
+                        .ok_or_else(|| bad(format!("`{part}`: an index like name[0]")))?;
+                    (name.to_string(), Some(index))
+                }
+                None => (part.to_string(), None),
+            };
+            if name.is_empty() {
+                return Err(bad("a key such as window.blocks".into()));
+            }
+            steps.push((name, index));
+        }
+        set_path(&mut root, &steps, value).map_err(bad)?;
+    }
+    toml::to_string(&root).map_err(|e| Error::Decode {
+        what: "scenario with --set overrides".into(),
+        message: e.to_string(),
+    })
+}
+
+/// Sets `value` at `steps` (names with optional list indexes) under `table`.
+fn set_path(
+    table: &mut toml::Table,
+    steps: &[(String, Option<usize>)],
+    value: toml::Value,
+) -> std::result::Result<(), String> {
+    let Some(((name, index), rest)) = steps.split_first() else {
+        return Err("a key".into());
+    };
+    let slot: &mut toml::Value = match index {
+        None if rest.is_empty() => {
+            table.insert(name.clone(), value);
+            return Ok(());
+        }
+        None => table
+            .entry(name.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new())),
+        Some(i) => {
+            let list = table
+                .get_mut(name)
+                .and_then(|v| v.as_array_mut())
+                .ok_or_else(|| format!("`{name}` to be a list in the scenario"))?;
+            let len = list.len();
+            list.get_mut(*i)
+                .ok_or_else(|| format!("an index of `{name}` below {len}"))?
+        }
+    };
+    if rest.is_empty() {
+        *slot = value;
+        return Ok(());
+    }
+    let inner = slot
+        .as_table_mut()
+        .ok_or_else(|| format!("`{name}` to hold keys"))?;
+    set_path(inner, rest, value)
 }
 
 /// Linear interpolation in exact integers (floor), flat before the first and after the last point.
@@ -774,16 +1006,36 @@ pub enum AnyScenario {
 impl AnyScenario {
     /// Reads a scenario file: with a `[source]` table it is an RPC scenario, else a devnet one.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
-        let has_source = toml::from_str::<toml::Table>(&text)
+        Self::load(Some(path), &[])
+    }
+
+    /// Reads a scenario file (`None`: the embedded default) with `--set key=value` overrides
+    /// applied ([`apply_overrides`]).
+    pub fn load(path: Option<&Path>, sets: &[String]) -> Result<Self> {
+        let (text, source, base_dir) = match path {
+            Some(path) => (
+                std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?,
+                path.display().to_string(),
+                path.parent(),
+            ),
+            None => (
+                DEFAULT_SCENARIO_TOML.to_string(),
+                DEFAULT_SCENARIO_PATH.to_string(),
+                None,
+            ),
+        };
+        let text = apply_overrides(&text, &source, sets)?;
+        Self::from_text(&text, &source, base_dir)
+    }
+
+    fn from_text(text: &str, source: &str, base_dir: Option<&Path>) -> Result<Self> {
+        let has_source = toml::from_str::<toml::Table>(text)
             .map(|t| t.contains_key("source"))
             .unwrap_or(false);
         if has_source {
-            RpcScenario::from_text(&text, &path.display().to_string(), path.parent())
-                .map(|s| Self::Rpc(Box::new(s)))
+            RpcScenario::from_text(text, source, base_dir).map(|s| Self::Rpc(Box::new(s)))
         } else {
-            LoadedScenario::from_text(&text, &path.display().to_string(), path.parent())
-                .map(|s| Self::Devnet(Box::new(s)))
+            LoadedScenario::from_text(text, source, base_dir).map(|s| Self::Devnet(Box::new(s)))
         }
     }
 

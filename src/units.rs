@@ -113,3 +113,76 @@ mod tests {
         }
     }
 }
+
+/// `(year, month, day, hour, minute, second)` of a unix timestamp, UTC (proleptic Gregorian).
+pub fn utc_parts(timestamp: u64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = (timestamp / 86_400) as i64;
+    let secs = timestamp % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        month,
+        day,
+        (secs / 3_600) as u32,
+        (secs % 3_600 / 60) as u32,
+        (secs % 60) as u32,
+    )
+}
+
+/// A unix timestamp as `2021-05-19 04:00 UTC`.
+pub fn utc_text(timestamp: u64) -> String {
+    let (y, mo, d, h, mi, _) = utc_parts(timestamp);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC")
+}
+
+/// A unix timestamp as `04:00` (UTC hours and minutes, for chart ticks).
+pub fn utc_hm(timestamp: u64) -> String {
+    let (_, _, _, h, mi, _) = utc_parts(timestamp);
+    format!("{h:02}:{mi:02}")
+}
+
+/// `value` with `decimals` decimals and thousands separators: `1234567.891` → `1,234,567.89`.
+pub fn thousands(value: f64, decimals: usize) -> String {
+    if !value.is_finite() {
+        return value.to_string();
+    }
+    let text = format!("{:.*}", decimals, value.abs());
+    let (int, frac) = match text.split_once('.') {
+        Some((i, f)) => (i.to_string(), format!(".{f}")),
+        None => (text.clone(), String::new()),
+    };
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let negative = value < 0.0 && text.chars().any(|c| c.is_ascii_digit() && c != '0');
+    format!("{}{grouped}{frac}", if negative { "-" } else { "" })
+}
+
+#[cfg(test)]
+mod report_format_tests {
+    use super::*;
+
+    #[test]
+    fn utc_and_thousands() {
+        assert_eq!(utc_text(1_621_396_800), "2021-05-19 04:00 UTC");
+        assert_eq!(utc_text(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_text(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(thousands(1_234_567.891, 2), "1,234,567.89");
+        assert_eq!(thousands(-999.5, 0), "-1,000");
+        assert_eq!(thousands(-0.001, 2), "0.00");
+        assert_eq!(thousands(12.0, 0), "12");
+    }
+}

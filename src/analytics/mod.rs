@@ -1,4 +1,5 @@
 //! Analytics: what a run produced, and its aggregation into per-strategy summaries.
 
 pub mod result;
+pub mod seeds;
 pub mod summary;

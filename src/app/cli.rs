@@ -10,7 +10,12 @@ use crate::protocol::ProtocolKind;
 
 /// liqsim — historical backtesting of DeFi liquidations on real protocol bytecode.
 #[derive(Debug, Parser)]
-#[command(name = "liqsim", version, about)]
+#[command(
+    name = "liqsim",
+    version,
+    about,
+    after_help = "Examples:\n  liqsim run                                   # the embedded default scenario\n  liqsim check scenarios/pippi.toml            # what a scenario will do, before running it\n  liqsim run scenarios/pippi.toml -o out/p --set seed=7\n  liqsim run tests/fixtures/small-crash.toml --seeds 1..20\n  liqsim dataset inspect datasets/eth-crash\n  liqsim record --pool 0x8787...4E2 --blocks 20460000:20460300 -o datasets/w"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -56,24 +61,47 @@ impl ArtifactArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a scenario: build its dataset on first use, replay it, report opportunities.
+    #[command(
+        after_help = "Examples:\n  liqsim run                                        # embedded default → out/eth-crash\n  liqsim run scenarios/pippi.toml -o out/pippi -j 2\n  liqsim run --set competitors[0].reaction_delay_blocks=3 --set 'strategies[0].latency_blocks=[0,1,2]'\n  liqsim run tests/fixtures/small-crash.toml --seeds 1..20   # mean, p5, p95 over 20 devnet windows"
+    )]
     Run(RunArgs),
-    /// Datasets: build a devnet window from a scenario.
+    /// Check a scenario without running it: the window's UTC span, price coverage per symbol,
+    /// price paths far from the market's starting prices, relative-looking timestamps, sweep points
+    /// that cannot differ, engine limits.
+    #[command(
+        after_help = "Examples:\n  liqsim check                                   # the embedded default\n  liqsim check scenarios/hadouken-v2.toml\n  liqsim check my.toml --set window.blocks=600"
+    )]
+    Check(CheckArgs),
+    /// Datasets: build a devnet window from a scenario, or inspect one.
     #[command(subcommand)]
     Dataset(DatasetCommand),
     /// Record a block range from a node (ideally an archive node) into a dataset.
+    #[command(
+        after_help = "Examples:\n  export ETH_RPC_URL=https://user:key@archive-node:8545\n  liqsim record --pool 0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2 --blocks 20460000:20460300 --chain-id 1 -o datasets/mainnet-window\n  liqsim record --provider 0x2f39d218133AFaB8F2B819B1066c7E434Ad94E9e --from 20460000 --to 20460300 -o datasets/w"
+    )]
     Record(RecordArgs),
-    /// Show what a dataset holds (after checking every file's hash).
+    /// Show what a dataset holds (after checking every file's hash); the same as `dataset inspect`.
+    #[command(after_help = "Example:\n  liqsim inspect datasets/eth-crash")]
     Inspect(InspectArgs),
     /// The protocol referee: replay a dataset and compare every tracked borrower's health factor
     /// and open opportunity with the protocol's own views after every price update and at every
     /// block's end; exits non-zero on any mismatch.
     CheckWindow(CheckWindowArgs),
     /// Differential proof: the shared math against the protocol's own bytecode on random positions.
+    #[command(
+        after_help = "Examples:\n  liqsim verify aave-v3 --cases 1000 --seed 1 --markets 8\n  liqsim verify compound --seed 3 --position 17   # replay one printed mismatch"
+    )]
     Verify(VerifyArgs),
     /// Benchmarks.
+    #[command(
+        after_help = "Examples:\n  liqsim bench replay -d datasets/eth-crash\n  liqsim bench sweep -d datasets/eth-crash\n  liqsim bench rpc --latency-ms 20\n  liqsim bench health-factor --positions 300"
+    )]
     Bench(BenchArgs),
     /// The window explorer: a local web app showing every position at any point of a window, with
     /// a "liquidate here" what-if (`--what-if`: the same what-if on the command line, as JSON).
+    #[command(
+        after_help = "Examples:\n  liqsim explore datasets/eth-crash --run out/eth-crash\n  liqsim explore datasets/eth-crash --what-if --block 12461440 --user 0xabc... --amount close-factor"
+    )]
     Explore(ExploreArgs),
 }
 
@@ -89,7 +117,7 @@ pub struct ExploreArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub host: std::net::IpAddr,
     /// Port to listen on (0: any free port).
-    #[arg(long, default_value_t = 8017)]
+    #[arg(short, long, default_value_t = 8017)]
     pub port: u16,
     /// Blocks between replay checkpoints (a jump replays at most this many blocks).
     #[arg(long, default_value_t = crate::app::explore::state::DEFAULT_CHECKPOINT_EVERY)]
@@ -129,22 +157,31 @@ pub struct RunArgs {
     /// Scenario file; default: the embedded `scenarios/eth-crash.toml`.
     pub scenario: Option<PathBuf>,
     /// Folder holding datasets.
-    #[arg(long, default_value = "datasets")]
+    #[arg(short, long, default_value = "datasets")]
     pub datasets: PathBuf,
     /// Stop at the first receipt that differs from the recorded one.
     #[arg(long)]
     pub strict: bool,
-    /// Output folder; default `out/<scenario name>`.
-    #[arg(long)]
+    /// Output folder; default `out/<scenario name>` (`out/<name>-seeds` with `--seeds`).
+    #[arg(short, long)]
     pub out: Option<PathBuf>,
     /// Threads evaluating strategies (default: all cores; at most 4 per core). Results do not
     /// depend on it.
-    #[arg(long)]
+    #[arg(short = 'j', long)]
     pub threads: Option<usize>,
     /// Write the outputs and exit 0 even when the replay diverged from the recorded receipts
     /// (every divergence is still printed). Without it, a divergence is an error.
     #[arg(long)]
     pub allow_divergence: bool,
+    /// `KEY=VALUE`: override one scenario value without editing the file, e.g. `window.blocks=600`,
+    /// `competitors[1].priority_fee_gwei=3`, `strategies[0].latency_blocks=[0,1,2]`; repeatable.
+    #[arg(short, long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Monte Carlo over devnet windows: `A..B` (both included) or `1,4,9`; each seed builds its
+    /// own window (`datasets/<name>-seed<N>`), and each parameter set's mean, p5 and p95 are
+    /// reported (`seeds.parquet`, `seeds_summary.parquet`).
+    #[arg(long, value_name = "A..B", value_parser = parse_seeds)]
+    pub seeds: Option<Seeds>,
     /// Artifact location.
     #[command(flatten)]
     pub artifacts: ArtifactArgs,
@@ -163,17 +200,25 @@ pub struct RecordArgs {
     /// The PoolAddressesProvider address (the Pool is its `getPool()`).
     #[arg(long)]
     pub provider: Option<alloy_primitives::Address>,
-    /// First block of the window.
-    #[arg(long)]
-    pub from: u64,
+    /// First block of the window (or give `--blocks`).
+    #[arg(
+        long,
+        required_unless_present = "blocks",
+        conflicts_with = "blocks",
+        requires = "to"
+    )]
+    pub from: Option<u64>,
     /// Last block of the window (inclusive).
-    #[arg(long)]
-    pub to: u64,
+    #[arg(long, requires = "from")]
+    pub to: Option<u64>,
+    /// The window as `FROM:TO` (both included), instead of `--from`/`--to`.
+    #[arg(short, long, value_name = "FROM:TO", value_parser = parse_blocks)]
+    pub blocks: Option<(u64, u64)>,
     /// Most blocks the window may span (a guard against a mistyped `--to`).
     #[arg(long, default_value_t = crate::source::record::DEFAULT_MAX_BLOCKS)]
     pub max_blocks: u64,
     /// Output dataset folder, e.g. `datasets/my-window`.
-    #[arg(long)]
+    #[arg(short, long)]
     pub out: PathBuf,
     /// Dataset whose manifest describes the market (its `protocol` section is reused); default:
     /// the market is discovered from the Pool at `from - 1`.
@@ -194,11 +239,69 @@ pub struct RecordArgs {
     pub chain_id: Option<u64>,
 }
 
+/// `liqsim check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Scenario file; default: the embedded `scenarios/eth-crash.toml`.
+    pub scenario: Option<PathBuf>,
+    /// `KEY=VALUE` overrides, as `liqsim run --set`.
+    #[arg(short, long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// The seeds of `--seeds`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seeds(pub Vec<u64>);
+
+/// `--seeds A..B` (inclusive) or `a,b,c`.
+pub fn parse_seeds(text: &str) -> std::result::Result<Seeds, String> {
+    let bad = || format!("`{text}`: expected A..B (e.g. 1..20, both included) or a list 1,4,9");
+    let seeds: Vec<u64> = if let Some((a, b)) = text.split_once("..") {
+        let b = b.strip_prefix('=').unwrap_or(b);
+        let (a, b): (u64, u64) = (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        );
+        if a > b || b - a >= 10_000 {
+            return Err(format!("`{text}`: expected A ≤ B and at most 10,000 seeds"));
+        }
+        (a..=b).collect()
+    } else {
+        text.split(',')
+            .map(|s| s.trim().parse().map_err(|_| bad()))
+            .collect::<std::result::Result<_, _>>()?
+    };
+    if seeds.is_empty() {
+        return Err(bad());
+    }
+    Ok(Seeds(seeds))
+}
+
+/// `--blocks FROM:TO` (inclusive, as cryo writes ranges).
+pub fn parse_blocks(text: &str) -> std::result::Result<(u64, u64), String> {
+    let bad = || format!("`{text}`: expected FROM:TO, e.g. 20460000:20460300");
+    let (a, b) = text.split_once(':').ok_or_else(bad)?;
+    let (a, b): (u64, u64) = (
+        a.trim().replace('_', "").parse().map_err(|_| bad())?,
+        b.trim().replace('_', "").parse().map_err(|_| bad())?,
+    );
+    if a > b {
+        return Err(format!("`{text}`: FROM must not exceed TO"));
+    }
+    Ok((a, b))
+}
+
 /// `liqsim dataset ...`.
 #[derive(Debug, Subcommand)]
 pub enum DatasetCommand {
     /// Build a devnet window from a scenario into `datasets/<name>/`.
+    #[command(
+        after_help = "Example:\n  liqsim dataset build scenarios/eth-crash.toml -o datasets/eth-crash"
+    )]
     Build(DatasetBuildArgs),
+    /// Show what a dataset holds (after checking every file's hash).
+    #[command(after_help = "Example:\n  liqsim dataset inspect datasets/eth-crash")]
+    Inspect(InspectArgs),
 }
 
 /// `liqsim dataset build`.
@@ -207,7 +310,7 @@ pub struct DatasetBuildArgs {
     /// Scenario file.
     pub scenario: PathBuf,
     /// Output folder; default `datasets/<scenario name>`.
-    #[arg(long)]
+    #[arg(short, long)]
     pub out: Option<PathBuf>,
     /// Artifact location.
     #[command(flatten)]
@@ -291,7 +394,7 @@ pub struct BenchArgs {
     #[arg(value_parser = ["health-factor", "replay", "sweep", "rpc", "explore"], default_value = "health-factor")]
     pub which: String,
     /// Dataset folder for `replay`.
-    #[arg(long, default_value = "datasets/eth-crash")]
+    #[arg(short, long, default_value = "datasets/eth-crash")]
     pub dataset: PathBuf,
     /// Positions to evaluate.
     #[arg(long, default_value_t = 200)]
@@ -309,7 +412,9 @@ pub struct BenchArgs {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => run_scenario(args),
+        Command::Check(args) => check(&args),
         Command::Dataset(DatasetCommand::Build(args)) => build(args),
+        Command::Dataset(DatasetCommand::Inspect(args)) => inspect(&args),
         Command::Record(args) => record(args),
         Command::Inspect(args) => inspect(&args),
         Command::CheckWindow(args) => check_window(&args),
@@ -366,6 +471,50 @@ fn report_divergences(f: &crate::engine::replay::Fidelity, allowed: bool) -> Res
     }
 }
 
+/// `liqsim check`: prints every finding; fails on an error.
+fn check(args: &CheckArgs) -> Result<()> {
+    use crate::scenario::AnyScenario;
+    let any = AnyScenario::load(args.scenario.as_deref(), &args.set)?;
+    let AnyScenario::Devnet(loaded) = any else {
+        println!(
+            "info: an RPC scenario: its window is recorded from the node, nothing to check offline"
+        );
+        return Ok(());
+    };
+    let findings = crate::scenario::check::check(&loaded);
+    for f in &findings {
+        println!("{f}");
+    }
+    crate::scenario::check::first_error(&findings, &loaded.source)
+}
+
+/// What `run` prints before it starts: the window's span and the scenario's warnings; stops on an
+/// engine-limit error. Returns the warnings for the report.
+fn preflight(loaded: &crate::scenario::LoadedScenario) -> Result<Vec<String>> {
+    use crate::scenario::check::Level;
+    let findings = crate::scenario::check::check(loaded);
+    for f in findings
+        .iter()
+        .filter(|f| f.level != Level::Info || f.field == "window")
+    {
+        eprintln!("{f}");
+    }
+    crate::scenario::check::first_error(&findings, &loaded.source)?;
+    Ok(findings
+        .iter()
+        .filter(|f| f.level == Level::Warning)
+        .map(|f| format!("{}: {}", f.field, f.message))
+        .collect())
+}
+
+/// sha256 of a dataset's `manifest.json` (which holds every file's sha256).
+fn dataset_sha256(dir: &Path) -> Result<String> {
+    use sha2::Digest;
+    let path = dir.join("manifest.json");
+    let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
+    Ok(hex::encode(sha2::Sha256::digest(&bytes)))
+}
+
 /// `liqsim run`.
 fn run_scenario(args: RunArgs) -> Result<()> {
     use crate::data::folder::{check_apart, lock_shared};
@@ -373,27 +522,34 @@ fn run_scenario(args: RunArgs) -> Result<()> {
     if let Some(n) = args.threads {
         check_threads(n)?;
     }
-    let any = match &args.scenario {
-        Some(path) => AnyScenario::from_file(path)?,
-        None => AnyScenario::Devnet(Box::new(
-            crate::scenario::LoadedScenario::default_scenario()?
-        )),
-    };
-    let out = args
-        .out
-        .unwrap_or_else(|| PathBuf::from("out").join(any.name()));
-    crate::output::check_writable(&out)?;
-    let dataset_dir = args.datasets.join(any.name());
-    check_apart(&out, &args.datasets, "the datasets folder", false)?;
-    check_apart(&out, &dataset_dir, "the dataset folder", true)?;
+    let any = AnyScenario::load(args.scenario.as_deref(), &args.set)?;
     if let Some(n) = args.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()
             .map_err(|e| Error::config("--threads", n, e.to_string()))?;
     }
+    if let Some(seeds) = &args.seeds {
+        return run_seeds(&args, &any, &seeds.0);
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("out").join(any.name()));
+    crate::output::check_writable(&out)?;
+    let dataset_dir = args.datasets.join(any.name());
+    check_apart(&out, &args.datasets, "the datasets folder", false)?;
+    check_apart(&out, &dataset_dir, "the dataset folder", true)?;
+    let mut context = crate::output::RunContext {
+        command_line: std::env::args().collect(),
+        ..Default::default()
+    };
     let (dir, instances, source, dex) = match &any {
         AnyScenario::Devnet(loaded) => {
+            context.warnings = preflight(loaded)?;
+            context.methodology = crate::app::run::methodology(loaded);
+            context.scenario_sha256 = loaded.sha256.clone();
+            context.start_timestamp = loaded.scenario.window.start_timestamp;
             let store = args.artifacts.store(loaded.scenario.market.kind())?;
             let dir = crate::app::run::ensure_dataset(loaded, &store, &args.datasets)?;
             (dir, &loaded.instances, &loaded.source, &loaded.scenario.dex)
@@ -401,27 +557,108 @@ fn run_scenario(args: RunArgs) -> Result<()> {
         AnyScenario::Rpc(rpc) => {
             let cache_root = crate::protocol::artifacts::cache_root();
             let dir = crate::source::record::ensure_recorded(rpc, &args.datasets, &cache_root)?;
+            context.scenario_sha256 = rpc.window_sha256.clone();
+            context.methodology = vec![(
+                "Source".into(),
+                format!(
+                    "recorded from a node ({}); the competitors are the window's real liquidators",
+                    rpc.source
+                ),
+            )];
             (dir, &rpc.instances, &rpc.source, &rpc.file.dex)
         }
     };
     let window = {
         let _reading = lock_shared(&dir)?;
+        context.dataset_sha256 = dataset_sha256(&dir)?;
         crate::data::dataset::read_dataset(&dir)?
     };
+    if context.start_timestamp == 0 {
+        context.start_timestamp = window.blocks.first().map(|b| b.timestamp).unwrap_or(0);
+    }
     let run = crate::app::run::run_strategies(&window, instances, dex, args.strict, true)?;
     report_divergences(&run.fidelity, args.allow_divergence)?;
-    crate::output::write_outputs(&out, &run, instances, source)?;
+    crate::output::write_run_outputs(
+        &out,
+        &crate::output::RunOutputs {
+            run: &run,
+            instances,
+            scenario: source,
+            context: &context,
+        },
+    )?;
     let f = &run.fidelity;
     println!(
-        "replayed {} blocks, {} transactions ({:.1} Mgas): {} receipts matched ({:.1}%); {} what-if executions in {:.1} s",
+        "replayed {} blocks, {} transactions ({:.1} Mgas): {} receipts matched ({:.1}%)\n{} what-if executions in {:.1} s",
         f.blocks, f.transactions, f.gas_used as f64 / 1e6, f.receipts_matched, f.matched_percent(), run.what_ifs, run.seconds
     );
     println!(
-        "{} liquidation opportunities; outputs in {}",
+        "{} liquidation opportunities; outputs in {} (report.html)",
         run.opportunities.len(),
         out.display()
     );
-    print!("{}", crate::analytics::summary::table(&run.summary));
+    print!(
+        "{}",
+        crate::analytics::summary::table(&run.summary, instances)
+    );
+    Ok(())
+}
+
+/// `liqsim run --seeds`: the scenario over several devnet windows, each seed its own dataset.
+fn run_seeds(args: &RunArgs, any: &crate::scenario::AnyScenario, seeds: &[u64]) -> Result<()> {
+    let crate::scenario::AnyScenario::Devnet(first) = any else {
+        return Err(Error::config(
+            "--seeds",
+            "",
+            "a devnet scenario (an RPC scenario's window is what the chain recorded)",
+        ));
+    };
+    let name = first.scenario.name.clone();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("out").join(format!("{name}-seeds")));
+    crate::output::check_writable(&out)?;
+    preflight(first)?;
+    let store = args.artifacts.store(first.scenario.market.kind())?;
+    let mut per_seed = Vec::new();
+    for &seed in seeds {
+        let mut sets = args.set.clone();
+        sets.push(format!("seed={seed}"));
+        sets.push(format!("name=\"{name}-seed{seed}\""));
+        let crate::scenario::AnyScenario::Devnet(loaded) =
+            crate::scenario::AnyScenario::load(args.scenario.as_deref(), &sets)?
+        else {
+            continue;
+        };
+        let dir = crate::app::run::ensure_dataset(&loaded, &store, &args.datasets)?;
+        let window = crate::data::dataset::read_dataset(&dir)?;
+        let run = crate::app::run::run_strategies(
+            &window,
+            &loaded.instances,
+            &loaded.scenario.dex,
+            args.strict,
+            false,
+        )?;
+        eprintln!("seed {seed}: {} opportunities", run.opportunities.len());
+        per_seed.push((seed, run.summary));
+    }
+    let spread = crate::analytics::seeds::spread(&per_seed);
+    crate::output::seeds::write(&out, &first.instances, &per_seed, &spread)?;
+    println!(
+        "{} seeds ({}); outputs in {}",
+        seeds.len(),
+        seeds
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        out.display()
+    );
+    print!(
+        "{}",
+        crate::analytics::seeds::table(&spread, &first.instances)
+    );
     Ok(())
 }
 
@@ -606,7 +843,18 @@ pub fn what_if_text(args: &ExploreArgs) -> Result<String> {
 fn record(args: RecordArgs) -> Result<()> {
     use crate::node::rpc::{RetryPolicy, RpcSource};
     crate::data::folder::check_replaceable(&args.out, crate::data::folder::FolderKind::Dataset)?;
-    crate::source::record::check_range(args.from, args.to, args.max_blocks)?;
+    let (from, to) = match (args.blocks, args.from, args.to) {
+        (Some(range), _, _) => range,
+        (None, Some(from), Some(to)) => (from, to),
+        _ => {
+            return Err(Error::config(
+                "--from/--to",
+                "",
+                "both, or --blocks FROM:TO",
+            ))
+        }
+    };
+    crate::source::record::check_range(from, to, args.max_blocks)?;
     let protocol = match &args.market_from {
         Some(market) => Some(crate::data::dataset::read_manifest(market)?.protocol),
         None => None,
@@ -627,11 +875,12 @@ fn record(args: RecordArgs) -> Result<()> {
         args.chain_id,
         RetryPolicy::default(),
     )?);
+
     let options = crate::source::record::RecordOptions {
         max_blocks: args.max_blocks,
         name,
-        from: args.from,
-        to: args.to,
+        from,
+        to,
         pool: args.pool,
         protocol,
         discovery: crate::source::discovery::DiscoveryOptions {
@@ -648,8 +897,8 @@ fn record(args: RecordArgs) -> Result<()> {
         "recorded {} (chain {}, blocks {}..={}): {} transactions, pre-state {} accounts / {} contracts / {} slots",
         args.out.display(),
         report.window.manifest.chain_id,
-        args.from,
-        args.to,
+        from,
+        to,
         report.window.transactions.len(),
         report.window.accounts.len(),
         report.window.code.len(),

@@ -63,10 +63,39 @@ fn build_locked(
     write_dataset_locked(dir, &built.window)
 }
 
+/// Why the dataset of `loaded` at `dir` must be (re)built, or `None` when it is current: a dataset
+/// is rebuilt only when the scenario changed in substance (its canonical form, not its text: a
+/// comment, whitespace, key order, the strategies or the DEX model change nothing).
+pub fn rebuild_reason(loaded: &LoadedScenario, dir: &Path) -> Option<String> {
+    let manifest = match crate::data::dataset::read_manifest(dir) {
+        Ok(m) => m,
+        Err(_) if !dir.join("manifest.json").exists() => {
+            return Some("no dataset there yet (first use)".into())
+        }
+        Err(e) => return Some(format!("its manifest cannot be read ({e})")),
+    };
+    let p = &manifest.provenance;
+    if p.scenario_sha256.as_deref() == Some(loaded.sha256.as_str()) {
+        return None;
+    }
+    Some(match &p.scenario_canonical {
+        Some(old) => match crate::scenario::first_changed_key(old, &loaded.canonical) {
+            Some(key) => format!("scenario changed (first changed key: `{key}`)"),
+            None => "scenario changed".into(),
+        },
+        None if p.kind != "devnet" => format!("it was not built from a scenario ({})", p.kind),
+        None => format!(
+            "it was built by liqsim {} from {} without a canonical scenario form",
+            p.liqsim_version,
+            p.scenario.as_deref().unwrap_or("an unknown scenario")
+        ),
+    })
+}
+
 /// The dataset folder of a scenario under `datasets_root`, built if absent or built from a
-/// different scenario text. A folder that cannot be read as a dataset, or that liqsim did not
-/// write, is refused (never rebuilt over). Concurrent runs wait for each other: the check and
-/// the build happen under the datasets root's lock.
+/// scenario that differs in substance ([`rebuild_reason`], printed). A folder that cannot be read
+/// as a dataset, or that liqsim did not write, is refused (never rebuilt over). Concurrent runs
+/// wait for each other: the check and the build happen under the datasets root's lock.
 pub fn ensure_dataset(
     loaded: &LoadedScenario,
     artifacts: &ArtifactStore,
@@ -79,14 +108,11 @@ pub fn ensure_dataset(
     })?;
     if status != DatasetStatus::Current {
         check_replaceable(&dir, FolderKind::Dataset)?;
-        let why = if status == DatasetStatus::Absent {
-            "first use"
-        } else {
-            "the scenario changed"
-        };
-        tracing::info!(dataset = %dir.display(), why, "building the dataset");
+        let reason =
+            rebuild_reason(loaded, &dir).unwrap_or_else(|| "the scenario changed".to_string());
+        tracing::info!(dataset = %dir.display(), %reason, "building the dataset");
         eprintln!(
-            "building dataset {} from {} ({why})",
+            "building dataset {} from {}: {reason}",
             dir.display(),
             loaded.source
         );
@@ -346,12 +372,23 @@ pub fn run_strategies(
     let mut capital = std::mem::take(&mut runner.capital);
     capital.sort_by_key(|c| (c.instance, c.block));
     let (actions, misses, opportunities) = runner.finish();
+    let prices: crate::analytics::summary::GasPrices = blocks
+        .iter()
+        .map(|b| (b.number, (b.base_fee, b.native_price)))
+        .collect();
     let summary = instances
         .iter()
         .enumerate()
         .map(|(i, inst)| {
             let mine: Vec<_> = misses.iter().filter(|m| m.instance == i).cloned().collect();
-            crate::analytics::summary::summarise(inst, &actions[i], &mine, &opportunities)
+            crate::analytics::summary::summarise(
+                i,
+                inst,
+                &actions[i],
+                &mine,
+                &opportunities,
+                &prices,
+            )
         })
         .collect();
     Ok(StrategyRun {
@@ -369,4 +406,136 @@ pub fn run_strategies(
         seconds: start.elapsed().as_secs_f64(),
         evaluation_seconds,
     })
+}
+
+/// The report's methodology for a devnet scenario: market, price path and its source, base-fee
+/// path, competitors and their rules, strategy parameters, and the data's dates.
+pub fn methodology(loaded: &LoadedScenario) -> Vec<(String, String)> {
+    use crate::units::{thousands, utc_text};
+    let s = &loaded.scenario;
+    let w = &s.window;
+    let end = w.start_timestamp + (w.blocks - 1) * w.block_time_seconds;
+    let prices = loaded
+        .price_paths
+        .iter()
+        .map(|(sym, pts)| {
+            let v: Vec<String> = pts
+                .iter()
+                .map(|(_, p)| crate::units::format_units(*p, 8))
+                .collect();
+            let lo = v
+                .iter()
+                .filter_map(|x| x.parse::<f64>().ok())
+                .fold(f64::MAX, f64::min);
+            let hi = v
+                .iter()
+                .filter_map(|x| x.parse::<f64>().ok())
+                .fold(0.0, f64::max);
+            format!(
+                "{sym}: {} points, {}–{} USD",
+                pts.len(),
+                thousands(lo, 2),
+                thousands(hi, 2)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let source = match &s.prices.csv {
+        Some(csv) => format!("the CSV file {} plus inline points", csv.display()),
+        None => "inline points of the scenario".into(),
+    };
+    let fees: Vec<f64> = loaded
+        .base_fee_path
+        .iter()
+        .map(|(_, w)| crate::units::format_units(*w, 9).parse().unwrap_or(0.0))
+        .collect();
+    let competitors = if s.competitors.is_empty() {
+        "none: every opportunity is uncontested.".to_string()
+    } else {
+        s.competitors
+            .iter()
+            .map(|c| {
+                let bid = match (&c.bid_share_bps, &c.max_priority_fee_gwei) {
+                    (Some(share), cap) => format!(
+                        "bids a priority fee of {}% of the opportunity's expected profit per gas (at least {} gwei{})",
+                        *share as f64 / 100.0,
+                        c.priority_fee_gwei.0,
+                        cap.as_ref().map(|c| format!(", at most {} gwei", c.0)).unwrap_or_default()
+                    ),
+                    (None, _) => format!("pays a fixed {} gwei tip", c.priority_fee_gwei.0),
+                };
+                format!(
+                    "{} acts {} block(s) after a position becomes liquidatable when bonus − gas ≥ {} USD and {bid}",
+                    c.name, c.reaction_delay_blocks, c.min_profit_usd.0
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+            + ". Their liquidations are real transactions of the window (the recorded history). A strategy landing `latency_blocks` after its decision loses an opportunity when a competitor's liquidation of that user lands first: in an earlier block, or in the same block with a priority fee at least as high (block order is by priority fee)."
+    };
+    let strategies = loaded
+        .instances
+        .iter()
+        .enumerate()
+        .map(|(i, inst)| {
+            format!(
+                "{} {} ({})",
+                crate::strategy::param_set_id(i),
+                inst.kind,
+                inst.params_text().replace(';', ", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    vec![
+        (
+            "Market".into(),
+            format!(
+                "{} devnet market `{}` on the protocol's published bytecode, assets {}; {} borrowers on {} collateral and {} debt, initial health factors {}–{}.",
+                s.market.kind().as_str(),
+                loaded.source,
+                s.market.symbols().join(", "),
+                thousands(s.borrowers.count as f64, 0),
+                s.borrowers.collateral.join("/"),
+                s.borrowers.debt.join("/"),
+                s.borrowers.health_factor_min.0,
+                s.borrowers.health_factor_max.0
+            ),
+        ),
+        (
+            "Window (dates of the data)".into(),
+            format!(
+                "{} → {}: {} blocks of {} s from block {} (seed {}).",
+                utc_text(w.start_timestamp),
+                utc_text(end),
+                thousands(w.blocks as f64, 0),
+                w.block_time_seconds,
+                w.first_block,
+                s.seed
+            ),
+        ),
+        (
+            "Price path and source".into(),
+            format!(
+                "From {source}, linear between points, pushed to Chainlink-style feeds on a {} bps deviation or a {} s heartbeat. {prices}.",
+                s.prices.deviation_bps, s.prices.heartbeat_seconds
+            ),
+        ),
+        (
+            "Base-fee path".into(),
+            format!(
+                "{} points, linear in between, {}–{} gwei.",
+                fees.len(),
+                thousands(fees.iter().copied().fold(f64::MAX, f64::min), 0),
+                thousands(fees.iter().copied().fold(0.0, f64::max), 0)
+            ),
+        ),
+        ("Competitors and rules".into(), competitors),
+        (
+            "Strategy parameter sets".into(),
+            format!(
+                "{strategies}. Every decision is executed by the protocol's own liquidation in revm (what-if); gas = EVM gas × (base fee + tip) at the oracle's native price."
+            ),
+        ),
+    ]
 }

@@ -656,6 +656,7 @@ mod tests {
                     liqsim_version: "0.1.0".to_string(),
                     scenario: Some("scenarios/crash.toml".to_string()),
                     scenario_sha256: None,
+                    scenario_canonical: None,
                 },
                 files: BTreeMap::new(),
             },

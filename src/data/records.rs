@@ -118,6 +118,10 @@ pub struct Provenance {
     /// sha256 of the scenario text, when built.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario_sha256: Option<String>,
+    /// The scenario's canonical form as far as the dataset depends on it (devnet builds): what a
+    /// later run compares against to name the first changed key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario_canonical: Option<serde_json::Value>,
 }
 
 /// The protocol a window is about, with its addresses (JSON object, protocol-specific keys).

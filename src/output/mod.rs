@@ -6,6 +6,7 @@ pub mod charts;
 pub mod json;
 pub mod parquet;
 pub mod report;
+pub mod seeds;
 
 use std::path::Path;
 
@@ -21,6 +22,46 @@ pub struct RunOutputs<'a> {
     pub instances: &'a [Instance],
     /// The scenario's name.
     pub scenario: &'a str,
+    /// Where the run came from (hashes, command line, methodology).
+    pub context: &'a RunContext,
+}
+
+/// Where a run came from: what `run.json` and the report's methodology say. Nothing in it reads
+/// the clock, so the same scenario and data give byte-identical outputs.
+#[derive(Debug, Clone, Default)]
+pub struct RunContext {
+    /// sha256 of the scenario's canonical form.
+    pub scenario_sha256: String,
+    /// sha256 of the dataset's `manifest.json` (which holds every file's sha256).
+    pub dataset_sha256: String,
+    /// The command line, as typed.
+    pub command_line: Vec<String>,
+    /// Methodology, `(topic, text)` in report order.
+    pub methodology: Vec<(String, String)>,
+    /// Findings of `liqsim check` about the scenario (warnings shown in the report).
+    pub warnings: Vec<String>,
+    /// The window's first block timestamp (the report's time axes are UTC from it).
+    pub start_timestamp: u64,
+}
+
+impl RunContext {
+    /// The run id: the first 16 hex digits of sha256(scenario hash, dataset hash, liqsim version,
+    /// parameter sets), so a rerun of the same inputs has the same id.
+    pub fn run_id(&self, instances: &[Instance]) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(self.scenario_sha256.as_bytes());
+        h.update(b"|");
+        h.update(self.dataset_sha256.as_bytes());
+        h.update(b"|");
+        h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        for i in instances {
+            h.update(b"|");
+            h.update(i.kind.as_bytes());
+            h.update(i.params_text().as_bytes());
+        }
+        hex::encode(h.finalize())[..16].to_string()
+    }
 }
 
 /// One file of a run's outputs.
@@ -41,7 +82,9 @@ pub const OUTPUTS: &[&dyn Output] = &[
     &parquet::SummaryTable,
     &parquet::BlocksTable,
     &parquet::CapitalTable,
+    &parquet::TokensTable,
     &json::SummaryJson,
+    &json::RunJson,
 ];
 
 /// Writes a run's outputs into `dir` atomically: every file of [`OUTPUTS`], every chart, and
@@ -52,18 +95,28 @@ pub fn write_outputs(
     instances: &[Instance],
     scenario: &str,
 ) -> Result<()> {
-    let out = RunOutputs {
-        run,
-        instances,
-        scenario,
-    };
+    let context = RunContext::default();
+    write_run_outputs(
+        dir,
+        &RunOutputs {
+            run,
+            instances,
+            scenario,
+            context: &context,
+        },
+    )
+}
+
+/// [`write_outputs`] with the run's context (hashes, command line, methodology).
+pub fn write_run_outputs(dir: &Path, out: &RunOutputs<'_>) -> Result<()> {
+    let (run, instances) = (out.run, out.instances);
     let files = OUTPUTS
         .iter()
-        .map(|o| Ok((o.file_name().to_string(), o.render(&out)?)))
+        .map(|o| Ok((o.file_name().to_string(), o.render(out)?)))
         .collect::<Result<Vec<_>>>()?;
     write_atomically(dir, &files, |tmp| {
-        let charts = charts::write_charts(tmp, run, instances)?;
-        let html = report::html(&out, &charts);
+        let charts = charts::write_charts(tmp, run, instances, out.context.start_timestamp)?;
+        let html = report::html(out, &charts, tmp)?;
         crate::data::dataset::write_file_synced(&tmp.join("report.html"), html.as_bytes())
     })
 }

@@ -12,14 +12,14 @@ use crate::output::{Output, RunOutputs};
 use crate::protocol::{AnyMarket, LendingMarket};
 use crate::strategy::Instance;
 
-fn col<T>(name: &str, values: Vec<T>) -> Column
+pub(crate) fn col<T>(name: &str, values: Vec<T>) -> Column
 where
     Series: NamedFrom<Vec<T>, [T]>,
 {
     Series::new(name.into(), values).into()
 }
 
-fn frame(height: usize, columns: Vec<Column>, what: &str) -> Result<Vec<u8>> {
+pub(crate) fn frame(height: usize, columns: Vec<Column>, what: &str) -> Result<Vec<u8>> {
     let mut df = DataFrame::new(height, columns).map_err(|e| Error::Decode {
         what: what.into(),
         message: e.to_string(),
@@ -40,6 +40,51 @@ fn strategy_col(instances: &[Instance], rows: impl Iterator<Item = usize>) -> Co
         "strategy",
         rows.map(|i| instances[i].kind.clone()).collect::<Vec<_>>(),
     )
+}
+
+/// `param_set_id` and one typed column per swept parameter (`Float64` when every value of it is
+/// a number, else text; null where the row's strategy has no such parameter), for each row's
+/// instance: the columns every table joins and filters on.
+fn set_cols(instances: &[Instance], rows: &[usize]) -> Vec<Column> {
+    let mut cols = vec![col(
+        "param_set_id",
+        rows.iter()
+            .map(|i| crate::strategy::param_set_id(*i))
+            .collect::<Vec<_>>(),
+    )];
+    for key in crate::strategy::swept_params(instances) {
+        let values: Vec<Option<&String>> = rows
+            .iter()
+            .map(|i| instances[*i].params.get(&key))
+            .collect();
+        let numeric = instances
+            .iter()
+            .filter_map(|i| i.params.get(&key))
+            .all(|v| v.parse::<f64>().is_ok());
+        cols.push(if numeric {
+            col(
+                &key,
+                values
+                    .iter()
+                    .map(|v| v.and_then(|v| v.parse::<f64>().ok()))
+                    .collect::<Vec<Option<f64>>>(),
+            )
+        } else {
+            col(
+                &key,
+                values
+                    .iter()
+                    .map(|v| v.cloned())
+                    .collect::<Vec<Option<String>>>(),
+            )
+        });
+    }
+    cols
+}
+
+/// Unix timestamp of each block of the run (from `blocks`).
+fn timestamps(run: &crate::analytics::result::StrategyRun) -> std::collections::BTreeMap<u64, u64> {
+    run.blocks.iter().map(|b| (b.number, b.timestamp)).collect()
 }
 
 /// The `params` column: each row's instance parameters, `key=value;key=value`.
@@ -149,156 +194,245 @@ pub fn opportunities(rows: &[Opportunity], market: &AnyMarket) -> Result<Vec<u8>
 }
 
 /// `actions.parquet`.
-pub fn actions(rows: &[Action], instances: &[Instance], market: &AnyMarket) -> Result<Vec<u8>> {
-    frame(
-        rows.len(),
-        vec![
-            strategy_col(instances, rows.iter().map(|a| a.instance)),
-            params_col(instances, rows.iter().map(|a| a.instance)),
-            col("block", rows.iter().map(|a| a.block).collect::<Vec<u64>>()),
-            col(
-                "decided_block",
-                rows.iter().map(|a| a.decided_block).collect::<Vec<u64>>(),
-            ),
-            col(
-                "opportunity_id",
-                rows.iter().map(|a| a.opportunity_id).collect::<Vec<u64>>(),
-            ),
-            col(
-                "user",
-                rows.iter()
-                    .map(|a| format!("{:#x}", a.user))
-                    .collect::<Vec<_>>(),
-            ),
-            col(
-                "collateral_asset",
-                rows.iter()
-                    .map(|a| symbol(market, a.collateral))
-                    .collect::<Vec<_>>(),
-            ),
-            col(
-                "debt_asset",
-                rows.iter()
-                    .map(|a| symbol(market, a.debt))
-                    .collect::<Vec<_>>(),
-            ),
-            col(
-                "calls",
-                rows.iter().map(|a| a.calls as u32).collect::<Vec<u32>>(),
-            ),
-            col(
-                "debt_repaid",
-                rows.iter()
-                    .map(|a| a.debt_repaid.to_string())
-                    .collect::<Vec<_>>(),
-            ),
-            col(
-                "collateral_received",
-                rows.iter()
-                    .map(|a| a.collateral_received.to_string())
-                    .collect::<Vec<_>>(),
-            ),
-            col(
-                "bonus_usd",
-                rows.iter()
-                    .map(|a| i256_to_f64_lossy(a.bonus_base, 8))
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "gas_used",
-                rows.iter().map(|a| a.gas_used).collect::<Vec<u64>>(),
-            ),
-            col(
-                "gas_price_gwei",
-                rows.iter()
-                    .map(|a| to_f64_lossy(a.gas_price_wei, 9))
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "gas_cost_eth",
-                rows.iter()
-                    .map(|a| to_f64_lossy(a.gas_cost_wei, 18))
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "gas_cost_usd",
-                rows.iter()
-                    .map(|a| to_f64_lossy(a.gas_cost_base, 8))
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "funding",
-                rows.iter()
-                    .map(|a| a.funding.as_str().to_string())
-                    .collect::<Vec<_>>(),
-            ),
-            col(
-                "funding_cost_usd",
-                rows.iter()
-                    .map(|a| to_f64_lossy(a.funding_cost_base, 8))
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "slippage_usd",
-                rows.iter()
-                    .map(|a| to_f64_lossy(a.slippage_base, 8))
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "net_profit_usd",
-                rows.iter()
-                    .map(|a| i256_to_f64_lossy(a.net_profit_base, 8))
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "net_profit_base",
-                rows.iter()
-                    .map(|a| a.net_profit_base.to_string())
-                    .collect::<Vec<_>>(),
-            ),
-        ],
-        "actions table",
-    )
+pub fn actions(
+    rows: &[Action],
+    instances: &[Instance],
+    market: &AnyMarket,
+    times: &std::collections::BTreeMap<u64, u64>,
+) -> Result<Vec<u8>> {
+    let ids: Vec<usize> = rows.iter().map(|a| a.instance).collect();
+    let mut columns = set_cols(instances, &ids);
+    columns.extend([
+        strategy_col(instances, rows.iter().map(|a| a.instance)),
+        params_col(instances, rows.iter().map(|a| a.instance)),
+        col("block", rows.iter().map(|a| a.block).collect::<Vec<u64>>()),
+        col(
+            "timestamp",
+            rows.iter()
+                .map(|a| times.get(&a.block).copied())
+                .collect::<Vec<Option<u64>>>(),
+        ),
+        col(
+            "decided_block",
+            rows.iter().map(|a| a.decided_block).collect::<Vec<u64>>(),
+        ),
+        col(
+            "opportunity_id",
+            rows.iter().map(|a| a.opportunity_id).collect::<Vec<u64>>(),
+        ),
+        col(
+            "user",
+            rows.iter()
+                .map(|a| format!("{:#x}", a.user))
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "collateral_asset",
+            rows.iter()
+                .map(|a| symbol(market, a.collateral))
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "debt_asset",
+            rows.iter()
+                .map(|a| symbol(market, a.debt))
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "calls",
+            rows.iter().map(|a| a.calls as u32).collect::<Vec<u32>>(),
+        ),
+        col(
+            "debt_repaid",
+            rows.iter()
+                .map(|a| a.debt_repaid.to_string())
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "collateral_received",
+            rows.iter()
+                .map(|a| a.collateral_received.to_string())
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "bonus_usd",
+            rows.iter()
+                .map(|a| i256_to_f64_lossy(a.bonus_base, 8))
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "gas_used",
+            rows.iter().map(|a| a.gas_used).collect::<Vec<u64>>(),
+        ),
+        col(
+            "gas_price_gwei",
+            rows.iter()
+                .map(|a| to_f64_lossy(a.gas_price_wei, 9))
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "gas_cost_eth",
+            rows.iter()
+                .map(|a| to_f64_lossy(a.gas_cost_wei, 18))
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "gas_cost_usd",
+            rows.iter()
+                .map(|a| to_f64_lossy(a.gas_cost_base, 8))
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "funding",
+            rows.iter()
+                .map(|a| a.funding.as_str().to_string())
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "funding_cost_usd",
+            rows.iter()
+                .map(|a| to_f64_lossy(a.funding_cost_base, 8))
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "slippage_usd",
+            rows.iter()
+                .map(|a| to_f64_lossy(a.slippage_base, 8))
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "net_profit_usd",
+            rows.iter()
+                .map(|a| i256_to_f64_lossy(a.net_profit_base, 8))
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "net_profit_base",
+            rows.iter()
+                .map(|a| a.net_profit_base.to_string())
+                .collect::<Vec<_>>(),
+        ),
+    ]);
+    frame(rows.len(), columns, "actions table")
 }
 
-/// `missed.parquet`.
-pub fn missed(rows: &[Miss], instances: &[Instance]) -> Result<Vec<u8>> {
+/// `missed.parquet`: every miss with its parameter set, reason, the time of the last decision
+/// about it, and its value (best bonus) before and after the gas that set would have paid.
+pub fn missed(out: &RunOutputs<'_>) -> Result<Vec<u8>> {
+    let (run, instances) = (out.run, out.instances);
+    let rows = &run.misses;
+    let times = timestamps(run);
+    let prices: crate::analytics::summary::GasPrices = run
+        .blocks
+        .iter()
+        .map(|b| (b.number, (b.base_fee, b.native_price)))
+        .collect();
+    let block_of = |m: &Miss| {
+        m.block.or_else(|| {
+            run.opportunities
+                .get(m.opportunity_id as usize)
+                .map(|o| o.first_block)
+        })
+    };
+    let ids: Vec<usize> = rows.iter().map(|m| m.instance).collect();
+    let mut columns = set_cols(instances, &ids);
+    columns.extend([
+        col(
+            "opportunity_id",
+            rows.iter().map(|m| m.opportunity_id).collect::<Vec<u64>>(),
+        ),
+        col(
+            "user",
+            rows.iter()
+                .map(|m| format!("{:#x}", m.user))
+                .collect::<Vec<_>>(),
+        ),
+        strategy_col(instances, rows.iter().map(|m| m.instance)),
+        params_col(instances, rows.iter().map(|m| m.instance)),
+        col(
+            "reason",
+            rows.iter()
+                .map(|m| m.reason.as_str().to_string())
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "detail",
+            rows.iter()
+                .map(|m| match &m.reason {
+                    crate::strategy::MissReason::Reverted(r) => Some(r.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<Option<String>>>(),
+        ),
+        col(
+            "last_decision_block",
+            rows.iter().map(|m| m.block).collect::<Vec<Option<u64>>>(),
+        ),
+        col(
+            "timestamp",
+            rows.iter()
+                .map(|m| block_of(m).and_then(|b| times.get(&b).copied()))
+                .collect::<Vec<Option<u64>>>(),
+        ),
+        col(
+            "value_usd",
+            rows.iter()
+                .map(|m| {
+                    run.opportunities
+                        .get(m.opportunity_id as usize)
+                        .map(|o| i256_to_f64_lossy(o.best_bonus_value_base, 8))
+                        .unwrap_or(0.0)
+                })
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "value_after_gas_usd",
+            rows.iter()
+                .map(|m| {
+                    i256_to_f64_lossy(
+                        crate::analytics::summary::missed_value_after_gas(
+                            m,
+                            &instances[m.instance],
+                            &run.opportunities,
+                            &prices,
+                        ),
+                        8,
+                    )
+                })
+                .collect::<Vec<f64>>(),
+        ),
+    ]);
+    frame(rows.len(), columns, "missed table")
+}
+
+/// `tokens.parquet`: the market's assets (symbol, token address, decimals), in market order.
+pub fn tokens(market: &AnyMarket) -> Result<Vec<u8>> {
+    let symbols = market.symbols();
+    let addresses = market.asset_addresses();
+    let decimals = market.decimals();
     frame(
-        rows.len(),
+        symbols.len(),
         vec![
+            col("symbol", symbols.clone()),
             col(
-                "opportunity_id",
-                rows.iter().map(|m| m.opportunity_id).collect::<Vec<u64>>(),
-            ),
-            col(
-                "user",
-                rows.iter()
-                    .map(|m| format!("{:#x}", m.user))
-                    .collect::<Vec<_>>(),
-            ),
-            strategy_col(instances, rows.iter().map(|m| m.instance)),
-            params_col(instances, rows.iter().map(|m| m.instance)),
-            col(
-                "reason",
-                rows.iter()
-                    .map(|m| m.reason.as_str().to_string())
-                    .collect::<Vec<_>>(),
-            ),
-            col(
-                "detail",
-                rows.iter()
-                    .map(|m| match &m.reason {
-                        crate::strategy::MissReason::Reverted(r) => Some(r.clone()),
-                        _ => None,
+                "address",
+                (0..symbols.len())
+                    .map(|i| {
+                        addresses
+                            .get(i)
+                            .map(|a| format!("{a:#x}"))
+                            .unwrap_or_default()
                     })
-                    .collect::<Vec<Option<String>>>(),
+                    .collect::<Vec<_>>(),
             ),
             col(
-                "last_decision_block",
-                rows.iter().map(|m| m.block).collect::<Vec<Option<u64>>>(),
+                "decimals",
+                (0..symbols.len())
+                    .map(|i| decimals.get(i).copied().map(u32::from).unwrap_or(0))
+                    .collect::<Vec<u32>>(),
             ),
         ],
-        "missed table",
+        "tokens table",
     )
 }
 
@@ -328,81 +462,86 @@ pub fn capital(rows: &[CapitalRow], instances: &[Instance]) -> Result<Vec<u8>> {
 }
 
 /// `summary.parquet`.
-pub fn summary(rows: &[SummaryRow]) -> Result<Vec<u8>> {
-    frame(
-        rows.len(),
-        vec![
-            col(
-                "strategy",
-                rows.iter().map(|r| r.strategy.clone()).collect::<Vec<_>>(),
-            ),
-            col(
-                "params",
-                rows.iter().map(|r| r.params.clone()).collect::<Vec<_>>(),
-            ),
-            col(
-                "captured_bonus_usd",
-                rows.iter()
-                    .map(|r| r.captured_bonus_usd)
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "gas_spent_eth",
-                rows.iter().map(|r| r.gas_spent_eth).collect::<Vec<f64>>(),
-            ),
-            col(
-                "gas_spent_usd",
-                rows.iter().map(|r| r.gas_spent_usd).collect::<Vec<f64>>(),
-            ),
-            col(
-                "funding_cost_usd",
-                rows.iter()
-                    .map(|r| r.funding_cost_usd)
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "slippage_usd",
-                rows.iter().map(|r| r.slippage_usd).collect::<Vec<f64>>(),
-            ),
-            col(
-                "net_profit_usd",
-                rows.iter().map(|r| r.net_profit_usd).collect::<Vec<f64>>(),
-            ),
-            col(
-                "net_profit_base",
-                rows.iter()
-                    .map(|r| r.net_profit_base.clone())
-                    .collect::<Vec<_>>(),
-            ),
-            col(
-                "liquidations",
-                rows.iter().map(|r| r.liquidations).collect::<Vec<u64>>(),
-            ),
-            col(
-                "opportunities",
-                rows.iter().map(|r| r.opportunities).collect::<Vec<u64>>(),
-            ),
-            col(
-                "captured",
-                rows.iter().map(|r| r.captured).collect::<Vec<u64>>(),
-            ),
-            col(
-                "missed",
-                rows.iter().map(|r| r.missed).collect::<Vec<u64>>(),
-            ),
-            col(
-                "missed_value_usd",
-                rows.iter()
-                    .map(|r| r.missed_value_usd)
-                    .collect::<Vec<f64>>(),
-            ),
-            col(
-                "capture_rate",
-                rows.iter().map(|r| r.capture_rate).collect::<Vec<f64>>(),
-            ),
-        ],
-        "summary table",
-    )
+pub fn summary(rows: &[SummaryRow], instances: &[Instance]) -> Result<Vec<u8>> {
+    let ids: Vec<usize> = (0..rows.len()).collect();
+    let mut columns = set_cols(instances, &ids);
+    columns.extend([
+        col(
+            "strategy",
+            rows.iter().map(|r| r.strategy.clone()).collect::<Vec<_>>(),
+        ),
+        col(
+            "params",
+            rows.iter().map(|r| r.params.clone()).collect::<Vec<_>>(),
+        ),
+        col(
+            "captured_bonus_usd",
+            rows.iter()
+                .map(|r| r.captured_bonus_usd)
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "gas_spent_eth",
+            rows.iter().map(|r| r.gas_spent_eth).collect::<Vec<f64>>(),
+        ),
+        col(
+            "gas_spent_usd",
+            rows.iter().map(|r| r.gas_spent_usd).collect::<Vec<f64>>(),
+        ),
+        col(
+            "funding_cost_usd",
+            rows.iter()
+                .map(|r| r.funding_cost_usd)
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "slippage_usd",
+            rows.iter().map(|r| r.slippage_usd).collect::<Vec<f64>>(),
+        ),
+        col(
+            "net_profit_usd",
+            rows.iter().map(|r| r.net_profit_usd).collect::<Vec<f64>>(),
+        ),
+        col(
+            "net_profit_base",
+            rows.iter()
+                .map(|r| r.net_profit_base.clone())
+                .collect::<Vec<_>>(),
+        ),
+        col(
+            "liquidations",
+            rows.iter().map(|r| r.liquidations).collect::<Vec<u64>>(),
+        ),
+        col(
+            "opportunities",
+            rows.iter().map(|r| r.opportunities).collect::<Vec<u64>>(),
+        ),
+        col(
+            "captured",
+            rows.iter().map(|r| r.captured).collect::<Vec<u64>>(),
+        ),
+        col(
+            "missed",
+            rows.iter().map(|r| r.missed).collect::<Vec<u64>>(),
+        ),
+        col(
+            "missed_value_usd",
+            rows.iter()
+                .map(|r| r.missed_value_usd)
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "missed_value_after_gas_usd",
+            rows.iter()
+                .map(|r| r.missed_value_after_gas_usd)
+                .collect::<Vec<f64>>(),
+        ),
+        col(
+            "capture_rate",
+            rows.iter().map(|r| r.capture_rate).collect::<Vec<f64>>(),
+        ),
+    ]);
+    frame(rows.len(), columns, "summary table")
 }
 
 /// `blocks.parquet`.
@@ -472,7 +611,7 @@ table!(
     "every liquidation a strategy executed (what-if in the EVM)",
     |out| {
         let all: Vec<Action> = out.run.actions.iter().flatten().cloned().collect();
-        actions(&all, out.instances, &out.run.market)
+        actions(&all, out.instances, &out.run.market, &timestamps(out.run))
     }
 );
 table!(
@@ -480,14 +619,14 @@ table!(
     MissedTable,
     "missed.parquet",
     "every opportunity a strategy did not capture, with the reason",
-    |out| missed(&out.run.misses, out.instances)
+    |out| missed(out)
 );
 table!(
     /// `summary.parquet`.
     SummaryTable,
     "summary.parquet",
     "one row per strategy instance",
-    |out| summary(&out.run.summary)
+    |out| summary(&out.run.summary, out.instances)
 );
 table!(
     /// `blocks.parquet`.
@@ -502,4 +641,11 @@ table!(
     "capital.parquet",
     "capital of capital-limited strategies (backstop pools) over time",
     |out| capital(&out.run.capital, out.instances)
+);
+table!(
+    /// `tokens.parquet`.
+    TokensTable,
+    "tokens.parquet",
+    "the market's assets: symbol, token address, decimals",
+    |out| tokens(&out.run.market)
 );

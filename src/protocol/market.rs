@@ -241,6 +241,8 @@ pub trait LendingMarket: Send + Sync {
     fn symbols(&self) -> Vec<String>;
     /// Asset decimals, in market order.
     fn decimals(&self) -> Vec<u8>;
+    /// Asset (underlying token) addresses, in market order.
+    fn asset_addresses(&self) -> Vec<Address>;
     /// Index of the asset that prices gas.
     fn native_asset(&self) -> Result<usize>;
     /// Flash-loan premium in bps, `None` on a market without flash loans.

@@ -156,6 +156,9 @@ macro_rules! protocols {
             fn decimals(&self) -> Vec<u8> {
                 match self { $(AnyMarket::$variant(m) => LendingMarket::decimals(m),)+ }
             }
+            fn asset_addresses(&self) -> Vec<Address> {
+                match self { $(AnyMarket::$variant(m) => LendingMarket::asset_addresses(m),)+ }
+            }
             fn native_asset(&self) -> Result<usize> {
                 match self { $(AnyMarket::$variant(m) => LendingMarket::native_asset(m),)+ }
             }

@@ -386,6 +386,7 @@ fn manifest(
             liqsim_version: env!("CARGO_PKG_VERSION").into(),
             scenario: Some(loaded.source.clone()),
             scenario_sha256: Some(loaded.sha256.clone()),
+            scenario_canonical: Some(loaded.canonical.clone()),
         },
         files: BTreeMap::new(),
     })
@@ -564,22 +565,36 @@ impl<'a> WindowRun<'a> {
                 if header.number < seen + c.reaction_delay_blocks {
                     continue;
                 }
-                let priority =
-                    u128::try_from(c.priority_fee_gwei.to_units(9).map_err(|e| {
-                        Error::config("priority_fee_gwei", &c.priority_fee_gwei.0, e)
-                    })?)
-                    .map_err(|_| {
-                        Error::config(
-                            "priority_fee_gwei",
-                            &c.priority_fee_gwei.0,
-                            "at most 340282366920938463463 gwei",
-                        )
-                    })?;
+                let to_wei = |field: &str, v: &crate::units::DecimalText| -> Result<u128> {
+                    u128::try_from(v.to_units(9).map_err(|e| Error::config(field, &v.0, e))?)
+                        .map_err(|_| {
+                            Error::config(field, &v.0, "at most 340282366920938463463 gwei")
+                        })
+                };
+                let floor = to_wei("priority_fee_gwei", &c.priority_fee_gwei)?;
+                let bonus = best.bonus_value_base.into_raw();
+                // Bidding: a share of the expected profit at the base fee, per unit of gas.
+                let priority = match c.bid_share_bps {
+                    Some(share) if !best.bonus_value_base.is_negative() && !eth_price.is_zero() => {
+                        let base_gas =
+                            U256::from(LIQUIDATION_GAS_ESTIMATE) * U256::from(base_fee) * eth_price
+                                / WAD;
+                        let profit = bonus.saturating_sub(base_gas);
+                        let bid_base = profit * U256::from(share) / U256::from(10_000u64);
+                        let per_gas_wei =
+                            bid_base * WAD / eth_price / U256::from(LIQUIDATION_GAS_ESTIMATE);
+                        let mut bid = u128::try_from(per_gas_wei).unwrap_or(u128::MAX).max(floor);
+                        if let Some(cap) = &c.max_priority_fee_gwei {
+                            bid = bid.min(to_wei("max_priority_fee_gwei", cap)?.max(floor));
+                        }
+                        bid
+                    }
+                    _ => floor,
+                };
                 let gas_cost_base = U256::from(LIQUIDATION_GAS_ESTIMATE)
                     * (U256::from(base_fee) + U256::from(priority))
                     * eth_price
                     / WAD;
-                let bonus = best.bonus_value_base.into_raw();
                 if best.bonus_value_base.is_negative()
                     || bonus < gas_cost_base + usd(&c.min_profit_usd)?
                 {

@@ -132,6 +132,7 @@ pub fn record_window(source: Arc<RpcSource>, options: &RecordOptions) -> Result<
                 liqsim_version: env!("CARGO_PKG_VERSION").into(),
                 scenario: None,
                 scenario_sha256: None,
+                scenario_canonical: None,
             },
             files: BTreeMap::new(),
         },

@@ -368,6 +368,33 @@ pub struct Instance {
     pub params: Params,
 }
 
+/// The parameter-set id of the instance at `index` of a run (`P01`, `P02`, ...): the key every
+/// output table joins on.
+pub fn param_set_id(index: usize) -> String {
+    format!("P{:02}", index + 1)
+}
+
+/// Parameters whose value differs between instances of the same kind (the swept ones), sorted.
+pub fn swept_params(instances: &[Instance]) -> Vec<String> {
+    let mut values: BTreeMap<(&str, &str), std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for i in instances {
+        for (k, v) in &i.params {
+            values
+                .entry((i.kind.as_str(), k.as_str()))
+                .or_default()
+                .insert(v.as_str());
+        }
+    }
+    let mut keys: Vec<String> = values
+        .into_iter()
+        .filter(|(_, v)| v.len() > 1)
+        .map(|((_, k), _)| k.to_string())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 impl Instance {
     /// `key=value;key=value` in parameter order (`;`, since a value may hold commas).
     pub fn params_text(&self) -> String {

@@ -413,7 +413,7 @@ fn chromium() -> Option<PathBuf> {
 }
 
 /// playwright-core, installed with npm into the git-ignored cache on first use.
-fn playwright_core() -> PathBuf {
+pub(crate) fn playwright_core() -> PathBuf {
     let dir = cache_root().join(format!(
         "browser-test/{}",
         PLAYWRIGHT_CORE.replace('@', "-")

@@ -12,5 +12,6 @@ mod notebook;
 mod protocols;
 mod referee;
 mod reliability;
+mod reports;
 mod rpc;
 mod strategies;

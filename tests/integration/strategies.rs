@@ -293,28 +293,23 @@ fn every_output_file_is_written_and_the_report_shows_every_chart() {
         "summary.parquet",
         "blocks.parquet",
         "capital.parquet",
+        "tokens.parquet",
         "summary.json",
+        "run.json",
         "report.html",
     ] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
     let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
-    for chart in [
-        "cumulative_net_profit",
-        "gas_threshold_tuning",
-        "missed_by_reason",
-        "price_and_liquidations",
-        "health_factor_distribution",
-        "backstop_pool_balance",
-    ] {
+    for chart in liqsim::output::charts::CHARTS.iter().map(|c| c.name) {
         assert!(
             dir.join(format!("{chart}.png")).is_file()
                 && dir.join(format!("{chart}.svg")).is_file(),
             "{chart}"
         );
         assert!(
-            report.contains(&format!("{chart}.svg")),
-            "{chart} not in the report"
+            report.contains(&format!("data-chart=\"{chart}\"")),
+            "{chart} not inlined in the report"
         );
     }
     let summary: serde_json::Value =

@@ -164,6 +164,9 @@ impl LendingMarket for AaveV3Market {
     fn decimals(&self) -> Vec<u8> {
         self.reserves.iter().map(|r| r.decimals).collect()
     }
+    fn asset_addresses(&self) -> Vec<Address> {
+        self.reserves.iter().map(|r| r.underlying).collect()
+    }
     fn price_oracle(&self) -> Option<(Address, bool)> {
         None
     }

@@ -511,6 +511,9 @@ impl LendingMarket for CompoundMarket {
     fn decimals(&self) -> Vec<u8> {
         self.markets.iter().map(|r| r.decimals).collect()
     }
+    fn asset_addresses(&self) -> Vec<Address> {
+        self.markets.iter().map(|r| r.underlying).collect()
+    }
     fn price_oracle(&self) -> Option<(Address, bool)> {
         Some((self.oracle, true))
     }
