@@ -121,14 +121,20 @@ pub fn ensure_dataset(
     Ok(dir)
 }
 
-/// Replays a window with the borrower index and opportunity ledger.
-pub fn replay_window(window: &Window, strict: bool, show_progress: bool) -> Result<ReplayReport> {
+/// A window's protocol details and an EVM at its pre-state, at its first block.
+pub fn open_window(window: &Window) -> Result<(WindowDetails, Evm<revm::database::EmptyDB>)> {
     let details = WindowDetails::from_manifest(&window.manifest)?;
     let db = load_prestate(&window.accounts, &window.code, &window.storage)?;
     let mut evm = Evm::from_cache_db(db, window.manifest.chain_id);
     if let Some(first) = window.blocks.first() {
         evm.set_block(crate::evm::state::block_env(first));
     }
+    Ok((details, evm))
+}
+
+/// Replays a window with the borrower index and opportunity ledger.
+pub fn replay_window(window: &Window, strict: bool, show_progress: bool) -> Result<ReplayReport> {
+    let (details, mut evm) = open_window(window)?;
     let mut tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
     let bar = if show_progress {
         progress_bar(window.blocks.len() as u64, "replaying")
@@ -174,12 +180,7 @@ pub struct RefereeReport {
 /// (Compound-style: whether it has a shortfall) and its open opportunity are compared with the
 /// protocol's own views executed in the EVM.
 pub fn check_window(window: &Window, show_progress: bool) -> Result<RefereeReport> {
-    let details = WindowDetails::from_manifest(&window.manifest)?;
-    let db = load_prestate(&window.accounts, &window.code, &window.storage)?;
-    let mut evm = Evm::from_cache_db(db, window.manifest.chain_id);
-    if let Some(first) = window.blocks.first() {
-        evm.set_block(crate::evm::state::block_env(first));
-    }
+    let (details, mut evm) = open_window(window)?;
     let tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
     let mut referee = crate::engine::referee::Referee::new(tracker);
     let bar = if show_progress {
@@ -338,12 +339,7 @@ pub fn run_strategies(
     show_progress: bool,
 ) -> Result<StrategyRun> {
     use crate::engine::runner::{competition, StrategyRunner};
-    let details = WindowDetails::from_manifest(&window.manifest)?;
-    let db = load_prestate(&window.accounts, &window.code, &window.storage)?;
-    let mut evm = Evm::from_cache_db(db, window.manifest.chain_id);
-    if let Some(first) = window.blocks.first() {
-        evm.set_block(crate::evm::state::block_env(first));
-    }
+    let (details, mut evm) = open_window(window)?;
     let tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
     let history = competition(window, &details.market)?;
     let dex = dex.model(&details.market.symbols())?;

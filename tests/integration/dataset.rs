@@ -12,17 +12,15 @@ use liqsim::engine::whatif::what_if_liquidation;
 use liqsim::evm::executor::Evm;
 use liqsim::evm::keys::actor;
 use liqsim::evm::replayed::ReplayedTx;
-use liqsim::evm::state::load_prestate;
 use liqsim::protocol::aave_v3::market::V3Position;
 use liqsim::protocol::aave_v3::{
     AaveV3Market, LiquidationIndexes, LiquidationPrediction, LiquidationRequest,
 };
-use liqsim::protocol::window::WindowDetails;
 use liqsim::protocol::AnyMarket;
 use liqsim::scenario::LoadedScenario;
 use liqsim::source::devnet::{build_window, BuiltWindow};
 use liqsim::Error;
-use revm::database::{CacheDB, EmptyDB};
+use revm::database::EmptyDB;
 
 use crate::common::aave_v3_artifacts;
 
@@ -255,11 +253,7 @@ impl ReplayHooks<EmptyDB> for WhatIfProbe {
 #[test]
 fn what_if_runs_at_hook_points_without_touching_history() {
     let window = &built().window;
-    let details = WindowDetails::from_manifest(&window.manifest).unwrap();
-    let db: CacheDB<EmptyDB> =
-        load_prestate(&window.accounts, &window.code, &window.storage).unwrap();
-    let mut evm = Evm::from_cache_db(db, window.manifest.chain_id);
-    evm.set_block(liqsim::evm::state::block_env(&window.blocks[0]));
+    let (details, mut evm) = liqsim::app::run::open_window(window).unwrap();
     let tracker =
         OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start).unwrap();
     let mut probe = WhatIfProbe {

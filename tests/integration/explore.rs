@@ -14,26 +14,12 @@ use liqsim::app::cli::{open_explorer, what_if_text, Cli, Command, ExploreArgs};
 use liqsim::app::explore::server::{serve, ExplorerApp};
 use liqsim::app::explore::state::{BadInput, ExploreError, Explorer, Point};
 use liqsim::app::explore::view::{positions, what_if, Amount, WhatIfFunding, WhatIfRequest};
-use liqsim::data::records::Window;
 use liqsim::protocol::artifacts::cache_root;
-use liqsim::scenario::LoadedScenario;
-use liqsim::source::devnet::build_window;
 
-use crate::common::aave_v3_artifacts;
+use crate::strategies::window;
 
 /// The pinned playwright-core the browser test drives Chromium with.
 const PLAYWRIGHT_CORE: &str = "playwright-core@1.65.1";
-
-fn window() -> &'static Window {
-    static WINDOW: OnceLock<Window> = OnceLock::new();
-    WINDOW.get_or_init(|| {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-crash.toml");
-        let loaded = LoadedScenario::from_file(&path).unwrap();
-        build_window(&loaded, aave_v3_artifacts(), None)
-            .unwrap()
-            .window
-    })
-}
 
 fn dataset() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();

@@ -11,12 +11,9 @@ use liqsim::app::run::run_strategies;
 use liqsim::engine::opportunities::OpportunityTracker;
 use liqsim::engine::replay::replay;
 use liqsim::engine::whatif::what_if_liquidation;
-use liqsim::evm::executor::Evm;
 use liqsim::evm::keys::actor;
-use liqsim::evm::state::load_prestate;
 use liqsim::protocol::aave_v3::LiquidationRequest;
 use liqsim::protocol::artifacts::ArtifactStore;
-use liqsim::protocol::window::WindowDetails;
 use liqsim::protocol::{AnyMarket, PositionBook};
 use liqsim::scenario::LoadedScenario;
 use liqsim::source::devnet::{build_window, BuiltWindow};
@@ -117,10 +114,7 @@ fn compound_window_replays_and_every_strategy_runs() {
 /// `getAccountLiquidity` shortfall sign (a health factor below 1 exactly when there is one).
 fn book_matches_views(b: &BuiltWindow) -> usize {
     let window = &b.window;
-    let details = WindowDetails::from_manifest(&window.manifest).unwrap();
-    let db = load_prestate(&window.accounts, &window.code, &window.storage).unwrap();
-    let mut evm = Evm::from_cache_db(db, window.manifest.chain_id);
-    evm.set_block(liqsim::evm::state::block_env(&window.blocks[0]));
+    let (details, mut evm) = liqsim::app::run::open_window(window).unwrap();
     let mut tracker =
         OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start).unwrap();
     let fidelity = replay(&mut evm, window, true, &mut tracker, None).unwrap();

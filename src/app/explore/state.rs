@@ -15,10 +15,9 @@ use crate::engine::replay::{replay, replay_until, Fidelity, ReplayHooks, ReplayS
 use crate::error::{Error, Result};
 use crate::evm::executor::Evm;
 use crate::evm::replayed::ReplayedTx;
-use crate::evm::state::{block_env, load_prestate, MemDb};
+use crate::evm::state::MemDb;
 use crate::evm::tx::SignedTx;
 use crate::protocol::market::BookUpdates;
-use crate::protocol::window::WindowDetails;
 use crate::protocol::{AnyBook, AnyMarket, LendingMarket, PositionBook};
 
 /// Default distance between checkpoints, in blocks.
@@ -288,12 +287,7 @@ impl Explorer {
     pub fn open(window: Window, checkpoint_every: usize) -> Result<Self> {
         let start = Instant::now();
         let every = checkpoint_every.max(1);
-        let details = WindowDetails::from_manifest(&window.manifest)?;
-        let db = load_prestate(&window.accounts, &window.code, &window.storage)?;
-        let mut evm = Evm::from_cache_db(db, window.manifest.chain_id);
-        if let Some(first) = window.blocks.first() {
-            evm.set_block(block_env(first));
-        }
+        let (details, mut evm) = crate::app::run::open_window(&window)?;
         let tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
         let symbols = details.market.symbols().len();
         let mut opening = Opening {
