@@ -10,16 +10,13 @@ use liqsim::protocol::aave_v2::differential::{
     self, amount_for_value, prepare_market, PreparedMarket,
 };
 use liqsim::protocol::aave_v2::predict_liquidation;
-use liqsim::protocol::artifacts::{ArtifactStore, AAVE_V2};
+use liqsim::protocol::artifacts::ArtifactStore;
 use liqsim::Error;
 use revm::database::EmptyDB;
 
+/// The published `@aave/protocol-v2` artifacts.
 pub(crate) fn v2_artifacts() -> &'static ArtifactStore {
-    static STORE: OnceLock<ArtifactStore> = OnceLock::new();
-    STORE.get_or_init(|| match ArtifactStore::open(&AAVE_V2, None) {
-        Ok(store) => store,
-        Err(e) => panic!("Aave V2 artifacts are needed for these tests: {e}"),
-    })
+    crate::common::artifacts(liqsim::protocol::ProtocolKind::AaveV2)
 }
 
 fn default_market() -> &'static PreparedMarket {

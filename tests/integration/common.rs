@@ -4,15 +4,30 @@ use std::sync::OnceLock;
 
 use liqsim::protocol::aave_v3::config::MarketConfig;
 use liqsim::protocol::aave_v3::differential::{prepare_market, PreparedMarket};
-use liqsim::protocol::artifacts::{ArtifactStore, AAVE_V3_CORE};
+use liqsim::protocol::artifacts::ArtifactStore;
+use liqsim::protocol::ProtocolKind;
 
-/// The published `@aave/core-v3` artifacts, fetched with npm into the cache on first use.
-pub(crate) fn aave_v3_artifacts() -> &'static ArtifactStore {
-    static STORE: OnceLock<ArtifactStore> = OnceLock::new();
-    STORE.get_or_init(|| match ArtifactStore::open(&AAVE_V3_CORE, None) {
+/// The published artifacts of `kind`'s npm package, fetched with npm into the cache on first use
+/// (once per process).
+pub(crate) fn artifacts(kind: ProtocolKind) -> &'static ArtifactStore {
+    static STORES: [OnceLock<ArtifactStore>; 3] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let slot = ProtocolKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .expect("a registered protocol");
+    STORES[slot].get_or_init(|| match ArtifactStore::open(kind.package(), None) {
         Ok(store) => store,
-        Err(e) => panic!("Aave V3 artifacts are needed for these tests: {e}"),
+        Err(e) => panic!(
+            "{} artifacts are needed for these tests: {e}",
+            kind.as_str()
+        ),
     })
+}
+
+/// The published `@aave/core-v3` artifacts.
+pub(crate) fn aave_v3_artifacts() -> &'static ArtifactStore {
+    artifacts(ProtocolKind::AaveV3)
 }
 
 /// The default four-asset devnet market, deployed and seeded with liquidity.

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use alloy_primitives::U256;
 use liqsim::evm::executor::Evm;
 use liqsim::evm::keys::actor;
-use liqsim::protocol::artifacts::{ArtifactStore, VENUS_ISOLATED_POOLS};
+use liqsim::protocol::artifacts::ArtifactStore;
 use liqsim::protocol::compound::config::MarketConfig;
 use liqsim::protocol::compound::differential::{
     self, amount_for_value, prepare_market, PreparedMarket,
@@ -16,11 +16,7 @@ use revm::database::EmptyDB;
 
 /// The published `@venusprotocol/isolated-pools` artifacts, fetched with npm on first use.
 pub(crate) fn venus_artifacts() -> &'static ArtifactStore {
-    static STORE: OnceLock<ArtifactStore> = OnceLock::new();
-    STORE.get_or_init(|| match ArtifactStore::open(&VENUS_ISOLATED_POOLS, None) {
-        Ok(store) => store,
-        Err(e) => panic!("Venus isolated-pools artifacts are needed for these tests: {e}"),
-    })
+    crate::common::artifacts(liqsim::protocol::ProtocolKind::Compound)
 }
 
 fn default_pool() -> &'static PreparedMarket {
