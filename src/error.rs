@@ -122,6 +122,15 @@ pub enum Error {
         message: String,
     },
 
+    /// A recorded window's pre-state does not hold what the EVM read.
+    #[error("the recorded window's pre-state does not hold account {address}{slot}, which this replay or what-if reads: liqsim never reads unrecorded state as zero; re-record the window with `liqsim record` (the recorder stores every account and slot the replay reads) or run it from a scenario with a `[source]` node")]
+    MissingState {
+        /// The account.
+        address: Address,
+        /// ` slot 0x…` when a storage slot is missing, else empty.
+        slot: String,
+    },
+
     /// The state database failed.
     #[error("state database: {0}")]
     Database(String),

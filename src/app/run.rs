@@ -98,7 +98,12 @@ pub fn ensure_dataset(
 /// Replays a window with the borrower index and opportunity ledger.
 pub fn replay_window(window: &Window, strict: bool, show_progress: bool) -> Result<ReplayReport> {
     let details = WindowDetails::from_manifest(&window.manifest)?;
-    let db = load_prestate(&window.accounts, &window.code, &window.storage)?;
+    let db = crate::evm::state::load_replay_state(
+        &window.accounts,
+        &window.code,
+        &window.storage,
+        crate::evm::state::Completeness::of_provenance(&window.manifest.provenance.kind),
+    )?;
     let mut evm = Evm::from_cache_db(db, window.manifest.chain_id);
     if let Some(first) = window.blocks.first() {
         evm.set_block(crate::evm::state::block_env(first));
@@ -149,7 +154,12 @@ pub struct RefereeReport {
 /// protocol's own views executed in the EVM.
 pub fn check_window(window: &Window, show_progress: bool) -> Result<RefereeReport> {
     let details = WindowDetails::from_manifest(&window.manifest)?;
-    let db = load_prestate(&window.accounts, &window.code, &window.storage)?;
+    let db = crate::evm::state::load_replay_state(
+        &window.accounts,
+        &window.code,
+        &window.storage,
+        crate::evm::state::Completeness::of_provenance(&window.manifest.provenance.kind),
+    )?;
     let mut evm = Evm::from_cache_db(db, window.manifest.chain_id);
     if let Some(first) = window.blocks.first() {
         evm.set_block(crate::evm::state::block_env(first));

@@ -974,13 +974,25 @@ impl RpcDb {
         Error::Database(text)
     }
 
-    /// The accounts, code and non-zero storage the EVM read: a window's pre-state.
+    /// The accounts, code and storage the EVM read: a window's pre-state. Accounts read and
+    /// found empty are included (no balance, nonce or code), and so are slots read as zero, so a
+    /// replay of the recorded window can tell "recorded as empty" from "never recorded" (see
+    /// [`crate::evm::state::PrestateDb`]).
     pub fn prestate(&self) -> (Vec<AccountRecord>, Vec<CodeRecord>, Vec<StorageRecord>) {
         let state = self.lock();
         let mut accounts = Vec::new();
         let mut code = std::collections::BTreeMap::new();
         for address in &state.touched_accounts {
-            let Some(Some(a)) = state.accounts.get(address) else {
+            let Some(entry) = state.accounts.get(address) else {
+                continue;
+            };
+            let Some(a) = entry else {
+                accounts.push(AccountRecord {
+                    address: *address,
+                    balance: U256::ZERO,
+                    nonce: 0,
+                    code_hash: KECCAK_EMPTY,
+                });
                 continue;
             };
             accounts.push(AccountRecord {
@@ -1006,7 +1018,7 @@ impl RpcDb {
             .iter()
             .filter_map(|key| {
                 let value = state.storage.get(key)?;
-                (!value.is_zero()).then_some(StorageRecord {
+                Some(StorageRecord {
                     address: key.0,
                     slot: key.1,
                     value: *value,

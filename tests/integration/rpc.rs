@@ -267,7 +267,8 @@ fn anvil_record_cache_and_faults() {
     assert_eq!(replayed.opportunities, reference.opportunities);
     assert_eq!(replayed.liquidations_by, reference.liquidations_by);
     assert!(!reference.opportunities.is_empty());
-    assert!(offline.storage.len() <= generated.storage.len());
+    assert!(offline.storage.len() <= generated.storage.len() + offline.accounts.len() * 64);
+    recorded_window_missing_state_is_an_error(&offline);
 
     // (b) the second run is served from the cache: one request (the node's hash of the last
     // block, checking that the cache holds this node's history), same window.
@@ -411,6 +412,50 @@ fn anvil_record_cache_and_faults() {
     assert!(err.to_string().contains("archive node"), "{err}");
     assert!(proxy.seen.load(Ordering::SeqCst) > 0);
     eprintln!("anvil tests took {:.1} s", t0.elapsed().as_secs_f64());
+}
+
+/// Complete state or a clear error: the recorded window without one slot it read (the manifest
+/// re-hashed) no longer replays or referees: the error names the account and the slot. As a devnet
+/// window (complete by construction), the same pre-state reads the slot as zero and replays.
+fn recorded_window_missing_state_is_an_error(recorded: &Window) {
+    let pool = recorded.manifest.protocol.addresses["pool"];
+    let mut broken = recorded.clone();
+    let at = broken
+        .storage
+        .iter()
+        .position(|s| s.address == pool && !s.value.is_zero())
+        .expect("the recording read the Pool's storage");
+    let removed = broken.storage.remove(at);
+    let dir = temp_dir("missing-slot");
+    write_dataset(&dir, &broken).unwrap();
+    let broken = read_dataset(&dir).unwrap();
+    for err in [
+        liqsim::app::run::replay_window(&broken, false, false).err(),
+        liqsim::app::run::check_window(&broken, false).err(),
+    ] {
+        let text = err
+            .expect("a recorded window missing a slot replayed")
+            .to_string();
+        assert!(
+            text.contains(&removed.address.to_string())
+                && text.contains(&format!("{:#x}", removed.slot))
+                && text.contains("liqsim record"),
+            "{text}"
+        );
+    }
+    // an account the replay reads, removed: named too
+    let mut no_account = recorded.clone();
+    no_account.accounts.retain(|a| a.address != pool);
+    no_account.storage.retain(|s| s.address != pool);
+    let err = liqsim::app::run::replay_window(&no_account, false, false)
+        .err()
+        .expect("a recorded window missing the Pool replayed")
+        .to_string();
+    assert!(err.contains(&pool.to_string()), "{err}");
+    // the same pre-state as a devnet window's reads the slot as zero: no error
+    let mut devnet = read_dataset(&dir).unwrap();
+    devnet.manifest.provenance.kind = "devnet".into();
+    assert!(liqsim::app::run::replay_window(&devnet, false, false).is_ok());
 }
 
 /// Cache identity: a second anvil with the same chain id, fed the same window but with one more
