@@ -123,7 +123,7 @@ pub enum Error {
     },
 
     /// A recorded window's pre-state does not hold what the EVM read.
-    #[error("the recorded window's pre-state does not hold account {address}{slot}, which this replay or what-if reads: liqsim never reads unrecorded state as zero; re-record the window with `liqsim record` (the recorder stores every account and slot the replay reads) or run it from a scenario with a `[source]` node")]
+    #[error("the recorded window's pre-state does not hold account {address}{slot}, which this replay reads: liqsim never reads unrecorded state as zero; re-record the window with this version of `liqsim record` (or its `[source]` scenario), whose recorder stores every account and slot the replay reads, empty and zero ones included")]
     MissingState {
         /// The account.
         address: Address,

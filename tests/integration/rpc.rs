@@ -436,6 +436,7 @@ fn recorded_window_missing_state_is_an_error(recorded: &Window) {
         let text = err
             .expect("a recorded window missing a slot replayed")
             .to_string();
+        eprintln!("recorded window without one slot: {text}");
         assert!(
             text.contains(&removed.address.to_string())
                 && text.contains(&format!("{:#x}", removed.slot))
