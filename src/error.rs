@@ -122,6 +122,15 @@ pub enum Error {
         message: String,
     },
 
+    /// A recorded window's pre-state does not hold what the EVM read.
+    #[error("the recorded window's pre-state does not hold account {address}{slot}, which this replay reads: liqsim never reads unrecorded state as zero; re-record the window with this version of `liqsim record` (or its `[source]` scenario), whose recorder stores every account and slot the replay reads, empty and zero ones included")]
+    MissingState {
+        /// The account.
+        address: Address,
+        /// ` slot 0x…` when a storage slot is missing, else empty.
+        slot: String,
+    },
+
     /// The state database failed.
     #[error("state database: {0}")]
     Database(String),

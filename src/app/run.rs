@@ -122,19 +122,48 @@ pub fn ensure_dataset(
 }
 
 /// A window's protocol details and an EVM at its pre-state, at its first block.
+/// What-ifs read state the window never touched (a fresh liquidator's balances, new contracts),
+/// so this state answers absent reads as empty; replays use [`open_replay`].
 pub fn open_window(window: &Window) -> Result<(WindowDetails, Evm<revm::database::EmptyDB>)> {
     let details = WindowDetails::from_manifest(&window.manifest)?;
     let db = load_prestate(&window.accounts, &window.code, &window.storage)?;
-    let mut evm = Evm::from_cache_db(db, window.manifest.chain_id);
+    Ok((
+        details,
+        at_first_block(window, Evm::from_cache_db(db, window.manifest.chain_id)),
+    ))
+}
+
+/// A window's protocol details and an EVM at its pre-state for a replay: on a recorded window,
+/// reading state the recording does not hold is an error naming the account and slot.
+pub fn open_replay(window: &Window) -> Result<(WindowDetails, Evm<crate::evm::state::PrestateDb>)> {
+    let details = WindowDetails::from_manifest(&window.manifest)?;
+    let db = crate::evm::state::load_replay_state(
+        &window.accounts,
+        &window.code,
+        &window.storage,
+        crate::evm::state::Completeness::of_provenance(&window.manifest.provenance.kind),
+    )?;
+    Ok((
+        details,
+        at_first_block(window, Evm::from_cache_db(db, window.manifest.chain_id)),
+    ))
+}
+
+/// `evm` with the block environment of the window's first block.
+fn at_first_block<DB>(window: &Window, mut evm: Evm<DB>) -> Evm<DB>
+where
+    DB: revm::DatabaseRef,
+    DB::Error: revm::database_interface::DBErrorMarker + std::fmt::Display,
+{
     if let Some(first) = window.blocks.first() {
         evm.set_block(crate::evm::state::block_env(first));
     }
-    Ok((details, evm))
+    evm
 }
 
 /// Replays a window with the borrower index and opportunity ledger.
 pub fn replay_window(window: &Window, strict: bool, show_progress: bool) -> Result<ReplayReport> {
-    let (details, mut evm) = open_window(window)?;
+    let (details, mut evm) = open_replay(window)?;
     let mut tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
     let bar = if show_progress {
         progress_bar(window.blocks.len() as u64, "replaying")
@@ -180,7 +209,7 @@ pub struct RefereeReport {
 /// (Compound-style: whether it has a shortfall) and its open opportunity are compared with the
 /// protocol's own views executed in the EVM.
 pub fn check_window(window: &Window, show_progress: bool) -> Result<RefereeReport> {
-    let (details, mut evm) = open_window(window)?;
+    let (details, mut evm) = open_replay(window)?;
     let tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
     let mut referee = crate::engine::referee::Referee::new(tracker);
     let bar = if show_progress {

@@ -1,7 +1,12 @@
 //! Persistent RPC cache: everything fetched from a node, on disk under
-//! `<cache>/rpc/<chain id>/`, keyed by chain id and block. Files are written whole to a temporary
-//! name and renamed into place, so a killed run never leaves a file that later runs trust but is
-//! wrong; an unreadable file is ignored and fetched again.
+//! `<cache>/rpc/<chain id>/`, keyed by chain id and block, and the state at a block also by that
+//! block's hash (`state-<block>-<hash>.json`), so two nodes with the same chain id but different
+//! histories (two forks, a fork and mainnet) never share state; blocks are stored as
+//! `blocks/<number>-<hash>.json` and found from the node's hash of a window's last block down
+//! through parent hashes ([`crate::node::rpc::RpcSource::blocks`]).
+//! Files are written whole to a temporary name and renamed into place, so a killed run never
+//! leaves a file that later runs trust but is wrong; an unreadable file is ignored and fetched
+//! again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -72,32 +77,55 @@ impl RpcCache {
         &self.dir
     }
 
-    fn state_path(&self, block: u64) -> PathBuf {
-        self.dir.join(format!("state-{block}.json"))
+    fn state_path(&self, block: u64, hash: B256) -> PathBuf {
+        self.dir.join(format!("state-{block}-{hash}.json"))
     }
 
-    fn block_path(&self, block: u64) -> PathBuf {
-        self.dir.join("blocks").join(format!("{block}.json"))
+    /// Hashes of `block` other than `hash` for which state is cached (another node's history).
+    pub fn other_state_hashes(&self, block: u64, hash: B256) -> Vec<String> {
+        let prefix = format!("state-{block}-");
+        let ours = format!("{hash}");
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter_map(|n| {
+                n.strip_prefix(&prefix)?
+                    .strip_suffix(".json")
+                    .map(str::to_string)
+            })
+            .filter(|h| h.starts_with("0x") && h.len() == 66 && *h != ours)
+            .collect();
+        out.sort();
+        out
     }
 
-    /// The state fetched so far at `block` (empty when none).
-    pub fn load_state(&self, block: u64) -> StateEntries {
-        read_json(&self.state_path(block)).unwrap_or_default()
+    fn block_path(&self, block: u64, hash: B256) -> PathBuf {
+        self.dir.join("blocks").join(format!("{block}-{hash}.json"))
     }
 
-    /// Replaces the state file of `block` (crash-safe).
-    pub fn store_state(&self, block: u64, state: &StateEntries) -> Result<()> {
-        write_json_atomic(&self.state_path(block), state)
+    /// The state fetched so far at `block` whose hash is `hash` (empty when none).
+    pub fn load_state(&self, block: u64, hash: B256) -> StateEntries {
+        read_json(&self.state_path(block, hash)).unwrap_or_default()
     }
 
-    /// A cached block, if present and readable.
-    pub fn load_block(&self, block: u64) -> Option<CachedBlock> {
-        read_json(&self.block_path(block))
+    /// Replaces the state file of `block` with hash `hash` (crash-safe).
+    pub fn store_state(&self, block: u64, hash: B256, state: &StateEntries) -> Result<()> {
+        write_json_atomic(&self.state_path(block, hash), state)
     }
 
-    /// Stores a block (crash-safe).
-    pub fn store_block(&self, block: u64, cached: &CachedBlock) -> Result<()> {
-        write_json_atomic(&self.block_path(block), cached)
+    /// The cached block `block` whose hash is `hash`, if present, readable and carrying that hash.
+    pub fn load_block(&self, block: u64, hash: B256) -> Option<CachedBlock> {
+        read_json::<CachedBlock>(&self.block_path(block, hash))
+            .filter(|b| b.block.header.hash == hash && b.block.header.number == block)
+    }
+
+    /// Stores a block under its number and hash (crash-safe).
+    pub fn store_block(&self, cached: &CachedBlock) -> Result<()> {
+        let h = &cached.block.header;
+        write_json_atomic(&self.block_path(h.number, h.hash), cached)
     }
 }
 
@@ -193,10 +221,19 @@ mod tests {
         state
             .storage
             .push((Address::repeat_byte(1), U256::from(1u64), U256::MAX));
-        cache.store_state(10, &state).unwrap();
-        assert_eq!(cache.load_state(10), state);
-        fs::write(cache.dir().join("state-11.json"), b"{\"accounts\": {").unwrap();
-        assert_eq!(cache.load_state(11), StateEntries::default());
+        let (h1, h2) = (B256::repeat_byte(0xa1), B256::repeat_byte(0xb2));
+        cache.store_state(10, h1, &state).unwrap();
+        assert_eq!(cache.load_state(10, h1), state);
+        // the same block of another history (another hash) shares nothing
+        assert_eq!(cache.load_state(10, h2), StateEntries::default());
+        assert_eq!(cache.other_state_hashes(10, h2), vec![format!("{h1}")]);
+        assert!(cache.other_state_hashes(10, h1).is_empty());
+        fs::write(
+            cache.dir().join(format!("state-11-{h1}.json")),
+            b"{\"accounts\": {",
+        )
+        .unwrap();
+        assert_eq!(cache.load_state(11, h1), StateEntries::default());
         remember_chain_id(&root, "http://user:pw@x/", 5).unwrap();
         assert_eq!(remembered_chain_id(&root, "http://user:pw@x/"), Some(5));
         let text = fs::read_to_string(root.join("rpc/endpoints.json")).unwrap();

@@ -620,13 +620,17 @@ fn rpc_error(
 }
 
 /// A node behind the persistent cache: the chain id is checked before the first request that the
-/// cache cannot serve (and a mismatch refuses to run), so a fully cached run makes no request.
+/// cache cannot serve (and a mismatch refuses to run); the cache's blocks and state are checked
+/// against the node's block hashes ([`RpcSource::blocks`]), so a fully cached window costs one
+/// request (the hash of its last block).
 pub struct RpcSource {
     client: RpcClient,
     url_key: String,
     root: PathBuf,
     cache: RpcCache,
     verified: AtomicBool,
+    /// Block hashes known to be the node's (checked this run): number → hash.
+    hashes: Mutex<HashMap<u64, B256>>,
 }
 
 impl RpcSource {
@@ -665,6 +669,7 @@ impl RpcSource {
             url_key: url.to_string(),
             root: cache_root.to_path_buf(),
             verified: AtomicBool::new(verified),
+            hashes: Mutex::new(HashMap::new()),
         })
     }
 
@@ -702,26 +707,64 @@ impl RpcSource {
 
     /// Blocks `from..=to` with full transactions and receipts: from the cache, the rest fetched
     /// (concurrently) and cached.
+    ///
+    /// The cache is keyed by chain id, which two nodes may share (two forks, a fork and mainnet),
+    /// so blocks are cached by number and hash: one request (`eth_getBlockByNumber` of `to`,
+    /// header only) gives the node's hash of the last block, and each block below is looked up by
+    /// the parent hash its child names (`to`'s hash seals the whole range and, through `from`'s
+    /// parent hash, the state block `from - 1`). Blocks of another history (another node with
+    /// the same chain id) are never found, so never used; they stay cached beside this node's.
+    /// The hashes are remembered for [`RpcDb::new`], which keys the cached state by the state
+    /// block's hash.
     pub fn blocks(&self, from: u64, to: u64) -> Result<Vec<CachedBlock>> {
+        let client = self.online()?;
+        let head = client.block_hash(to)?;
         let mut found: HashMap<u64, CachedBlock> = HashMap::new();
-        let mut missing = Vec::new();
-        for n in from..=to {
-            match self.cache.load_block(n) {
-                Some(b) => {
-                    found.insert(n, b);
-                }
-                None => missing.push(n),
+        // from the node's hash of `to` down: each cached block is found by the hash its child names
+        let mut expected = head;
+        let mut n = to;
+        while let Some(block) = self.cache.load_block(n, expected) {
+            expected = block.block.header.parent_hash;
+            found.insert(n, block);
+            if n == from {
+                break;
             }
+            n -= 1;
         }
+        let missing: Vec<u64> = (from..=to).filter(|n| !found.contains_key(n)).collect();
         if !missing.is_empty() {
-            let client = self.online()?;
             tracing::info!(blocks = missing.len(), "fetching blocks and receipts");
             for chunk in missing.chunks(64) {
                 for (n, block) in chunk.iter().zip(client.blocks(chunk)?) {
-                    self.cache.store_block(*n, &block)?;
+                    self.cache.store_block(&block)?;
                     found.insert(*n, block);
                 }
             }
+        }
+        // the whole range must be one chain ending in the node's `to`
+        let mut expected = head;
+        for n in (from..=to).rev() {
+            let hash = found.get(&n).map(|b| b.block.header.hash);
+            if hash != Some(expected) {
+                return Err(Error::Rpc {
+                    method: "eth_getBlockByNumber".into(),
+                    message: format!(
+                        "block {n} from the node has hash {} but its child names {expected}: blocks {from}..={to} are not one chain (a reorg while recording?); record a window further from the head, or re-run",
+                        hash.map(|h| h.to_string()).unwrap_or_else(|| "none".into())
+                    ),
+                });
+            }
+            expected = found
+                .get(&n)
+                .map(|b| b.block.header.parent_hash)
+                .unwrap_or_default();
+        }
+        {
+            let mut hashes = self.hashes.lock().unwrap_or_else(|p| p.into_inner());
+            for (number, block) in &found {
+                hashes.insert(*number, block.block.header.hash);
+            }
+            hashes.insert(from - 1, expected);
         }
         (from..=to)
             .map(|n| {
@@ -731,6 +774,25 @@ impl RpcSource {
                 })
             })
             .collect()
+    }
+
+    /// The node's hash of `block`: the one [`RpcSource::blocks`] checked, else asked (one
+    /// `eth_getBlockByNumber`).
+    pub fn block_hash(&self, block: u64) -> Result<B256> {
+        if let Some(h) = self
+            .hashes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&block)
+        {
+            return Ok(*h);
+        }
+        let h = self.online()?.block_hash(block)?;
+        self.hashes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(block, h);
+        Ok(h)
     }
 }
 
@@ -807,6 +869,7 @@ struct DbState {
 pub struct RpcDb {
     source: Arc<RpcSource>,
     block: u64,
+    hash: B256,
     state: Mutex<DbState>,
 }
 
@@ -814,9 +877,22 @@ pub struct RpcDb {
 const FLUSH_EVERY: usize = 2_000;
 
 impl RpcDb {
-    /// State at the end of `block` (a window starting at `b` forks at `b - 1`).
-    pub fn new(source: Arc<RpcSource>, block: u64) -> Self {
-        let entries = source.cache.load_state(block);
+    /// State at the end of `block` (a window starting at `b` forks at `b - 1`), served from the
+    /// state cached under the node's hash of `block` ([`RpcSource::block_hash`]: known after
+    /// [`RpcSource::blocks`], else one request): state cached for another history of that block
+    /// (another node with the same chain id) is not used.
+    pub fn new(source: Arc<RpcSource>, block: u64) -> Result<Self> {
+        let hash = source.block_hash(block)?;
+        let others = source.cache.other_state_hashes(block, hash);
+        if !others.is_empty() {
+            tracing::warn!(
+                block,
+                node_hash = %hash,
+                cached_hashes = %others.join(", "),
+                "the cache holds state of block {block} for another history (another node with the same chain id); not using it"
+            );
+        }
+        let entries = source.cache.load_state(block, hash);
         let state = DbState {
             accounts: entries.accounts.into_iter().collect(),
             storage: entries
@@ -828,11 +904,12 @@ impl RpcDb {
             block_hashes: entries.block_hashes.into_iter().collect(),
             ..DbState::default()
         };
-        Self {
+        Ok(Self {
             source,
             block,
+            hash,
             state: Mutex::new(state),
-        }
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, DbState> {
@@ -875,7 +952,9 @@ impl RpcDb {
             code: state.code.iter().map(|(h, c)| (*h, c.clone())).collect(),
             block_hashes,
         };
-        self.source.cache.store_state(self.block, &entries)
+        self.source
+            .cache
+            .store_state(self.block, self.hash, &entries)
     }
 
     fn added(&self, state: &mut DbState) -> Result<()> {
@@ -895,13 +974,25 @@ impl RpcDb {
         Error::Database(text)
     }
 
-    /// The accounts, code and non-zero storage the EVM read: a window's pre-state.
+    /// The accounts, code and storage the EVM read: a window's pre-state. Accounts read and
+    /// found empty are included (no balance, nonce or code), and so are slots read as zero, so a
+    /// replay of the recorded window can tell "recorded as empty" from "never recorded" (see
+    /// [`crate::evm::state::PrestateDb`]).
     pub fn prestate(&self) -> (Vec<AccountRecord>, Vec<CodeRecord>, Vec<StorageRecord>) {
         let state = self.lock();
         let mut accounts = Vec::new();
         let mut code = std::collections::BTreeMap::new();
         for address in &state.touched_accounts {
-            let Some(Some(a)) = state.accounts.get(address) else {
+            let Some(entry) = state.accounts.get(address) else {
+                continue;
+            };
+            let Some(a) = entry else {
+                accounts.push(AccountRecord {
+                    address: *address,
+                    balance: U256::ZERO,
+                    nonce: 0,
+                    code_hash: KECCAK_EMPTY,
+                });
                 continue;
             };
             accounts.push(AccountRecord {
@@ -927,7 +1018,7 @@ impl RpcDb {
             .iter()
             .filter_map(|key| {
                 let value = state.storage.get(key)?;
-                (!value.is_zero()).then_some(StorageRecord {
+                Some(StorageRecord {
                     address: key.0,
                     slot: key.1,
                     value: *value,

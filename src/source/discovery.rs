@@ -63,7 +63,7 @@ pub fn discover_window(
     options: &DiscoveryOptions,
 ) -> Result<ProtocolInfo> {
     let from = first.number;
-    let db = RpcDb::new(source.clone(), from - 1);
+    let db = RpcDb::new(source.clone(), from - 1)?;
     let mut evm = Evm::new(db, source.chain_id());
     evm.set_block(block_env(first));
     let discovered = discover_market(

@@ -148,7 +148,7 @@ pub fn record_window(source: Arc<RpcSource>, options: &RecordOptions) -> Result<
         append_block(&mut window, cached)?;
     }
 
-    let db = RpcDb::new(source.clone(), options.from - 1);
+    let db = RpcDb::new(source.clone(), options.from - 1)?;
     let mut evm = Evm::new(db, source.chain_id());
     if let Some(first) = window.blocks.first() {
         evm.set_block(block_env(first));

@@ -267,18 +267,23 @@ fn anvil_record_cache_and_faults() {
     assert_eq!(replayed.opportunities, reference.opportunities);
     assert_eq!(replayed.liquidations_by, reference.liquidations_by);
     assert!(!reference.opportunities.is_empty());
-    assert!(offline.storage.len() <= generated.storage.len());
+    assert!(offline.storage.len() <= generated.storage.len() + offline.accounts.len() * 64);
+    recorded_window_missing_state_is_an_error(&offline);
 
-    // (b) the second run is served from the cache: zero requests, same window.
+    // (b) the second run is served from the cache: one request (the node's hash of the last
+    // block, checking that the cache holds this node's history), same window.
     let t2 = Instant::now();
     let second = record(&anvil.url(), &cache, &generated, RetryPolicy::default()).unwrap();
     let cached_seconds = t2.elapsed().as_secs_f64();
-    assert_eq!(second.requests, 0);
+    assert_eq!(second.requests, 1);
     assert_eq!(second.window, first_run.window);
     eprintln!(
         "first run {} requests in {first_seconds:.2} s; cached run {} requests in {cached_seconds:.2} s",
         first_run.requests, second.requests
     );
+    // (b') another node with the same chain id but another history shares nothing with it
+    other_node_same_chain_id(&anvil, &cache, &generated, &first_run);
+
     // the same through the command line (ETH_RPC_URL from the environment), served from the cache
     let market = temp_dir("generated");
     write_dataset(&market, &generated).unwrap();
@@ -305,7 +310,7 @@ fn anvil_record_cache_and_faults() {
         "{stdout}{}",
         String::from_utf8_lossy(&cli.stderr)
     );
-    assert!(stdout.contains(" 0 RPC requests"), "{stdout}");
+    assert!(stdout.contains(" 1 RPC requests"), "{stdout}");
     let from_cli = read_dataset(&out).unwrap();
     assert_eq!(from_cli.storage, first_run.window.storage);
     assert_eq!(from_cli.accounts, first_run.window.accounts);
@@ -407,6 +412,117 @@ fn anvil_record_cache_and_faults() {
     assert!(err.to_string().contains("archive node"), "{err}");
     assert!(proxy.seen.load(Ordering::SeqCst) > 0);
     eprintln!("anvil tests took {:.1} s", t0.elapsed().as_secs_f64());
+}
+
+/// Complete state or a clear error: the recorded window without one slot it read (the manifest
+/// re-hashed) no longer replays or referees: the error names the account and the slot. As a devnet
+/// window (complete by construction), the same pre-state reads the slot as zero and replays.
+fn recorded_window_missing_state_is_an_error(recorded: &Window) {
+    let pool = recorded.manifest.protocol.addresses["pool"];
+    let mut broken = recorded.clone();
+    let at = broken
+        .storage
+        .iter()
+        .position(|s| s.address == pool && !s.value.is_zero())
+        .expect("the recording read the Pool's storage");
+    let removed = broken.storage.remove(at);
+    let dir = temp_dir("missing-slot");
+    write_dataset(&dir, &broken).unwrap();
+    let broken = read_dataset(&dir).unwrap();
+    for err in [
+        liqsim::app::run::replay_window(&broken, false, false).err(),
+        liqsim::app::run::check_window(&broken, false).err(),
+    ] {
+        let text = err
+            .expect("a recorded window missing a slot replayed")
+            .to_string();
+        eprintln!("recorded window without one slot: {text}");
+        assert!(
+            text.contains(&removed.address.to_string())
+                && text.contains(&format!("{:#x}", removed.slot))
+                && text.contains("liqsim record"),
+            "{text}"
+        );
+    }
+    // an account the replay reads, removed: named too
+    let mut no_account = recorded.clone();
+    no_account.accounts.retain(|a| a.address != pool);
+    no_account.storage.retain(|s| s.address != pool);
+    let err = match liqsim::app::run::replay_window(&no_account, false, false) {
+        Ok(_) => panic!("a recorded window missing the Pool replayed"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains(&pool.to_string()), "{err}");
+    // the same pre-state as a devnet window's reads the slot as zero: no error
+    let mut devnet = read_dataset(&dir).unwrap();
+    devnet.manifest.provenance.kind = "devnet".into();
+    assert!(liqsim::app::run::replay_window(&devnet, false, false).is_ok());
+}
+
+/// Cache identity: a second anvil with the same chain id, fed the same window but with one more
+/// ether on the first block's fee recipient (an account the replay reads), has other block hashes.
+/// Recording it through the first node's cache must not use the first node's blocks or state
+/// (it makes as many requests as a fresh cache would, and records its own balance); afterwards
+/// both histories live side by side: each node's cached run makes one request (the hash check).
+fn other_node_same_chain_id(a: &Anvil, cache: &Path, generated: &Window, first: &RecordReport) {
+    let coinbase = generated.blocks[0].beneficiary;
+    let mut other = generated.clone();
+    let extra = alloy_primitives::U256::from(10u64).pow(alloy_primitives::U256::from(18u64));
+    match other.accounts.iter_mut().find(|x| x.address == coinbase) {
+        Some(account) => account.balance += extra,
+        None => other.accounts.push(liqsim::data::records::AccountRecord {
+            address: coinbase,
+            balance: extra,
+            nonce: 0,
+            code_hash: revm::primitives::KECCAK_EMPTY,
+        }),
+    }
+    let b = Anvil::spawn(&options_for(&other).unwrap()).unwrap();
+    feed_window(&b.url(), &other).unwrap();
+    let from = generated.manifest.first_block;
+    let node_a = RpcSource::open(&a.url(), cache, None, RetryPolicy::default()).unwrap();
+    let node_b = RpcSource::open(&b.url(), cache, None, RetryPolicy::default()).unwrap();
+    assert_eq!(node_a.chain_id(), node_b.chain_id());
+    let (hash_a, hash_b) = (
+        node_a.block_hash(from - 1).unwrap(),
+        node_b.block_hash(from - 1).unwrap(),
+    );
+    assert_ne!(
+        hash_a, hash_b,
+        "the two nodes' state blocks have the same hash"
+    );
+
+    let fresh = record(
+        &b.url(),
+        &temp_dir("cache-b"),
+        &other,
+        RetryPolicy::default(),
+    )
+    .unwrap();
+    let shared = record(&b.url(), cache, &other, RetryPolicy::default()).unwrap();
+    eprintln!(
+        "same chain id, other node: {} requests through the shared cache ({} with a fresh one)",
+        shared.requests, fresh.requests
+    );
+    assert_eq!(shared.window, fresh.window);
+    assert!(
+        shared.requests + 2 >= fresh.requests,
+        "{} requests",
+        shared.requests
+    );
+    let balance = |w: &Window| {
+        w.accounts
+            .iter()
+            .find(|x| x.address == coinbase)
+            .map(|x| x.balance)
+            .unwrap_or_default()
+    };
+    assert_eq!(balance(&shared.window), balance(&first.window) + extra);
+    // both histories are cached now, each under its own hash
+    let again_b = record(&b.url(), cache, &other, RetryPolicy::default()).unwrap();
+    assert_eq!((again_b.requests, &again_b.window), (1, &shared.window));
+    let again_a = record(&a.url(), cache, generated, RetryPolicy::default()).unwrap();
+    assert_eq!((again_a.requests, &again_a.window), (1, &first.window));
 }
 
 /// Reads a Parquet file into a frame.
@@ -556,7 +672,7 @@ fn run_through_rpc_matches_dataset(anvil: &Anvil, cache: &Path, generated: &Wind
             ("LIQSIM_CACHE_DIR", cache.to_str().unwrap()),
         ],
     );
-    assert!(stdout.contains(" 0 RPC requests"), "{stdout}");
+    assert!(stdout.contains(" 1 RPC requests"), "{stdout}");
     let by_provider = liqsim::data::dataset::read_manifest(&out).unwrap();
     assert_eq!(by_provider.protocol, recorded.protocol);
 }
