@@ -923,6 +923,10 @@ pub struct SourceConfig {
     /// The PoolAddressesProvider.
     #[serde(default)]
     pub provider: Option<alloy_primitives::Address>,
+    /// A market of the Aave address book by name (e.g. `AaveV3Ethereum`): its Pool, provider and
+    /// chain id come from `@aave-dao/aave-address-book` (instead of `pool` / `provider`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<String>,
     /// First block of the window (state is read at `from_block - 1`).
     pub from_block: u64,
     /// Last block of the window (inclusive).
@@ -952,6 +956,7 @@ impl std::fmt::Debug for SourceConfig {
             )
             .field("pool", &self.pool)
             .field("provider", &self.provider)
+            .field("market", &self.market)
             .field("from_block", &self.from_block)
             .field("to_block", &self.to_block)
             .field("chain_id", &self.chain_id)
@@ -1070,12 +1075,22 @@ impl RpcScenario {
         if s.kind != "rpc" {
             return Err(invalid("source.kind", &s.kind, "\"rpc\""));
         }
-        if s.pool.is_none() && s.provider.is_none() {
-            return Err(invalid(
-                "source.pool",
-                &"(none)",
-                "the Aave V3 Pool address, or `source.provider`",
-            ));
+        match (&s.market, s.pool.is_some() || s.provider.is_some()) {
+            (None, false) => {
+                return Err(invalid(
+                    "source.pool",
+                    &"(none)",
+                    "the Aave V3 Pool address, `source.provider`, or `source.market` (a market of the Aave address book, e.g. \"AaveV3Ethereum\")",
+                ))
+            }
+            (Some(market), true) => {
+                return Err(invalid(
+                    "source.market",
+                    market,
+                    "either `market` (the address book gives Pool and provider) or `pool`/`provider`, not both",
+                ))
+            }
+            _ => {}
         }
         if s.from_block == 0 {
             return Err(invalid("source.from_block", &0, "at least 1"));
@@ -1344,6 +1359,13 @@ mod tests {
                 ),
                 "source.rpc_url",
             ),
+            (
+                good.replace(
+                    "from_block = 10",
+                    "from_block = 10\nmarket = \"AaveV3Ethereum\"",
+                ),
+                "source.market",
+            ),
         ];
         for (text, field) in cases {
             let err = RpcScenario::from_text(&text, "bad.toml", None)
@@ -1385,8 +1407,8 @@ mod tests {
     fn example_mainnet_scenario_is_valid() {
         let text = include_str!("../scenarios/mainnet-aave-v3.toml");
         let s = RpcScenario::from_text(text, "scenarios/mainnet-aave-v3.toml", None).unwrap();
-        assert_eq!(s.file.source.chain_id, Some(1));
-        assert!(s.file.source.pool.is_some());
+        assert_eq!(s.file.source.market.as_deref(), Some("AaveV3Ethereum"));
+        assert!(s.file.source.pool.is_none());
         assert!(s.file.source.rpc_url.is_none());
         assert!(s.instances.len() >= 4);
     }

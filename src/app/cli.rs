@@ -14,7 +14,7 @@ use crate::protocol::ProtocolKind;
     name = "liqsim",
     version,
     about,
-    after_help = "Examples:\n  liqsim run                                   # the embedded default scenario\n  liqsim check scenarios/pippi.toml            # what a scenario will do, before running it\n  liqsim run scenarios/pippi.toml -o out/p --set seed=7\n  liqsim run tests/fixtures/small-crash.toml --seeds 1..20\n  liqsim dataset inspect datasets/eth-crash\n  liqsim record --pool 0x8787...4E2 --blocks 20460000:20460300 -o datasets/w"
+    after_help = "Examples:\n  liqsim run                                   # the embedded default scenario\n  liqsim check scenarios/pippi.toml            # what a scenario will do, before running it\n  liqsim run scenarios/pippi.toml -o out/p --set seed=7\n  liqsim run tests/fixtures/small-crash.toml --seeds 1..20\n  liqsim dataset inspect datasets/eth-crash\n  liqsim record --market AaveV3Ethereum --blocks 20460000:20460300 -o datasets/w"
 )]
 pub struct Cli {
     /// What to do.
@@ -77,7 +77,7 @@ pub enum Command {
     Dataset(DatasetCommand),
     /// Record a block range from a node (ideally an archive node) into a dataset.
     #[command(
-        after_help = "Examples:\n  export ETH_RPC_URL=https://user:key@archive-node:8545\n  liqsim record --pool 0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2 --blocks 20460000:20460300 --chain-id 1 -o datasets/mainnet-window\n  liqsim record --provider 0x2f39d218133AFaB8F2B819B1066c7E434Ad94E9e --from 20460000 --to 20460300 -o datasets/w"
+        after_help = "Examples:\n  export ETH_RPC_URL=https://user:key@archive-node:8545\n  liqsim record --pool 0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2 --blocks 20460000:20460300 --chain-id 1 -o datasets/mainnet-window\n  liqsim record --market AaveV3Ethereum --blocks 20460000:20460300 -o datasets/w   # Pool, provider, chain from the Aave address book\n  liqsim record --provider 0x2f39d218133AFaB8F2B819B1066c7E434Ad94E9e --from 20460000 --to 20460300 -o datasets/w"
     )]
     Record(RecordArgs),
     /// Show what a dataset holds (after checking every file's hash); the same as `dataset inspect`.
@@ -194,12 +194,16 @@ pub struct RecordArgs {
     /// printed: logs and errors show it redacted.
     #[arg(long, env = "ETH_RPC_URL", hide_env_values = true)]
     pub rpc_url: String,
-    /// The Aave V3 Pool address (or give `--provider`).
-    #[arg(long, required_unless_present = "provider")]
+    /// The Aave V3 Pool address (or give `--provider` or `--market`).
+    #[arg(long, required_unless_present_any = ["provider", "market"])]
     pub pool: Option<alloy_primitives::Address>,
     /// The PoolAddressesProvider address (the Pool is its `getPool()`).
     #[arg(long)]
     pub provider: Option<alloy_primitives::Address>,
+    /// A market of the Aave address book by name, e.g. `AaveV3Ethereum`: Pool, provider and
+    /// chain id come from `@aave-dao/aave-address-book` (fetched with npm at first use).
+    #[arg(long, conflicts_with_all = ["pool", "provider"])]
+    pub market: Option<String>,
     /// First block of the window (or give `--blocks`).
     #[arg(
         long,
@@ -869,10 +873,17 @@ fn record(args: RecordArgs) -> Result<()> {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "recorded".into());
     let cache_root = crate::protocol::artifacts::cache_root();
+    let (pool, provider, chain_id) = match &args.market {
+        Some(name) => {
+            let m = crate::source::address_book::resolve_aave_v3(name, args.chain_id)?;
+            (Some(m.pool), Some(m.provider), Some(m.chain_id))
+        }
+        None => (args.pool, args.provider, args.chain_id),
+    };
     let source = std::sync::Arc::new(RpcSource::open(
         &args.rpc_url,
         &cache_root,
-        args.chain_id,
+        chain_id,
         RetryPolicy::default(),
     )?);
 
@@ -881,10 +892,10 @@ fn record(args: RecordArgs) -> Result<()> {
         name,
         from,
         to,
-        pool: args.pool,
+        pool,
         protocol,
         discovery: crate::source::discovery::DiscoveryOptions {
-            provider: args.provider,
+            provider,
             native_asset: args.native_asset.clone(),
             users_from_block: args.users_from_block,
             users,

@@ -1,6 +1,7 @@
-//! Where windows come from: the devnet window builder, and a node over RPC (window discovery and
-//! the recorder).
+//! Where windows come from: the devnet window builder, and a node over RPC (window discovery,
+//! real deployments by name from the Aave address book, and the recorder).
 
+pub mod address_book;
 pub mod devnet;
 pub mod discovery;
 pub mod record;

@@ -287,10 +287,17 @@ pub fn ensure_recorded(
         Some(path) => crate::source::discovery::read_users_file(&path)?,
         None => Vec::new(),
     };
+    let (pool, provider, chain_id) = match &s.market {
+        Some(name) => {
+            let m = crate::source::address_book::resolve_aave_v3(name, s.chain_id)?;
+            (Some(m.pool), Some(m.provider), Some(m.chain_id))
+        }
+        None => (s.pool, s.provider, s.chain_id),
+    };
     let source = Arc::new(RpcSource::open(
         &url,
         cache_root,
-        s.chain_id,
+        chain_id,
         RetryPolicy::default(),
     )?);
     let options = RecordOptions {
@@ -298,10 +305,10 @@ pub fn ensure_recorded(
         name: scenario.file.name.clone(),
         from: s.from_block,
         to: s.to_block,
-        pool: s.pool,
+        pool,
         protocol: None,
         discovery: DiscoveryOptions {
-            provider: s.provider,
+            provider,
             native_asset: s.native_asset.clone(),
             users_from_block: s.users_from_block,
             users,

@@ -2,6 +2,7 @@
 
 mod aave_v2;
 mod aave_v3;
+mod address_book;
 mod common;
 mod compound;
 mod dataset;
