@@ -81,7 +81,11 @@ impl Compiled {
                 what: name.to_string(),
                 message: format!(
                     "the compiled sources define no contract {name}; they define {}",
-                    self.contracts.keys().cloned().collect::<Vec<_>>().join(", ")
+                    self.contracts
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             }),
             many => Err(Error::Compile {
@@ -176,7 +180,9 @@ struct RawBytecode {
 pub fn compile_standard_json(input: &serde_json::Value) -> Result<Compiled> {
     // One compilation at a time in this process (tests compile from several threads).
     static COMPILING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = COMPILING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _one = COMPILING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let text = serde_json::to_string(input).map_err(|e| Error::Decode {
         what: "solc standard-JSON input".into(),
         message: e.to_string(),
@@ -193,7 +199,8 @@ pub fn compile_standard_json(input: &serde_json::Value) -> Result<Compiled> {
             fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
             let staging = dir.join(format!(".{key}.{}.tmp", std::process::id()));
             fs::write(&staging, &raw).map_err(|e| Error::io("writing", &staging, e))?;
-            fs::rename(&staging, &cached).map_err(|e| Error::io("moving into place", &cached, e))?;
+            fs::rename(&staging, &cached)
+                .map_err(|e| Error::io("moving into place", &cached, e))?;
             raw
         }
     };

@@ -399,8 +399,14 @@ impl AaveV3Market {
             let gas = evm.block().gas_limit.max(30_000_000);
             let what = format!("moving the price of {}", self.reserve(asset)?.symbol);
             last = Some(
-                evm.send(self.admin, TxKind::Call(call.to), call.input, U256::ZERO, gas)?
-                    .into_result(what)?,
+                evm.send(
+                    self.admin,
+                    TxKind::Call(call.to),
+                    call.input,
+                    U256::ZERO,
+                    gas,
+                )?
+                .into_result(what)?,
             );
         }
         last.ok_or_else(|| {

@@ -233,13 +233,8 @@ impl OracleWiring {
             Some(c) => c,
             None => oracle_contracts()?,
         };
-        let swapper = deploy_compiled(
-            evm,
-            &compiled,
-            admin,
-            "SourceSwapper",
-            &oracle.abi_encode(),
-        )?;
+        let swapper =
+            deploy_compiled(evm, &compiled, admin, "SourceSwapper", &oracle.abi_encode())?;
         evm.send_call(
             admin,
             acl,
