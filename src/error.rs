@@ -186,6 +186,15 @@ pub enum Error {
         message: String,
     },
 
+    /// The Solidity compiler could not be run, or rejected a source.
+    #[error("compiling {what}: {message}")]
+    Compile {
+        /// What was being compiled (a contract, the sources, the compiler itself).
+        what: String,
+        /// What went wrong and what to do.
+        message: String,
+    },
+
     /// A differential check found the shared math and the EVM disagreeing.
     #[error("mismatch: {0}")]
     Mismatch(String),

@@ -20,6 +20,16 @@ pub trait DevnetMarket {
     /// The oracle transactions that move asset `i` to its USD price in `usd_prices` (8 decimals;
     /// every asset's current USD price is given, for oracles quoting in another unit).
     fn price_calls(&self, i: usize, usd_prices: &[U256]) -> Result<Vec<Call>>;
+    /// Gas limit of the oracle keeper's transactions, when the builder's default does not fit
+    /// (an oracle mechanism that deploys a contract or calls through several).
+    fn price_call_gas(&self) -> Option<u64> {
+        None
+    }
+    /// The oracle's own transactions due in the block `offset` blocks into the window, whatever
+    /// the prices do (e.g. an exchange rate accruing); sent by the oracle keeper.
+    fn scheduled_oracle_calls(&self, _offset: u64) -> Result<Vec<Call>> {
+        Ok(Vec::new())
+    }
 }
 
 /// Direct set-up of a market's state by the devnet builder (generic over the database).

@@ -1,5 +1,5 @@
 //! Lending protocols on their real bytecode: the registry of protocols, the abstraction the
-//! engine and the devnet builder use, published artifacts, real token bytecode, and one folder per protocol
+//! engine and the devnet builder use, published artifacts, real token bytecode, oracle mechanisms and the Solidity compiler for liqsim's own contracts, and one folder per protocol
 //! (deployment, typed API, book, discovery, differential proof).
 
 pub mod aave_v2;
@@ -8,8 +8,10 @@ pub mod artifacts;
 pub mod compound;
 pub mod devnet;
 pub mod market;
+pub mod oracles;
 pub mod price_feed;
 pub mod registry;
+pub mod solc;
 pub mod spec;
 pub mod tokens;
 pub mod window;

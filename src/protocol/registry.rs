@@ -210,6 +210,12 @@ macro_rules! protocols {
             fn price_calls(&self, i: usize, usd_prices: &[U256]) -> Result<Vec<Call>> {
                 match self { $(AnyMarket::$variant(m) => DevnetMarket::price_calls(m, i, usd_prices),)+ }
             }
+            fn price_call_gas(&self) -> Option<u64> {
+                match self { $(AnyMarket::$variant(m) => DevnetMarket::price_call_gas(m),)+ }
+            }
+            fn scheduled_oracle_calls(&self, offset: u64) -> Result<Vec<Call>> {
+                match self { $(AnyMarket::$variant(m) => DevnetMarket::scheduled_oracle_calls(m, offset),)+ }
+            }
         }
 
         impl<DB> MarketState<DB> for AnyMarket

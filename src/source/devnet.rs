@@ -455,7 +455,8 @@ impl<'a> WindowRun<'a> {
         let header = self.header(offset)?;
         self.evm.set_block(block_env(&header));
         self.book.set_timestamp(header.timestamp)?;
-        let mut intents = self.oracle_intents(&header)?;
+        let mut intents = self.scheduled_oracle_intents(&header, offset)?;
+        intents.extend(self.oracle_intents(&header)?);
         intents.extend(self.competitor_intents(&header)?);
         intents.extend(self.activity_intents(&header)?);
         // Oracle updates first, then by priority fee (stable).
@@ -492,6 +493,37 @@ impl<'a> WindowRun<'a> {
             prevrandao: keccak256([s.seed.to_be_bytes(), number.to_be_bytes()].concat()),
             difficulty: U256::ZERO,
         })
+    }
+
+    /// The oracle's own scheduled transactions in the block `offset` blocks into the window
+    /// (`DevnetMarket::scheduled_oracle_calls`), sent by the keeper before the price updates.
+    fn scheduled_oracle_intents(
+        &self,
+        header: &BlockRecord,
+        offset: u64,
+    ) -> Result<Vec<(u128, Intent)>> {
+        Ok(self
+            .market
+            .scheduled_oracle_calls(offset)?
+            .into_iter()
+            .map(|call| {
+                (
+                    u128::MAX,
+                    Intent {
+                        signer: self.keeper.clone(),
+                        request: CallRequest {
+                            to: call.to,
+                            input: call.input,
+                            gas_limit: self.market.price_call_gas().unwrap_or(ORACLE_GAS),
+                            max_fee_per_gas: (header.base_fee as u128 * 2)
+                                .saturating_add(DEFAULT_PRIORITY_FEE),
+                            max_priority_fee_per_gas: DEFAULT_PRIORITY_FEE,
+                        },
+                        oracle: true,
+                    },
+                )
+            })
+            .collect())
     }
 
     /// Oracle updates (Chainlink-style deviation or heartbeat) due at `header`.
@@ -532,7 +564,7 @@ impl<'a> WindowRun<'a> {
                             request: CallRequest {
                                 to: call.to,
                                 input: call.input,
-                                gas_limit: ORACLE_GAS,
+                                gas_limit: self.market.price_call_gas().unwrap_or(ORACLE_GAS),
                                 max_fee_per_gas: (header.base_fee as u128 * 2)
                                     .saturating_add(DEFAULT_PRIORITY_FEE),
                                 max_priority_fee_per_gas: DEFAULT_PRIORITY_FEE,

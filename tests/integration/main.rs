@@ -10,6 +10,7 @@ mod explore;
 mod funding;
 mod layers;
 mod notebook;
+mod oracles;
 mod protocols;
 mod referee;
 mod reliability;

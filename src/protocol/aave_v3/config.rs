@@ -4,6 +4,7 @@ use alloy_primitives::U256;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::protocol::oracles::OracleMechanism;
 use crate::protocol::tokens::{TokenBytecode, REAL_TOKEN_DECIMALS};
 use crate::units::DecimalText;
 
@@ -109,6 +110,11 @@ pub struct MarketConfig {
     /// an ERC-1967 proxy; every asset must then have 18 decimals; actors funded by storage).
     #[serde(default, skip_serializing_if = "TokenBytecode::is_mintable")]
     pub tokens: TokenBytecode,
+    /// How the devnet's oracle is wired and moved (`protocol::oracles::OracleMechanism`):
+    /// `"settable"` (default: liqsim's settable feed is each reserve's source),
+    /// `"chainlink-proxy"`, `"source-swap"`, `"fallback"`, `"push"` or `"adapter"`.
+    #[serde(default, skip_serializing_if = "OracleMechanism::is_settable")]
+    pub oracle: OracleMechanism,
 }
 
 fn default_market_id() -> String {
@@ -167,6 +173,13 @@ impl MarketConfig {
                     f("price_usd"),
                     &a.price_usd.0,
                     "a price above 0",
+                ));
+            }
+            if self.oracle == OracleMechanism::Push && price > U256::from(i64::MAX as u64) {
+                return Err(Error::config(
+                    f("price_usd"),
+                    &a.price_usd.0,
+                    "a price below 9.2e10 with oracle = \"push\" (the push oracle stores int64 prices with 8 decimals)",
                 ));
             }
             if a.liquidation_threshold_bps < a.ltv_bps {
@@ -310,6 +323,7 @@ impl MarketConfig {
                 asset("DAI", 18, "1", 6300, 7700, 10500, 0),
             ],
             tokens: TokenBytecode::Mintable,
+            oracle: OracleMechanism::Settable,
         }
     }
 }

@@ -10,11 +10,13 @@ use revm::DatabaseRef;
 
 use super::abi::{IACLManager, IPool, IPoolAddressesProvider, IPoolConfigurator, InitReserveInput};
 use super::config::MarketConfig;
+use super::oracle;
 use super::{AaveV3Market, Reserve};
 use crate::error::{Error, Result};
 use crate::evm::executor::Evm;
 use crate::evm::keys::actor;
 use crate::protocol::artifacts::ArtifactStore;
+use crate::protocol::oracles::OracleMechanism;
 use crate::protocol::price_feed;
 use crate::protocol::tokens::{deploy_real_token, RealToken, TokenBytecode};
 
@@ -89,7 +91,8 @@ where
         libraries: HashMap::new(),
     };
 
-    // Tokens and liqsim's settable price feeds.
+    // Tokens and liqsim's settable price feeds (the default oracle mechanism; any other
+    // mechanism deploys its sources after the tokens).
     let mut tokens = Vec::new();
     let mut feeds = Vec::new();
     for (i, asset) in config.assets.iter().enumerate() {
@@ -111,21 +114,36 @@ where
                 admin,
             )?,
         });
-        let price = config.price(i)?;
-        let answer = I256::try_from(price).map_err(|_| {
-            Error::config(
-                format!("assets[{i}].price_usd"),
-                price,
-                "a price below 2^255",
-            )
-        })?;
-        let feed = d.evm.deploy(
-            admin,
-            price_feed::creation_code(answer),
-            "SettablePriceFeed",
-        )?;
-        feeds.push(feed);
+        if config.oracle == OracleMechanism::Settable {
+            let price = config.price(i)?;
+            let answer = I256::try_from(price).map_err(|_| {
+                Error::config(
+                    format!("assets[{i}].price_usd"),
+                    price,
+                    "a price below 2^255",
+                )
+            })?;
+            let feed = d.evm.deploy(
+                admin,
+                price_feed::creation_code(answer),
+                "SettablePriceFeed",
+            )?;
+            feeds.push(feed);
+        }
     }
+    let prices = (0..config.assets.len())
+        .map(|i| config.price(i))
+        .collect::<Result<Vec<U256>>>()?;
+    let mut wiring = oracle::deploy_sources(
+        d.evm,
+        artifacts,
+        config.oracle,
+        admin,
+        &tokens,
+        &config.symbols(),
+        &prices,
+        feeds,
+    )?;
 
     // Addresses provider and access control (the ACL admin must exist before ACLManager).
     let provider = d.deploy(
@@ -196,14 +214,15 @@ where
         (
             provider,
             tokens.clone(),
-            feeds.clone(),
-            Address::ZERO,
+            wiring.sources.clone(),
+            wiring.fallback,
             Address::ZERO,
             U256::from(10u64.pow(price_feed::FEED_DECIMALS as u32)),
         )
             .abi_encode_params()
             .into(),
     )?;
+    wiring.finish(d.evm, config.oracle, admin, oracle, acl)?;
     d.call(
         provider,
         IPoolAddressesProvider::setPriceOracleCall {
@@ -343,10 +362,11 @@ where
             symbol: asset.symbol.clone(),
             decimals: asset.decimals,
             underlying: tokens[i],
-            price_feed: feeds[i],
+            price_feed: wiring.movers[i],
             a_token: data.aTokenAddress,
             variable_debt_token: data.variableDebtTokenAddress,
             stable_debt_token: data.stableDebtTokenAddress,
+            rate_source: wiring.rate_sources[i],
         });
     }
 

@@ -102,6 +102,7 @@ pub fn random_market(rng: &mut ChaCha8Rng, index: usize) -> MarketConfig {
         flash_loan_premium_bps: 9,
         assets,
         tokens: crate::protocol::tokens::TokenBytecode::Mintable,
+        oracle: crate::protocol::oracles::OracleMechanism::Settable,
     }
 }
 

@@ -292,6 +292,7 @@ where
             a_token: data.aTokenAddress,
             variable_debt_token: data.variableDebtTokenAddress,
             stable_debt_token: data.stableDebtTokenAddress,
+            rate_source: None,
         });
     }
     let symbols: Vec<String> = assets.iter().map(|a| a.symbol.clone()).collect();
@@ -320,6 +321,8 @@ where
             // Describes deployment only; a discovered market is never deployed, and its what-if
             // liquidators are funded by storage whatever its tokens are.
             tokens: crate::protocol::tokens::TokenBytecode::Mintable,
+            // Likewise: the discovered oracle is read through `getAssetPrice`, never moved.
+            oracle: crate::protocol::oracles::OracleMechanism::Settable,
         },
         admin,
         treasury: treasury.unwrap_or_default(),

@@ -279,14 +279,13 @@ impl DevnetMarket for AaveV3Market {
     }
     fn price_calls(&self, i: usize, usd_prices: &[U256]) -> Result<Vec<Call>> {
         let price = usd_prices.get(i).copied().unwrap_or_default();
-        let answer = alloy_primitives::I256::try_from(price)
-            .map_err(|_| crate::error::Error::config("price", price, "below 2^255"))?;
-        Ok(vec![Call {
-            to: self.reserve(i)?.price_feed,
-            input: crate::protocol::price_feed::SettablePriceFeed::setAnswerCall { answer }
-                .abi_encode()
-                .into(),
-        }])
+        self.oracle_calls(i, price)
+    }
+    fn price_call_gas(&self) -> Option<u64> {
+        self.config.oracle.price_call_gas()
+    }
+    fn scheduled_oracle_calls(&self, offset: u64) -> Result<Vec<Call>> {
+        Ok(AaveV3Market::scheduled_oracle_calls(self, offset))
     }
 }
 

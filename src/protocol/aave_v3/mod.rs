@@ -9,6 +9,7 @@ pub mod differential;
 pub mod discovery;
 pub mod errors;
 pub mod market;
+pub mod oracle;
 
 use alloy_primitives::{Address, Log, TxKind, I256, U256};
 use alloy_sol_types::{SolCall, SolEvent};
@@ -40,7 +41,10 @@ pub struct Reserve {
     pub decimals: u8,
     /// Underlying token.
     pub underlying: Address,
-    /// liqsim's settable feed the oracle reads.
+    /// The contract the oracle keeper's price transactions call (`[market] oracle`): the
+    /// settable feed the oracle reads (the default), the aggregator behind the oracle's proxy
+    /// (`chainlink-proxy`), the base aggregator of the rate adapter (`adapter`), the source
+    /// swapper (`source-swap`), the fallback oracle (`fallback`), the push oracle (`push`).
     pub price_feed: Address,
     /// aToken.
     pub a_token: Address,
@@ -48,6 +52,9 @@ pub struct Reserve {
     pub variable_debt_token: Address,
     /// Stable debt token.
     pub stable_debt_token: Address,
+    /// The exchange-rate contract of the reserve's rate adapter (`oracle = "adapter"` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_source: Option<Address>,
 }
 
 /// A deployed Aave V3 market: its addresses and the config it was built from.
@@ -374,8 +381,9 @@ impl AaveV3Market {
         self.pool_tx(evm, user, call)
     }
 
-    /// Moves reserve `asset`'s price feed to `price` (8 decimals): a real transaction emitting
-    /// `AnswerUpdated`.
+    /// Moves reserve `asset`'s price to `price` (8 decimals) through the market's oracle
+    /// mechanism: real transactions from the admin (under the default mechanism, `setAnswer` on
+    /// the settable feed, emitting `AnswerUpdated`); the outcome of the last one.
     pub fn set_price<DB>(&self, evm: &mut Evm<DB>, asset: usize, price: U256) -> Result<TxOutcome>
     where
         DB: DatabaseRef,
@@ -386,13 +394,28 @@ impl AaveV3Market {
         if answer <= I256::ZERO {
             return Err(Error::config("price", price, "a price above 0"));
         }
-        let feed = self.reserve(asset)?.price_feed;
-        evm.send_call(
-            self.admin,
-            feed,
-            &SettablePriceFeed::setAnswerCall { answer },
-            "setAnswer",
-        )
+        let mut last = None;
+        for call in self.oracle_calls(asset, price)? {
+            let gas = evm.block().gas_limit.max(30_000_000);
+            let what = format!("moving the price of {}", self.reserve(asset)?.symbol);
+            last = Some(
+                evm.send(
+                    self.admin,
+                    TxKind::Call(call.to),
+                    call.input,
+                    U256::ZERO,
+                    gas,
+                )?
+                .into_result(what)?,
+            );
+        }
+        last.ok_or_else(|| {
+            Error::config(
+                "oracle",
+                self.config.oracle.as_str(),
+                "a mechanism with a price transaction",
+            )
+        })
     }
 
     /// Builds the calldata of `Pool.liquidationCall`.
