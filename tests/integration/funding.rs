@@ -520,7 +520,9 @@ fn liqsim_run(fixture: &str, kind: ProtocolKind) -> RealTokenRun {
 /// agreeing with the book everywhere, the tokens have no mint, and a what-if liquidator's balance
 /// is written in storage (`totalSupply` unchanged).
 fn real_tokens_window(fixture: &str, kind: ProtocolKind, debt_symbol: &str) {
+    let start = std::time::Instant::now();
     let run = liqsim_run(fixture, kind);
+    let ran = start.elapsed().as_secs_f64();
     let s = &run.summary;
     let f = &s["fidelity"];
     assert!(f["transactions"].as_u64().unwrap() > 300, "{f}");
@@ -538,7 +540,7 @@ fn real_tokens_window(fixture: &str, kind: ProtocolKind, debt_symbol: &str) {
         "{what_ifs} what-ifs, {liquidations} liquidations"
     );
     eprintln!(
-        "{fixture}: {} transactions, all receipts matched; {} opportunities; {what_ifs} what-ifs, {liquidations} successful liquidations",
+        "{fixture}: liqsim run {ran:.1} s: {} transactions, all receipts matched; {} opportunities; {what_ifs} what-ifs, {liquidations} successful liquidations",
         f["transactions"], s["opportunities"]
     );
 
@@ -572,8 +574,8 @@ fn real_tokens_window(fixture: &str, kind: ProtocolKind, debt_symbol: &str) {
         report.fidelity.transactions
     );
     eprintln!(
-        "{fixture}: referee {} comparisons at {} points, 0 mismatches",
-        report.comparisons, report.points
+        "{fixture}: referee {} comparisons at {} points, 0 mismatches, {:.1} s",
+        report.comparisons, report.points, report.seconds
     );
 
     // No token has a mint; WETH9 and both OpenZeppelin kinds are among them.
