@@ -1,8 +1,9 @@
 //! Real token bytecode (no public `mint`), fetched from npm at first use like the protocols'
 //! artifacts (pinned version, sha512 integrity, git-ignored cache): the canonical WETH9, an
 //! OpenZeppelin fixed-supply ERC-20, and the upgradeable OpenZeppelin ERC-20 behind an ERC-1967
-//! proxy. Devnet markets deploy them with `[market] tokens = "real"`; funding then goes by storage
-//! (`evm::deal`).
+//! proxy. Devnet markets of every protocol (Aave V3, Aave V2, Compound-style) deploy them with
+//! `[market] tokens = "real"` through [`deploy_real_market_token`]; funding then goes by storage
+//! ([`fund_by_storage`], `evm::deal`).
 
 use std::path::PathBuf;
 
@@ -101,10 +102,89 @@ impl RealToken {
             RealToken::FixedSupply
         }
     }
+
+    /// [`RealToken::for_asset`], and WETH9 for the market's native asset `native` too: the
+    /// chain's wrapped gas token (WETH on Ethereum, WHT on HECO, WBNB on BNB Chain: WETH9's code).
+    pub fn for_market_asset(index: usize, symbol: &str, native: &str) -> Self {
+        if symbol.eq_ignore_ascii_case(native) {
+            RealToken::Weth9
+        } else {
+            RealToken::for_asset(index, symbol)
+        }
+    }
 }
 
 /// Decimals every real token here has (OpenZeppelin's default and WETH9's).
 pub const REAL_TOKEN_DECIMALS: u8 = 18;
+
+/// Checks that asset `index`'s `decimals` can be deployed as `tokens`: any with the mintable
+/// tokens, [`REAL_TOKEN_DECIMALS`] with the real ones; the error names `assets[index].decimals`.
+pub fn check_decimals(tokens: TokenBytecode, index: usize, decimals: u8) -> Result<()> {
+    if tokens == TokenBytecode::Real && decimals != REAL_TOKEN_DECIMALS {
+        return Err(Error::config(
+            format!("assets[{index}].decimals"),
+            decimals,
+            format!(
+                "{REAL_TOKEN_DECIMALS} with tokens = \"real\" (WETH9 and the OpenZeppelin ERC-20s have {REAL_TOKEN_DECIMALS} decimals)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// With [`TokenBytecode::Real`], deploys listed asset `index`'s real token (the one
+/// [`RealToken::for_market_asset`] chooses, named `symbol`, no supply: every holder is funded by
+/// storage) from `from` and returns it; with [`TokenBytecode::Mintable`] deploys nothing and
+/// returns `None`: the caller deploys its protocol package's own test token.
+pub fn deploy_real_market_token<DB>(
+    evm: &mut Evm<DB>,
+    tokens: TokenBytecode,
+    index: usize,
+    symbol: &str,
+    native: &str,
+    from: Address,
+) -> Result<Option<Address>>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    match tokens {
+        TokenBytecode::Mintable => Ok(None),
+        TokenBytecode::Real => deploy_real_token(
+            evm,
+            RealToken::for_market_asset(index, symbol, native),
+            from,
+            symbol,
+            U256::ZERO,
+            from,
+        )
+        .map(Some),
+    }
+}
+
+/// Ether an account funded with tokens is given for its gas when it has none.
+fn gas_money() -> U256 {
+    U256::from(10u64).pow(U256::from(21u64))
+}
+
+/// Adds `amount` of `token` to `to`'s balance by writing the token's balance slot (`evm::deal`,
+/// no `mint`: works on any token with a balance in storage), and gives `to` 1,000 ether for gas
+/// when it has none. `totalSupply` is left as it is.
+pub fn fund_by_storage<DB>(
+    evm: &mut Evm<DB>,
+    token: Address,
+    to: Address,
+    amount: U256,
+) -> Result<()>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    if evm.account(to)?.balance.is_zero() {
+        evm.set_balance(to, gas_money())?;
+    }
+    crate::evm::deal::deal_add(evm, token, to, amount)
+}
 
 fn package_dir(package: &NpmPackage) -> Result<PathBuf> {
     if let Some(path) = std::env::var_os(package.env_override) {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::math::fixed::percent_mul;
+use crate::protocol::tokens::{check_decimals, TokenBytecode};
 use crate::units::DecimalText;
 
 /// The `protocol` value this module deploys.
@@ -61,6 +62,12 @@ pub struct MarketConfig {
     pub eth_usd: DecimalText,
     /// Reserves, in listing order.
     pub assets: Vec<AssetConfig>,
+    /// Token bytecode the devnet deploys: `"mintable"` (default: the package's `MintableERC20`)
+    /// or `"real"` (WETH9 for `WETH` and the native asset, OpenZeppelin ERC-20s without mint, one
+    /// in two behind an ERC-1967 proxy; every asset must then have 18 decimals; every actor is
+    /// funded by storage).
+    #[serde(default, skip_serializing_if = "TokenBytecode::is_mintable")]
+    pub tokens: TokenBytecode,
 }
 
 fn default_eth_usd() -> DecimalText {
@@ -112,6 +119,7 @@ impl MarketConfig {
                     format!("at most {MAX_DECIMALS}"),
                 ));
             }
+            check_decimals(self.tokens, i, a.decimals)?;
             if self.price(i)?.is_zero() {
                 return Err(Error::config(f("price_eth"), &a.price_eth.0, "above 0"));
             }
@@ -244,6 +252,7 @@ impl MarketConfig {
                 asset("USDC", 6, "0.0005", 8000, 8500, 10_500),
                 asset("DAI", 18, "0.0005", 7500, 8000, 10_500),
             ],
+            tokens: TokenBytecode::Mintable,
         }
     }
 }
@@ -300,5 +309,6 @@ mod tests {
             |c| c.assets[3].price_eth = DecimalText("0".into()),
             "assets[3].price_eth",
         );
+        rejects(|c| c.tokens = TokenBytecode::Real, "assets[1].decimals");
     }
 }

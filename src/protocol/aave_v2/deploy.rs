@@ -18,6 +18,7 @@ use crate::error::Result;
 use crate::evm::executor::Evm;
 use crate::evm::keys::actor;
 use crate::protocol::artifacts::ArtifactStore;
+use crate::protocol::tokens::deploy_real_market_token;
 
 fn ray(numerator: u64, denominator: u64) -> U256 {
     U256::from(10u64).pow(U256::from(27u64)) * U256::from(numerator) / U256::from(denominator)
@@ -44,7 +45,7 @@ where
 }
 
 /// Deploys the market described by `config` into `evm` and returns its addresses:
-/// MintableERC20 tokens, LendingPoolAddressesProvider (pool and emergency admin), the
+/// MintableERC20 tokens (or real ones with `tokens = "real"`, `protocol::tokens`), LendingPoolAddressesProvider (pool and emergency admin), the
 /// ReserveLogic / GenericLogic / ValidationLogic libraries, LendingPool and
 /// LendingPoolConfigurator behind the provider's proxies, LendingPoolCollateralManager, the mock
 /// PriceOracle (ETH prices in wei) and LendingRateOracle, then per reserve its AToken,
@@ -66,9 +67,17 @@ where
     let mut libs = HashMap::new();
 
     let mut tokens = Vec::new();
-    for a in &config.assets {
-        let args = (a.symbol.clone(), a.symbol.clone(), U256::from(a.decimals)).abi_encode_params();
-        tokens.push(deploy(evm, artifacts, &libs, admin, "MintableERC20", args)?);
+    let native = config.native_symbol();
+    for (i, a) in config.assets.iter().enumerate() {
+        let real = deploy_real_market_token(evm, config.tokens, i, &a.symbol, &native, admin)?;
+        tokens.push(match real {
+            Some(token) => token,
+            None => {
+                let args = (a.symbol.clone(), a.symbol.clone(), U256::from(a.decimals))
+                    .abi_encode_params();
+                deploy(evm, artifacts, &libs, admin, "MintableERC20", args)?
+            }
+        });
     }
 
     let provider = deploy(
@@ -327,7 +336,8 @@ where
         });
     }
     Ok(AaveV2Market {
-        native_asset: config.native_symbol(),
+        native_asset: native,
+        tokens: config.tokens,
         provider,
         pool,
         configurator,

@@ -90,6 +90,7 @@ pub fn random_market(rng: &mut ChaCha8Rng, index: usize) -> MarketConfig {
         native_asset: None,
         eth_usd: DecimalText("2000".into()),
         assets,
+        tokens: crate::protocol::tokens::TokenBytecode::Mintable,
     }
 }
 

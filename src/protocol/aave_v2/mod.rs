@@ -24,6 +24,7 @@ use crate::evm::executor::{Evm, TxOutcome};
 use crate::math::aave::{self as aave_math, AccountData, UserReserve};
 use crate::math::aave_v2::{liquidation_outcome_v2, LiquidationInputV2, LiquidationOutcomeV2};
 use crate::math::fixed::ray_div;
+use crate::protocol::tokens::TokenBytecode;
 use abi::{ILendingPool, IMintableERC20, IPriceOracle, IScaledBalanceToken};
 
 /// One reserve of the market.
@@ -33,7 +34,7 @@ pub struct ReserveV2 {
     pub symbol: String,
     /// Decimals.
     pub decimals: u8,
-    /// Underlying token (`MintableERC20`).
+    /// Underlying token (`MintableERC20`, or a real token: `protocol::tokens`).
     pub underlying: Address,
     /// aToken proxy.
     pub a_token: Address,
@@ -70,6 +71,9 @@ pub struct AaveV2Market {
     pub treasury: Address,
     /// Reserves, in config order.
     pub reserves: Vec<ReserveV2>,
+    /// Token bytecode the market was deployed with (real tokens are funded by storage).
+    #[serde(default, skip_serializing_if = "TokenBytecode::is_mintable")]
+    pub tokens: TokenBytecode,
 }
 
 /// A decoded `LiquidationCall` event.
@@ -138,12 +142,16 @@ impl AaveV2Market {
         })
     }
 
-    /// Mints `amount` of reserve `i`'s underlying to `to` and approves the pool.
+    /// Mints `amount` of reserve `i`'s underlying to `to` (by storage when the market has real
+    /// tokens) and approves the pool.
     pub fn fund<DB>(&self, evm: &mut Evm<DB>, i: usize, to: Address, amount: U256) -> Result<()>
     where
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
+        if self.tokens == TokenBytecode::Real {
+            return self.fund_by_storage(evm, i, to, amount);
+        }
         let r = self.reserve(i)?;
         if evm.account(to)?.balance.is_zero() {
             evm.set_balance(to, U256::from(10u64).pow(U256::from(21u64)))?;
@@ -172,10 +180,7 @@ impl AaveV2Market {
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
         let r = self.reserve(i)?;
-        if evm.account(to)?.balance.is_zero() {
-            evm.set_balance(to, U256::from(10u64).pow(U256::from(21u64)))?;
-        }
-        crate::evm::deal::deal_add(evm, r.underlying, to, amount)?;
+        crate::protocol::tokens::fund_by_storage(evm, r.underlying, to, amount)?;
         self.approve_pool(evm, i, to)
     }
 

@@ -251,10 +251,7 @@ impl AaveV3Market {
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
         let token = self.reserve(asset)?.underlying;
-        if evm.account(to)?.balance.is_zero() {
-            evm.set_balance(to, U256::from(10u64).pow(U256::from(21u64)))?;
-        }
-        crate::evm::deal::deal_add(evm, token, to, amount)?;
+        crate::protocol::tokens::fund_by_storage(evm, token, to, amount)?;
         self.approve_pool(evm, asset, to)
     }
 

@@ -4,6 +4,7 @@ use alloy_primitives::U256;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::protocol::tokens::{check_decimals, TokenBytecode};
 use crate::units::DecimalText;
 
 /// The `protocol` value this module deploys.
@@ -78,6 +79,12 @@ pub struct MarketConfig {
     pub native_asset: Option<String>,
     /// Listed markets, in listing order.
     pub assets: Vec<AssetConfig>,
+    /// Token bytecode the devnet deploys: `"mintable"` (default: the package's `MockToken`, with
+    /// a public `faucet`) or `"real"` (WETH9 for `WETH` and the native asset, OpenZeppelin ERC-20s
+    /// without mint, one in two behind an ERC-1967 proxy; every asset must then have 18 decimals;
+    /// every actor is funded by storage).
+    #[serde(default, skip_serializing_if = "TokenBytecode::is_mintable")]
+    pub tokens: TokenBytecode,
 }
 
 fn default_kind() -> String {
@@ -145,6 +152,7 @@ impl MarketConfig {
                     format!("at most {MAX_DECIMALS}"),
                 ));
             }
+            check_decimals(self.tokens, i, a.decimals)?;
             if self.price(i)?.is_zero() {
                 return Err(Error::config(f("price_usd"), &a.price_usd.0, "above 0"));
             }
@@ -304,6 +312,7 @@ impl MarketConfig {
                 asset("USDT", 6, "1", 7500, 8000, 0),
                 asset("HT", 18, "5.5", 7500, 8000, 0),
             ],
+            tokens: TokenBytecode::Mintable,
         }
     }
 }
@@ -373,6 +382,7 @@ mod tests {
             "assets[2].price_usd",
         );
         rejects(|c| c.assets[3].symbol = "ETH".into(), "assets[3].symbol");
+        rejects(|c| c.tokens = TokenBytecode::Real, "assets[1].decimals");
     }
 
     #[test]

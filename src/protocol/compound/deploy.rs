@@ -15,6 +15,7 @@ use crate::error::Result;
 use crate::evm::executor::Evm;
 use crate::evm::keys::actor;
 use crate::protocol::artifacts::ArtifactStore;
+use crate::protocol::tokens::deploy_real_market_token;
 
 /// Blocks per year the interest-rate model and vTokens count in (BNB Chain's 3-second blocks).
 pub const BLOCKS_PER_YEAR: u64 = 10_512_000;
@@ -195,19 +196,24 @@ where
     )?;
 
     let mut markets = Vec::new();
+    let native = config.native_symbol();
     for (i, asset) in config.assets.iter().enumerate() {
-        let underlying = deploy(
-            evm,
-            artifacts,
-            admin,
-            "MockToken",
-            (
-                asset.symbol.clone(),
-                asset.symbol.clone(),
-                U256::from(asset.decimals),
-            )
-                .abi_encode_params(),
-        )?;
+        let real = deploy_real_market_token(evm, config.tokens, i, &asset.symbol, &native, admin)?;
+        let underlying = match real {
+            Some(token) => token,
+            None => deploy(
+                evm,
+                artifacts,
+                admin,
+                "MockToken",
+                (
+                    asset.symbol.clone(),
+                    asset.symbol.clone(),
+                    U256::from(asset.decimals),
+                )
+                    .abi_encode_params(),
+            )?,
+        };
         let init = IVToken::initializeCall {
             underlying_: underlying,
             comptroller_: comptroller,
@@ -290,7 +296,8 @@ where
         });
     }
     Ok(CompoundMarket {
-        native_asset: config.native_symbol(),
+        native_asset: native,
+        tokens: config.tokens,
         comptroller,
         oracle,
         access_control_manager: acm,

@@ -108,6 +108,7 @@ pub fn random_market(rng: &mut ChaCha8Rng, index: usize) -> MarketConfig {
         ),
         native_asset: None,
         assets,
+        tokens: crate::protocol::tokens::TokenBytecode::Mintable,
     }
 }
 

@@ -669,10 +669,7 @@ where
             "MockToken.balanceOf",
         )?;
         let amount = crate::protocol::market::liquidator_funding(cash);
-        if evm.account(who)?.balance.is_zero() {
-            evm.set_balance(who, U256::from(10u64).pow(U256::from(21u64)))?;
-        }
-        crate::evm::deal::deal_add(evm, m.underlying, who, amount)?;
+        crate::protocol::tokens::fund_by_storage(evm, m.underlying, who, amount)?;
         self.approve(evm, who, d)
     }
     fn liquidations(&self, evm: &mut Evm<DB>, logs: &[Log]) -> Result<Vec<LiquidationEvent>> {
@@ -719,7 +716,8 @@ where
     DB: DatabaseRef,
     DB::Error: DBErrorMarker + std::fmt::Display,
 {
-    /// The mock token's faucet, then an approval of the market's vToken.
+    /// The mock token's faucet (by storage with real tokens), then an approval of the market's
+    /// vToken.
     fn fund(&self, evm: &mut Evm<DB>, i: usize, who: Address, amount: U256) -> Result<()> {
         CompoundMarket::fund(self, evm, i, who, amount)?;
         self.approve(evm, who, i)

@@ -49,6 +49,7 @@ use crate::math::compound::{
     liquidate_calculate_seize_tokens, max_repay, venus_liquidity_snapshot,
     venus_split_seize_tokens, VenusAccountAsset, VenusLiquiditySnapshot,
 };
+use crate::protocol::tokens::TokenBytecode;
 use abi::{IComptroller, IMockToken, IVToken, VenusErrors};
 
 /// One listed market: an underlying token and its vToken.
@@ -58,7 +59,7 @@ pub struct VMarket {
     pub symbol: String,
     /// Underlying decimals.
     pub decimals: u8,
-    /// Underlying token (the package's `MockToken`).
+    /// Underlying token (the package's `MockToken`, or a real token: `protocol::tokens`).
     pub underlying: Address,
     /// The vToken (a `BeaconProxy` to `VToken`).
     pub vtoken: Address,
@@ -81,6 +82,9 @@ pub struct CompoundMarket {
     pub admin: Address,
     /// Markets, in config order.
     pub markets: Vec<VMarket>,
+    /// Token bytecode the pool was deployed with (real tokens are funded by storage).
+    #[serde(default, skip_serializing_if = "TokenBytecode::is_mintable")]
+    pub tokens: TokenBytecode,
 }
 
 /// A decoded `LiquidateBorrow` event.
@@ -160,13 +164,17 @@ impl CompoundMarket {
         explained(evm.send_call(from, to, call, what))
     }
 
-    /// Mints `amount` of market `i`'s underlying to `to` (the mock token's faucet) and gives it gas money.
+    /// Mints `amount` of market `i`'s underlying to `to` (the mock token's faucet; by storage when
+    /// the pool has real tokens) and gives it gas money.
     pub fn fund<DB>(&self, evm: &mut Evm<DB>, i: usize, to: Address, amount: U256) -> Result<()>
     where
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
         let m = self.market(i)?;
+        if self.tokens == TokenBytecode::Real {
+            return crate::protocol::tokens::fund_by_storage(evm, m.underlying, to, amount);
+        }
         if evm.account(to)?.balance.is_zero() {
             evm.set_balance(to, U256::from(10u64).pow(U256::from(21u64)))?;
         }
