@@ -14,4 +14,5 @@ mod referee;
 mod reliability;
 mod reports;
 mod rpc;
+mod strict;
 mod strategies;
