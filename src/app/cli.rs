@@ -601,14 +601,8 @@ fn run_scenario(args: RunArgs) -> Result<()> {
         }
         None => None,
     };
-    let run = crate::app::run::run_strategies_lazy(
-        &window,
-        instances,
-        dex,
-        args.strict,
-        true,
-        lazy,
-    )?;
+    let run =
+        crate::app::run::run_strategies_lazy(&window, instances, dex, args.strict, true, lazy)?;
     if args.rpc.is_some() && run.lazy_reads > 0 {
         eprintln!(
             "{} reads of state the recording lacks were fetched from the node (kept in the RPC cache)",

@@ -121,6 +121,27 @@ pub fn ensure_dataset(
     Ok(dir)
 }
 
+/// A complete (devnet) window's protocol details and an EVM at its pre-state in memory, at its
+/// first block, where absent state is empty. A recorded window is refused (its absent state is
+/// unknown, not empty): replays and runs use [`open_replay`].
+pub fn open_window(window: &Window) -> Result<(WindowDetails, Evm<revm::database::EmptyDB>)> {
+    use crate::evm::state::Completeness;
+    let kind = &window.manifest.provenance.kind;
+    if Completeness::of_provenance(kind) != Completeness::Complete {
+        return Err(crate::Error::config(
+            "provenance.kind",
+            kind,
+            "a devnet window (a recorded window's absent state is unknown, not empty: open it with `open_replay`)",
+        ));
+    }
+    let details = WindowDetails::from_manifest(&window.manifest)?;
+    let db = crate::evm::state::load_prestate(&window.accounts, &window.code, &window.storage)?;
+    Ok((
+        details,
+        at_first_block(window, Evm::from_cache_db(db, window.manifest.chain_id)),
+    ))
+}
+
 /// A window's protocol details and an EVM at its pre-state, at its first block, for a replay and
 /// the what-ifs on it: on a recorded window, reading state the recording does not hold is an
 /// [`crate::Error::MissingState`] naming the account and slot (never a zero).
@@ -171,10 +192,13 @@ pub fn lazy_state(window: &Window, url: &str, cache_root: &Path) -> Result<LazyS
         ));
     };
     let node = source.blocks(first.number, first.number)?;
-    let h = node.first().map(|b| &b.block.header).ok_or_else(|| crate::Error::Rpc {
-        method: "eth_getBlockByNumber".into(),
-        message: format!("the node returned no block {}", first.number),
-    })?;
+    let h = node
+        .first()
+        .map(|b| &b.block.header)
+        .ok_or_else(|| crate::Error::Rpc {
+            method: "eth_getBlockByNumber".into(),
+            message: format!("the node returned no block {}", first.number),
+        })?;
     let node_header = (
         h.timestamp,
         h.beneficiary,
@@ -196,7 +220,11 @@ pub fn lazy_state(window: &Window, url: &str, cache_root: &Path) -> Result<LazyS
         )));
     }
     let state_block = first.number.checked_sub(1).ok_or_else(|| {
-        crate::Error::config("first_block", first.number, "a window starting after block 0")
+        crate::Error::config(
+            "first_block",
+            first.number,
+            "a window starting after block 0",
+        )
     })?;
     Ok(std::sync::Arc::new(RpcDb::new(source, state_block)?))
 }

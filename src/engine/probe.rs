@@ -4,7 +4,10 @@
 //! throwaway overlay, so that every account and slot they read is read through the recording
 //! database and lands in the recorded pre-state.
 
-use alloy_primitives::U256;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use alloy_primitives::{Address, U256};
 use rayon::prelude::*;
 use revm::database_interface::DBErrorMarker;
 use revm::DatabaseRef;
@@ -27,6 +30,13 @@ const PROBE_TIP_WEI: u128 = 1_000_000_000;
 /// Replay hooks of a recording: the opportunity tracker (as `liqsim run` keeps it), and, when
 /// `enabled`, the probes at each of the strategy runner's hook points (the top of every block,
 /// after every price update).
+///
+/// A probe that succeeded (every call of it) read the liquidation's whole path; it is not run again
+/// for the same borrower, pair and size while the borrower's position keeps its shape (which
+/// reserves it holds as collateral and owes), since the same path then reads the same accounts
+/// and slots. A probe that reverted read only a prefix of the path and runs again at the next
+/// hook point. What this misses (a what-if taking another branch later) is never read as zero:
+/// the run stops on it by name, or fetches it with `--rpc`.
 pub struct Prober {
     /// The tracker (book and ledger), as the strategy runner keeps it.
     pub tracker: OpportunityTracker,
@@ -36,6 +46,19 @@ pub struct Prober {
     pub hook_points: u64,
     /// What-if executions (each a sequence of one or two liquidation calls).
     pub what_ifs: u64,
+    /// Probes that succeeded, by (borrower, collateral, debt, calls), with the position's shape.
+    succeeded: HashMap<ProbeKey, Vec<u8>>,
+}
+
+/// A probe: borrower, collateral, debt, number of calls.
+type ProbeKey = (Address, usize, usize, usize);
+
+/// One what-if to probe.
+struct Plan {
+    key: ProbeKey,
+    shape: Vec<u8>,
+    position: Arc<dyn Position>,
+    steps: Vec<LiquidationRequest>,
 }
 
 impl Prober {
@@ -46,6 +69,7 @@ impl Prober {
             enabled,
             hook_points: 0,
             what_ifs: 0,
+            succeeded: HashMap::new(),
         }
     }
 
@@ -71,35 +95,41 @@ impl Prober {
             market: &self.tracker.market,
         };
         let liquidator = what_if_liquidator();
-        let failures: Vec<Error> = plans
+        let results: Vec<Result<bool>> = plans
             .par_iter()
-            .filter_map(|(user, position, steps)| {
-                what_if_liquidations(&at, liquidator, *user, &**position, steps, PROBE_TIP_WEI)
-                    .err()
+            .map(|p| {
+                what_if_liquidations(
+                    &at,
+                    liquidator,
+                    p.key.0,
+                    &*p.position,
+                    &p.steps,
+                    PROBE_TIP_WEI,
+                )
+                .map(|r| r.len() == p.steps.len() && r.iter().all(|s| s.success))
             })
             .collect();
-        // A read that failed (the node) ends the recording; any other failure (a pair the
-        // protocol refuses, a token `deal` cannot fund) only means that probe read less: a run
-        // that needs more fails on it by name.
-        match failures.into_iter().find(is_state_error) {
-            Some(e) => Err(e),
-            None => Ok(()),
+        for (plan, result) in plans.into_iter().zip(results) {
+            match result {
+                Ok(true) => {
+                    self.succeeded.insert(plan.key, plan.shape);
+                }
+                Ok(false) => {}
+                // A read that failed (the node) ends the recording; any other failure (a pair
+                // the protocol refuses, a token `deal` cannot fund) only means that probe read
+                // less: a run that needs more fails on it by name.
+                Err(e) if is_state_error(&e) => return Err(e),
+                Err(_) => {}
+            }
         }
+        Ok(())
     }
 
     /// The what-ifs to probe now: for each open opportunity whose borrower is liquidatable, each
     /// pair of a collateral it holds (enabled) and a debt it owes, `debtToCover = max` alone and
-    /// split in two (half the protocol's amount, then the rest), in ledger order.
-    #[allow(clippy::type_complexity)]
-    fn plans(
-        &self,
-    ) -> Result<
-        Vec<(
-            alloy_primitives::Address,
-            std::sync::Arc<dyn Position>,
-            Vec<LiquidationRequest>,
-        )>,
-    > {
+    /// split in two (half the protocol's amount, then the rest), in ledger order; less those that
+    /// succeeded on a position of the same shape.
+    fn plans(&self) -> Result<Vec<Plan>> {
         let mut plans = Vec::new();
         let book = &self.tracker.book;
         for o in self.tracker.ledger.open() {
@@ -109,33 +139,40 @@ impl Prober {
             if !is_liquidatable(position.health_factor()?) {
                 continue;
             }
-            let position: std::sync::Arc<dyn Position> = std::sync::Arc::from(position);
+            let position: Arc<dyn Position> = Arc::from(position);
             let holdings = position.holdings();
-            for c in 0..holdings.len() {
-                if !holdings[c].collateral_enabled || holdings[c].collateral.is_zero() {
-                    continue;
-                }
-                for d in 0..holdings.len() {
-                    if holdings[d].debt.is_zero() {
-                        continue;
-                    }
+            let collateral =
+                |c: usize| holdings[c].collateral_enabled && !holdings[c].collateral.is_zero();
+            let shape: Vec<u8> = (0..holdings.len())
+                .map(|i| u8::from(collateral(i)) | (u8::from(!holdings[i].debt.is_zero()) << 1))
+                .collect();
+            for c in (0..holdings.len()).filter(|&c| collateral(c)) {
+                for d in (0..holdings.len()).filter(|&d| !holdings[d].debt.is_zero()) {
                     let request = |debt_to_cover| LiquidationRequest {
                         collateral: c,
                         debt: d,
                         debt_to_cover,
                         receive_shares: false,
                     };
-                    plans.push((o.user, position.clone(), vec![request(U256::MAX)]));
                     let half = position
                         .liquidation(c, d, U256::MAX)
                         .map(|full| full.debt_repaid / U256::from(2u64))
                         .unwrap_or_default();
+                    let mut sizes = vec![vec![request(U256::MAX)]];
                     if !half.is_zero() {
-                        plans.push((
-                            o.user,
-                            position.clone(),
-                            vec![request(half), request(U256::MAX)],
-                        ));
+                        sizes.push(vec![request(half), request(U256::MAX)]);
+                    }
+                    for steps in sizes {
+                        let key = (o.user, c, d, steps.len());
+                        if self.succeeded.get(&key) == Some(&shape) {
+                            continue;
+                        }
+                        plans.push(Plan {
+                            key,
+                            shape: shape.clone(),
+                            position: position.clone(),
+                            steps,
+                        });
                     }
                 }
             }

@@ -12,7 +12,7 @@ use crate::data::records::{BlockRecord, Window};
 use crate::engine::opportunities::OpportunityTracker;
 use crate::engine::replay::ReplayHooks;
 use crate::engine::whatif::{
-    what_if_liquidator, what_if_liquidations, WhatIfAt, WhatIfLiquidation,
+    what_if_liquidations, what_if_liquidator, WhatIfAt, WhatIfLiquidation,
 };
 use crate::error::Result;
 use crate::evm::executor::Evm;

@@ -14,5 +14,5 @@ mod referee;
 mod reliability;
 mod reports;
 mod rpc;
-mod strict;
 mod strategies;
+mod strict;

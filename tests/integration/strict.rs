@@ -78,7 +78,10 @@ fn record(url: &str, w: &Window, probe: bool) -> RecordReport {
 /// The run's results that outputs are made of (not its timings).
 fn assert_same_run(run: &StrategyRun, reference: &StrategyRun, what: &str) {
     assert_eq!(run.fidelity, reference.fidelity, "{what}: fidelity");
-    assert_eq!(run.opportunities, reference.opportunities, "{what}: opportunities");
+    assert_eq!(
+        run.opportunities, reference.opportunities,
+        "{what}: opportunities"
+    );
     assert_eq!(run.actions, reference.actions, "{what}: actions");
     assert_eq!(run.misses, reference.misses, "{what}: misses");
     assert_eq!(run.summary, reference.summary, "{what}: summary");
@@ -162,14 +165,23 @@ fn strict_whatifs_on_recorded_windows() {
     eprintln!("run on the recording without probes: {text}");
     assert!(matches!(err, Error::MissingState { .. }), "{text}");
     assert!(
-        text.contains("what-if liquidation") && text.contains("liqsim record") && text.contains("--rpc"),
+        text.contains("what-if liquidation")
+            && text.contains("liqsim record")
+            && text.contains("--rpc"),
         "{text}"
     );
     let (account, slot) = named_state(&text);
     match slot {
         Some(slot) => {
-            let key = |w: &Window| w.storage.iter().any(|s| (s.address, s.slot) == (account, slot));
-            assert!(!key(&plain.window) && key(&probed.window), "{account} {slot:#x}");
+            let key = |w: &Window| {
+                w.storage
+                    .iter()
+                    .any(|s| (s.address, s.slot) == (account, slot))
+            };
+            assert!(
+                !key(&plain.window) && key(&probed.window),
+                "{account} {slot:#x}"
+            );
         }
         None => {
             let has = |w: &Window| w.accounts.iter().any(|a| a.address == account);
@@ -180,22 +192,49 @@ fn strict_whatifs_on_recorded_windows() {
     // (c) the same recording with a node to fetch what it lacks: the same run again
     let cache = temp_dir("cache-lazy");
     let lazy = lazy_state(&plain.window, &anvil.url(), &cache).unwrap();
-    let on_lazy = run_strategies_lazy(&plain.window, &loaded.instances, dex, true, false, Some(lazy))
-        .unwrap();
-    eprintln!("run with --rpc on the recording without probes: {} reads fetched", on_lazy.lazy_reads);
+    let on_lazy = run_strategies_lazy(
+        &plain.window,
+        &loaded.instances,
+        dex,
+        true,
+        false,
+        Some(lazy),
+    )
+    .unwrap();
+    eprintln!(
+        "run with --rpc on the recording without probes: {} reads fetched",
+        on_lazy.lazy_reads
+    );
     assert!(on_lazy.lazy_reads > 0);
     assert_same_run(&on_lazy, &reference, "lazy recording");
 
     // the same through the command line: a `[source]` scenario whose dataset is current (no
     // node is asked), without and with `--rpc`
-    cli_fails_naming_the_state_then_fetches_it(&anvil, &plain.window, &generated);
-    eprintln!("strict what-if tests took {:.1} s", t0.elapsed().as_secs_f64());
+    // the probed recording without the slots only the probes read (their accounts kept)
+    let mut stripped = probed.window.clone();
+    stripped
+        .storage
+        .retain(|s| plain.window.storage.contains(s));
+    cli_fails_naming_the_slot_then_fetches_it(&anvil, &stripped, &probed.window, &generated);
+    eprintln!(
+        "strict what-if tests took {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
 }
 
-fn cli_fails_naming_the_state_then_fetches_it(anvil: &Anvil, plain: &Window, generated: &Window) {
+fn cli_fails_naming_the_slot_then_fetches_it(
+    anvil: &Anvil,
+    stripped: &Window,
+    probed: &Window,
+    generated: &Window,
+) {
     let root = temp_dir("cli");
     let details = WindowDetails::from_manifest(&generated.manifest).unwrap();
-    let users: Vec<String> = details.users_at_start.iter().map(|u| u.to_string()).collect();
+    let users: Vec<String> = details
+        .users_at_start
+        .iter()
+        .map(|u| u.to_string())
+        .collect();
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(root.join("users.txt"), users.join("\n")).unwrap();
     let text = std::fs::read_to_string(fixture()).unwrap();
@@ -211,7 +250,7 @@ fn cli_fails_naming_the_state_then_fetches_it(anvil: &Anvil, plain: &Window, gen
     let AnyScenario::Rpc(rpc) = AnyScenario::load(Some(&path), &[]).unwrap() else {
         panic!("not an RPC scenario");
     };
-    let mut current = plain.clone();
+    let mut current = stripped.clone();
     current.manifest.provenance.scenario = Some(path.display().to_string());
     current.manifest.provenance.scenario_sha256 = Some(rpc.window_sha256.clone());
     write_dataset(&root.join("datasets/small-crash-rpc"), &current).unwrap();
@@ -234,10 +273,20 @@ fn cli_fails_naming_the_state_then_fetches_it(anvil: &Anvil, plain: &Window, gen
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(!failed.status.success(), "{stderr}");
     assert!(
-        stderr.contains("does not hold account 0x") && stderr.contains(" slot 0x") && stderr.contains("--rpc"),
+        stderr.contains("does not hold account 0x")
+            && stderr.contains(" slot 0x")
+            && stderr.contains("--rpc"),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+    let (account, slot) = named_state(&stderr);
+    let slot = slot.unwrap_or_else(|| panic!("no slot named: {stderr}"));
+    let key = |w: &Window| {
+        w.storage
+            .iter()
+            .any(|s| (s.address, s.slot) == (account, slot))
+    };
+    assert!(!key(stripped) && key(probed), "{account} {slot:#x}");
     let secret_url = format!("http://alice:hunter2@127.0.0.1:{}", anvil.port);
     let fetched = run(&["--rpc", &secret_url], "out-lazy");
     let (stdout, stderr) = (
@@ -247,6 +296,9 @@ fn cli_fails_naming_the_state_then_fetches_it(anvil: &Anvil, plain: &Window, gen
     assert!(fetched.status.success(), "{stdout}{stderr}");
     assert!(stderr.contains("fetched from the node"), "{stderr}");
     for secret in ["alice", "hunter2"] {
-        assert!(!stdout.contains(secret) && !stderr.contains(secret), "{stderr}");
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{stderr}"
+        );
     }
 }
