@@ -1,8 +1,8 @@
 //! Probing while recording: at every hook point where an opportunity is open, the what-if
 //! liquidations strategies could send (every collateral/debt pair of the borrower, the full or
 //! close-factor size and a two-step split, from the one what-if liquidator) are executed on a
-//! throwaway overlay, so that every account and slot they read is read through the recording
-//! database and lands in the recorded pre-state.
+//! throwaway overlay until they succeed, so that every account and slot they read is read
+//! through the recording database and lands in the recorded pre-state.
 
 use std::collections::HashMap;
 use std::sync::Arc;
