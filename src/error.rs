@@ -123,12 +123,15 @@ pub enum Error {
     },
 
     /// A recorded window's pre-state does not hold what the EVM read.
-    #[error("the recorded window's pre-state does not hold account {address}{slot}, which this replay reads: liqsim never reads unrecorded state as zero; re-record the window with this version of `liqsim record` (or its `[source]` scenario), whose recorder stores every account and slot the replay reads, empty and zero ones included")]
+    #[error("the recorded window's pre-state does not hold account {address}{slot}, which {reading} reads: liqsim never reads unrecorded state as zero; re-record the window with this version of `liqsim record` (or delete the dataset of its `[source]` scenario), whose recorder stores every account and slot the replay and each opportunity's what-if liquidations read, empty and zero ones included; or give `liqsim run --rpc URL` (an archive node of the window's chain) to fetch what is missing at the window's state block")]
     MissingState {
         /// The account.
         address: Address,
         /// ` slot 0x…` when a storage slot is missing, else empty.
         slot: String,
+        /// What read it, e.g. `block 12 tx 3 (0x…)` or `the what-if liquidation of 0x… at block
+        /// 12` ([`Error::reading`] sets it).
+        reading: String,
     },
 
     /// The state database failed.
@@ -209,6 +212,19 @@ impl Error {
             action,
             path: path.into(),
             source,
+        }
+    }
+
+    /// An [`Error::MissingState`] saying what read the missing state (`what`); any other error
+    /// unchanged.
+    pub fn reading(self, what: impl std::fmt::Display) -> Self {
+        match self {
+            Error::MissingState { address, slot, .. } => Error::MissingState {
+                address,
+                slot,
+                reading: what.to_string(),
+            },
+            other => other,
         }
     }
 

@@ -54,4 +54,7 @@ pub struct StrategyRun {
     pub seconds: f64,
     /// Of which evaluating strategies at hook points.
     pub evaluation_seconds: f64,
+    /// Reads of state a recorded window lacks that were fetched from the node (`liqsim run
+    /// --rpc`); 0 otherwise.
+    pub lazy_reads: u64,
 }

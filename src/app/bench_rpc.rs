@@ -100,6 +100,7 @@ pub fn run(dataset: &Path, latency_ms: u64, work: &Path) -> Result<RpcBench> {
             users: details.users_at_start.clone(),
             ..DiscoveryOptions::default()
         },
+        probe: true,
     };
     let timed = || -> Result<(f64, u64, crate::source::record::RecordReport)> {
         let t = Instant::now();

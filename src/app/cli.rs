@@ -182,6 +182,12 @@ pub struct RunArgs {
     /// reported (`seeds.parquet`, `seeds_summary.parquet`).
     #[arg(long, value_name = "A..B", value_parser = parse_seeds)]
     pub seeds: Option<Seeds>,
+    /// A node (archive, JSON-RPC over HTTP(S)) to fetch what a recorded window's pre-state lacks
+    /// (state a what-if reads that the recording did not probe), at the window's state block,
+    /// through the persistent RPC cache. Without it such a read is an error naming the account
+    /// and slot. Devnet windows are complete and never use it. Never printed unredacted.
+    #[arg(long, value_name = "URL")]
+    pub rpc: Option<String>,
     /// Artifact location.
     #[command(flatten)]
     pub artifacts: ArtifactArgs,
@@ -241,6 +247,11 @@ pub struct RecordArgs {
     /// Chain id the node must report (refuses to run on a mismatch).
     #[arg(long)]
     pub chain_id: Option<u64>,
+    /// Record only what the replay reads, without probing the what-if liquidations (tests and
+    /// measurements: `liqsim run` on such a window fails on the first what-if reading state it
+    /// lacks).
+    #[arg(long, hide = true)]
+    pub no_probe: bool,
 }
 
 /// `liqsim check`.
@@ -580,7 +591,28 @@ fn run_scenario(args: RunArgs) -> Result<()> {
     if context.start_timestamp == 0 {
         context.start_timestamp = window.blocks.first().map(|b| b.timestamp).unwrap_or(0);
     }
-    let run = crate::app::run::run_strategies(&window, instances, dex, args.strict, true)?;
+    let lazy = match &args.rpc {
+        Some(url)
+            if crate::evm::state::Completeness::of_provenance(&window.manifest.provenance.kind)
+                == crate::evm::state::Completeness::Recorded =>
+        {
+            let cache_root = crate::protocol::artifacts::cache_root();
+            Some(crate::app::run::lazy_state(&window, url, &cache_root)?)
+        }
+        Some(_) => {
+            eprintln!("--rpc not used: a devnet window's pre-state is complete");
+            None
+        }
+        None => None,
+    };
+    let run =
+        crate::app::run::run_strategies_lazy(&window, instances, dex, args.strict, true, lazy)?;
+    if args.rpc.is_some() && run.lazy_reads > 0 {
+        eprintln!(
+            "{} reads of state the recording lacks were fetched from the node (kept in the RPC cache)",
+            run.lazy_reads
+        );
+    }
     report_divergences(&run.fidelity, args.allow_divergence)?;
     crate::output::write_run_outputs(
         &out,
@@ -900,6 +932,7 @@ fn record(args: RecordArgs) -> Result<()> {
             users_from_block: args.users_from_block,
             users,
         },
+        probe: !args.no_probe,
     };
     let report = crate::source::record::record_window(source, &options)?;
     crate::data::dataset::write_dataset(&args.out, &report.window)?;
@@ -916,8 +949,14 @@ fn record(args: RecordArgs) -> Result<()> {
         report.window.storage.len()
     );
     println!(
-        "  {} RPC requests ({} retries) in {:.2} s; replay matched {}/{} receipts",
-        report.requests, report.retries, report.seconds, f.receipts_matched, f.transactions
+        "  {} RPC requests ({} retries) in {:.2} s; replay matched {}/{} receipts; {} what-if probes at {} hook points",
+        report.requests,
+        report.retries,
+        report.seconds,
+        f.receipts_matched,
+        f.transactions,
+        report.probe_what_ifs,
+        report.probe_hook_points
     );
     if let Some(d) = &f.first_divergence {
         println!("  first divergence: {d}");

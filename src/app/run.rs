@@ -17,7 +17,7 @@ use crate::engine::opportunities::{Ending, OpportunityTracker};
 use crate::engine::replay::replay;
 use crate::error::Result;
 use crate::evm::executor::Evm;
-use crate::evm::state::load_prestate;
+use crate::evm::state::{LazyState, PrestateDb};
 use crate::protocol::artifacts::ArtifactStore;
 use crate::protocol::price_feed::SettablePriceFeed;
 use crate::protocol::window::WindowDetails;
@@ -121,32 +121,112 @@ pub fn ensure_dataset(
     Ok(dir)
 }
 
-/// A window's protocol details and an EVM at its pre-state, at its first block.
-/// What-ifs read state the window never touched (a fresh liquidator's balances, new contracts),
-/// so this state answers absent reads as empty; replays use [`open_replay`].
+/// A complete (devnet) window's protocol details and an EVM at its pre-state in memory, at its
+/// first block, where absent state is empty. A recorded window is refused (its absent state is
+/// unknown, not empty): replays and runs use [`open_replay`].
 pub fn open_window(window: &Window) -> Result<(WindowDetails, Evm<revm::database::EmptyDB>)> {
+    use crate::evm::state::Completeness;
+    let kind = &window.manifest.provenance.kind;
+    if Completeness::of_provenance(kind) != Completeness::Complete {
+        return Err(crate::Error::config(
+            "provenance.kind",
+            kind,
+            "a devnet window (a recorded window's absent state is unknown, not empty: open it with `open_replay`)",
+        ));
+    }
     let details = WindowDetails::from_manifest(&window.manifest)?;
-    let db = load_prestate(&window.accounts, &window.code, &window.storage)?;
+    let db = crate::evm::state::load_prestate(&window.accounts, &window.code, &window.storage)?;
     Ok((
         details,
         at_first_block(window, Evm::from_cache_db(db, window.manifest.chain_id)),
     ))
 }
 
-/// A window's protocol details and an EVM at its pre-state for a replay: on a recorded window,
-/// reading state the recording does not hold is an error naming the account and slot.
-pub fn open_replay(window: &Window) -> Result<(WindowDetails, Evm<crate::evm::state::PrestateDb>)> {
+/// A window's protocol details and an EVM at its pre-state, at its first block, for a replay and
+/// the what-ifs on it: on a recorded window, reading state the recording does not hold is an
+/// [`crate::Error::MissingState`] naming the account and slot (never a zero).
+pub fn open_replay(window: &Window) -> Result<(WindowDetails, Evm<PrestateDb>)> {
+    open_replay_lazy(window, None)
+}
+
+/// [`open_replay`], a recorded window reading what it lacks from `lazy` when given one.
+pub fn open_replay_lazy(
+    window: &Window,
+    lazy: Option<LazyState>,
+) -> Result<(WindowDetails, Evm<PrestateDb>)> {
     let details = WindowDetails::from_manifest(&window.manifest)?;
-    let db = crate::evm::state::load_replay_state(
+    let mut prestate = PrestateDb::new(
         &window.accounts,
         &window.code,
         &window.storage,
         crate::evm::state::Completeness::of_provenance(&window.manifest.provenance.kind),
     )?;
+    if let Some(lazy) = lazy {
+        prestate = prestate.with_lazy(lazy);
+    }
+    let db = revm::database::CacheDB::new(prestate);
     Ok((
         details,
         at_first_block(window, Evm::from_cache_db(db, window.manifest.chain_id)),
     ))
+}
+
+/// The state a recorded window lacks, from the node at `url` (`liqsim run --rpc`): its state at
+/// the window's state block (`first_block - 1`) through the persistent cache under `cache_root`.
+/// The node must serve the window's chain (chain id) and history (the window's first block, as
+/// the node has it, has the recorded header's timestamp, beneficiary, gas limit and base fee).
+pub fn lazy_state(window: &Window, url: &str, cache_root: &Path) -> Result<LazyState> {
+    use crate::node::rpc::{RetryPolicy, RpcDb, RpcSource};
+    let m = &window.manifest;
+    let source = std::sync::Arc::new(RpcSource::open(
+        url,
+        cache_root,
+        Some(m.chain_id),
+        RetryPolicy::default(),
+    )?);
+    let Some(first) = window.blocks.first() else {
+        return Err(crate::Error::config(
+            "--rpc",
+            crate::node::rpc::redact_url(url),
+            "a window with blocks",
+        ));
+    };
+    let node = source.blocks(first.number, first.number)?;
+    let h = node
+        .first()
+        .map(|b| &b.block.header)
+        .ok_or_else(|| crate::Error::Rpc {
+            method: "eth_getBlockByNumber".into(),
+            message: format!("the node returned no block {}", first.number),
+        })?;
+    let node_header = (
+        h.timestamp,
+        h.beneficiary,
+        h.gas_limit,
+        h.base_fee_per_gas.unwrap_or(0),
+    );
+    let recorded = (
+        first.timestamp,
+        first.beneficiary,
+        first.gas_limit,
+        first.base_fee,
+    );
+    if node_header != recorded {
+        return Err(crate::Error::Mismatch(format!(
+            "the node at {} has another block {} than the dataset {} (timestamp, beneficiary, gas limit, base fee: node {node_header:?}, dataset {recorded:?}): it serves another history; give `--rpc` a node of the chain the window was recorded from",
+            crate::node::rpc::redact_url(url),
+            first.number,
+            m.name
+        )));
+    }
+    let state_block = first.number.checked_sub(1).ok_or_else(|| {
+        crate::Error::config(
+            "first_block",
+            first.number,
+            "a window starting after block 0",
+        )
+    })?;
+    Ok(std::sync::Arc::new(RpcDb::new(source, state_block)?))
 }
 
 /// `evm` with the block environment of the window's first block.
@@ -367,8 +447,23 @@ pub fn run_strategies(
     strict: bool,
     show_progress: bool,
 ) -> Result<StrategyRun> {
+    run_strategies_lazy(window, instances, dex, strict, show_progress, None)
+}
+
+/// [`run_strategies`], a recorded window reading what it lacks from `lazy` when given one
+/// ([`lazy_state`]); without one, a replay or what-if reading state the recording lacks is an
+/// [`crate::Error::MissingState`] naming it.
+pub fn run_strategies_lazy(
+    window: &Window,
+    instances: &[crate::strategy::Instance],
+    dex: &crate::scenario::DexConfig,
+    strict: bool,
+    show_progress: bool,
+    lazy: Option<LazyState>,
+) -> Result<StrategyRun> {
     use crate::engine::runner::{competition, StrategyRunner};
-    let (details, mut evm) = open_window(window)?;
+    let (details, mut evm) = open_replay_lazy(window, lazy)?;
+    let prestate = evm.db().db.clone();
     let tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
     let history = competition(window, &details.market)?;
     let dex = dex.model(&details.market.symbols())?;
@@ -430,6 +525,7 @@ pub fn run_strategies(
         hooks_evaluated,
         seconds: start.elapsed().as_secs_f64(),
         evaluation_seconds,
+        lazy_reads: prestate.lazy_reads(),
     })
 }
 

@@ -224,8 +224,12 @@ where
                     block.number, record.index, record.hash
                 ))
             })?;
-            let outcome = evm.execute(tx.tx_env(), true).map_err(|e| {
-                Error::Mismatch(format!(
+            let outcome = evm.execute(tx.tx_env(), true).map_err(|e| match e {
+                Error::MissingState { .. } => e.reading(format_args!(
+                    "the recorded transaction at block {} tx {} ({})",
+                    block.number, record.index, record.hash
+                )),
+                e => Error::Mismatch(format!(
                     "block {} tx {} ({}): the EVM refused the recorded transaction (a damaged or tampered dataset?): {e}",
                     block.number, record.index, record.hash
                 ))

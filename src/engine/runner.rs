@@ -7,15 +7,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use alloy_primitives::{Address, I256, U256};
 use rayon::prelude::*;
 use revm::context::BlockEnv;
-use revm::database::EmptyDB;
 
 use crate::data::records::{BlockRecord, Window};
 use crate::engine::opportunities::OpportunityTracker;
 use crate::engine::replay::ReplayHooks;
-use crate::engine::whatif::{what_if_liquidations, WhatIfAt, WhatIfLiquidation};
+use crate::engine::whatif::{
+    what_if_liquidations, what_if_liquidator, WhatIfAt, WhatIfLiquidation,
+};
 use crate::error::Result;
 use crate::evm::executor::Evm;
-use crate::evm::keys::actor;
 use crate::evm::replayed::ReplayedTx;
 use crate::evm::tx::SignedTx;
 use crate::math::aave as aave_math;
@@ -26,7 +26,7 @@ use crate::strategy::{
     Candidate, Decision, Execution, Funding, HookView, Instance, Intent, MissReason, Strategy,
 };
 
-pub use crate::evm::state::MemDb;
+use crate::evm::state::{PrestateDb, ReplayDb};
 
 /// A recorded liquidation as competition: where it landed and the tip it paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,11 +212,10 @@ impl StrategyRunner {
         crate::strategy::check_symbols(instances, &market.symbols())?;
         let states = instances
             .iter()
-            .enumerate()
-            .map(|(i, inst)| {
+            .map(|inst| {
                 Ok(InstanceState {
                     strategy: inst.build()?,
-                    liquidator: actor(&format!("strategy-{i}")),
+                    liquidator: what_if_liquidator(),
                     done: BTreeSet::new(),
                     last_reason: BTreeMap::new(),
                     actions: Vec::new(),
@@ -304,7 +303,7 @@ impl StrategyRunner {
 
     fn evaluate(
         &mut self,
-        evm: &Evm<EmptyDB>,
+        evm: &Evm<PrestateDb>,
         block: &BlockRecord,
         next_tx_index: u32,
     ) -> Result<()> {
@@ -316,7 +315,7 @@ impl StrategyRunner {
 
     fn evaluate_now(
         &mut self,
-        evm: &Evm<EmptyDB>,
+        evm: &Evm<PrestateDb>,
         block: &BlockRecord,
         next_tx_index: u32,
     ) -> Result<()> {
@@ -429,7 +428,7 @@ impl StrategyRunner {
 /// Everything shared by the decisions and executions at one hook point.
 struct Hook<'a> {
     view: &'a HookView<'a>,
-    state: &'a MemDb,
+    state: &'a ReplayDb,
     env: BlockEnv,
     chain_id: u64,
     market: &'a AnyMarket,
@@ -646,8 +645,8 @@ fn apply(
     }))
 }
 
-impl ReplayHooks<EmptyDB> for StrategyRunner {
-    fn on_block_start(&mut self, evm: &mut Evm<EmptyDB>, block: &BlockRecord) -> Result<()> {
+impl ReplayHooks<PrestateDb> for StrategyRunner {
+    fn on_block_start(&mut self, evm: &mut Evm<PrestateDb>, block: &BlockRecord) -> Result<()> {
         self.tracker.on_block_start(evm, block)?;
         self.blocks.push(BlockRow {
             number: block.number,
@@ -664,7 +663,7 @@ impl ReplayHooks<EmptyDB> for StrategyRunner {
 
     fn on_transaction(
         &mut self,
-        evm: &mut Evm<EmptyDB>,
+        evm: &mut Evm<PrestateDb>,
         block: &BlockRecord,
         tx: &ReplayedTx<'_>,
     ) -> Result<()> {
@@ -672,12 +671,12 @@ impl ReplayHooks<EmptyDB> for StrategyRunner {
     }
 
     fn moves_prices(&self, tx: &ReplayedTx<'_>) -> bool {
-        ReplayHooks::<EmptyDB>::moves_prices(&self.tracker, tx)
+        ReplayHooks::<PrestateDb>::moves_prices(&self.tracker, tx)
     }
 
     fn on_price_update(
         &mut self,
-        evm: &mut Evm<EmptyDB>,
+        evm: &mut Evm<PrestateDb>,
         block: &BlockRecord,
         tx: &ReplayedTx<'_>,
     ) -> Result<()> {

@@ -14,6 +14,16 @@ use crate::protocol::market::LiquidationEvent;
 use crate::protocol::market::LiquidationRequest;
 use crate::protocol::{AnyMarket, LendingMarket, MarketState, Position};
 
+/// The account every what-if liquidation is sent from: the strategies' (every instance of a
+/// sweep: each what-if runs on its own throwaway overlay, so they cannot see each other), the
+/// explorer's and the recorder's probes (`source::probe`). One fixed address, so that the state a
+/// what-if reads about its liquidator (its balances, allowances, the protocol's records of it)
+/// is state a recording can hold.
+pub fn what_if_liquidator() -> Address {
+    static LIQUIDATOR: std::sync::OnceLock<Address> = std::sync::OnceLock::new();
+    *LIQUIDATOR.get_or_init(|| crate::evm::keys::actor("liqsim what-if liquidator"))
+}
+
 /// What a what-if liquidation did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WhatIfLiquidation {
@@ -80,6 +90,26 @@ pub struct WhatIfAt<'a, DB> {
 /// position before the first (a `debt_to_cover` of `U256::MAX` is resolved against it where the
 /// protocol needs an amount). Safe to call from many threads at once.
 pub fn what_if_liquidations<DB>(
+    at: &WhatIfAt<'_, DB>,
+    liquidator: Address,
+    user: Address,
+    position: &dyn Position,
+    steps: &[LiquidationRequest],
+    priority_fee: u128,
+) -> Result<Vec<WhatIfLiquidation>>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    run_steps(at, liquidator, user, position, steps, priority_fee).map_err(|e| {
+        e.reading(format_args!(
+            "the what-if liquidation of {user} at block {} (liquidator {liquidator})",
+            at.block.number
+        ))
+    })
+}
+
+fn run_steps<DB>(
     at: &WhatIfAt<'_, DB>,
     liquidator: Address,
     user: Address,

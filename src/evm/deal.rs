@@ -18,7 +18,7 @@ use revm::state::{AccountInfo, Bytecode};
 use revm::DatabaseRef;
 
 use crate::error::{Error, Result};
-use crate::evm::executor::Evm;
+use crate::evm::executor::{state_error, Evm};
 
 sol! {
     /// The two reads `deal` makes on a token.
@@ -228,7 +228,7 @@ where
     };
     let code = state
         .basic_ref(token)
-        .map_err(|e| Error::Database(format!("reading account {token}: {e}")))?
+        .map_err(|e| state_error(&e, format_args!("reading account {token}")))?
         .and_then(|a| (!a.is_empty_code_hash()).then_some(a));
     if code.is_none() {
         return Err(fail("no contract at that address".into()));
@@ -237,7 +237,11 @@ where
     let original = {
         let mut traced = Evm::new(&recorder, evm.chain_id());
         traced.set_block(evm.block().clone());
-        balance_of(&mut traced, token, holder).map_err(|e| fail(format!("{e}")))?
+        match balance_of(&mut traced, token, holder) {
+            Ok(balance) => balance,
+            Err(e) if is_state_error(&e) => return Err(e),
+            Err(e) => return Err(fail(format!("{e}"))),
+        }
     };
     let reads = recorder.reads();
     if reads.is_empty() {
@@ -254,8 +258,8 @@ where
         trial
             .db_mut()
             .insert_account_storage(storage, slot, marker)
-            .map_err(|e| Error::Database(format!("reading account {storage}: {e}")))?;
-        if balance_of(&mut trial, token, holder).ok() == Some(marker) {
+            .map_err(|e| state_error(&e, format_args!("reading account {storage}")))?;
+        if answers(balance_of(&mut trial, token, holder), marker)? {
             return Ok(BalanceSlot::recognise(storage, slot, holder));
         }
     }
@@ -320,6 +324,22 @@ where
     deal(evm, token, holder, total)
 }
 
+/// A state read that failed (a recorded pre-state missing a slot, a node's error): never a
+/// "this slot is not the balance" answer, always passed on.
+fn is_state_error(e: &Error) -> bool {
+    matches!(e, Error::MissingState { .. } | Error::Database(_))
+}
+
+/// Whether a `balanceOf` call returned `expected`: a revert or a wrong value is `false`, a state
+/// read that failed is the error.
+fn answers(balance: Result<U256>, expected: U256) -> Result<bool> {
+    match balance {
+        Ok(v) => Ok(v == expected),
+        Err(e) if is_state_error(&e) => Err(e),
+        Err(_) => Ok(false),
+    }
+}
+
 /// Writes `amount` at `(storage, slot)` and reads `balanceOf` back; on a mismatch restores the
 /// slot and returns false.
 fn write_checked<DB>(
@@ -334,12 +354,12 @@ where
     DB: DatabaseRef,
     DB::Error: DBErrorMarker + std::fmt::Display,
 {
-    let db_error = |e: DB::Error| Error::Database(format!("storage {slot:#x} of {storage}: {e}"));
+    let db_error = |e: DB::Error| state_error(&e, format_args!("storage {slot:#x} of {storage}"));
     let before = evm.db().storage_ref(storage, slot).map_err(db_error)?;
     evm.db_mut()
         .insert_account_storage(storage, slot, amount)
         .map_err(db_error)?;
-    if balance_of(evm, token, holder).ok() == Some(amount) {
+    if answers(balance_of(evm, token, holder), amount)? {
         return Ok(true);
     }
     evm.db_mut()

@@ -2,7 +2,7 @@
 
 use alloy_primitives::{Address, Bytes, Log, TxKind, U256};
 use alloy_sol_types::{Revert, SolCall, SolError};
-use revm::context::result::{ExecutionResult, HaltReason};
+use revm::context::result::{EVMError, ExecutionResult, HaltReason};
 use revm::context::{BlockEnv, Context, TxEnv};
 use revm::database::CacheDB;
 use revm::database_interface::DBErrorMarker;
@@ -120,6 +120,27 @@ pub fn decode_revert_reason(data: &[u8]) -> String {
     format!("0x{}", hex::encode(data))
 }
 
+/// The error of a state read that failed (inside the EVM or through `DatabaseRef`): liqsim's own
+/// [`Error::MissingState`] (the account and slot a recorded pre-state lacks) keeps its variant;
+/// any other database's error is an [`Error::Database`] saying what was being read.
+pub fn state_error<E>(e: &E, reading: impl std::fmt::Display) -> Error
+where
+    E: std::error::Error + 'static,
+{
+    match (e as &dyn std::any::Any).downcast_ref::<Error>() {
+        Some(Error::MissingState {
+            address,
+            slot,
+            reading,
+        }) => Error::MissingState {
+            address: *address,
+            slot: slot.clone(),
+            reading: reading.clone(),
+        },
+        _ => Error::Database(format!("{reading}: {e}")),
+    }
+}
+
 /// One EVM over a local write layer (`CacheDB`) on top of a read-only state source `DB`.
 ///
 /// Writes never reach `DB`; `snapshot`/`restore` give throwaway what-if layers.
@@ -188,7 +209,7 @@ where
         Ok(self
             .db()
             .basic_ref(address)
-            .map_err(|e| Error::Database(format!("reading account {address}: {e}")))?
+            .map_err(|e| state_error(&e, format_args!("reading account {address}")))?
             .unwrap_or_default())
     }
 
@@ -213,9 +234,19 @@ where
             TxKind::Call(a) => Some(a),
             TxKind::Create => None,
         };
-        let executed = self.inner.transact(tx).map_err(|e| Error::EvmInvalid {
-            to,
-            message: e.to_string(),
+        let executed = self.inner.transact(tx).map_err(|e| match e {
+            EVMError::Database(e) => state_error(
+                &e,
+                format_args!(
+                    "reading state for the transaction to {}",
+                    to.map(|a| a.to_string())
+                        .unwrap_or_else(|| "a new contract".into())
+                ),
+            ),
+            e => Error::EvmInvalid {
+                to,
+                message: e.to_string(),
+            },
         })?;
         let mut writes = Vec::new();
         let mut reads = Vec::new();

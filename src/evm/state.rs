@@ -4,6 +4,8 @@
 //! an account or slot the recording does not hold instead of reading it as zero.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use alloy_primitives::{keccak256, Address, B256, U256};
 use revm::context::BlockEnv;
@@ -153,9 +155,34 @@ impl Completeness {
 /// either empty (a [`Completeness::Complete`] devnet pre-state) or an [`Error::MissingState`]
 /// naming the account (and slot) the recording lacks. Writes of a replay live in the `CacheDB`
 /// above it, so accounts and slots written during the replay never reach it.
-#[derive(Debug, Clone)]
+/// Given a [`LazyState`] ([`PrestateDb::with_lazy`]), a recorded pre-state reads what it lacks
+/// there instead. Cheap to clone (the explorer's checkpoints): the maps are shared.
+#[derive(Clone)]
 pub struct PrestateDb {
     completeness: Completeness,
+    maps: Arc<PrestateMaps>,
+    lazy: Option<LazyState>,
+    lazy_reads: Arc<AtomicU64>,
+}
+
+/// Where a recorded pre-state reads the accounts and slots it lacks instead of failing (`liqsim
+/// run --rpc`: a node's state at the window's state block, through the persistent RPC cache).
+pub type LazyState = Arc<dyn DatabaseRef<Error = Error> + Send + Sync>;
+
+impl std::fmt::Debug for PrestateDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrestateDb")
+            .field("completeness", &self.completeness)
+            .field("accounts", &self.maps.accounts.len())
+            .field("slots", &self.maps.storage.len())
+            .field("lazy", &self.lazy.is_some())
+            .finish()
+    }
+}
+
+/// What a [`PrestateDb`] holds.
+#[derive(Debug, Default)]
+struct PrestateMaps {
     accounts: HashMap<Address, Option<AccountInfo>>,
     storage: HashMap<(Address, U256), U256>,
     code: HashMap<B256, Bytecode>,
@@ -166,9 +193,9 @@ impl PrestateDb {
     pub fn empty() -> Self {
         Self {
             completeness: Completeness::Complete,
-            accounts: HashMap::new(),
-            storage: HashMap::new(),
-            code: HashMap::new(),
+            maps: Arc::new(PrestateMaps::default()),
+            lazy: None,
+            lazy_reads: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -215,13 +242,36 @@ impl PrestateDb {
         }
         Ok(Self {
             completeness,
-            accounts: map,
-            storage: storage
-                .iter()
-                .map(|s| ((s.address, s.slot), s.value))
-                .collect(),
-            code: codes,
+            maps: Arc::new(PrestateMaps {
+                accounts: map,
+                storage: storage
+                    .iter()
+                    .map(|s| ((s.address, s.slot), s.value))
+                    .collect(),
+                code: codes,
+            }),
+            lazy: None,
+            lazy_reads: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// This pre-state reading what it lacks from `lazy` (a recorded one; a complete pre-state
+    /// lacks nothing and never asks).
+    pub fn with_lazy(mut self, lazy: LazyState) -> Self {
+        self.lazy = Some(lazy);
+        self
+    }
+
+    /// Reads answered by the [`LazyState`] so far (this pre-state and its clones).
+    pub fn lazy_reads(&self) -> u64 {
+        self.lazy_reads.load(Ordering::Relaxed)
+    }
+
+    /// The lazy state, counting a read of it.
+    fn lazy(&self) -> Option<&LazyState> {
+        let lazy = self.lazy.as_ref()?;
+        self.lazy_reads.fetch_add(1, Ordering::Relaxed);
+        Some(lazy)
     }
 
     /// Whether absent state is empty (complete) or an error (recorded).
@@ -233,6 +283,7 @@ impl PrestateDb {
         Error::MissingState {
             address,
             slot: slot.map(|s| format!(" slot {s:#x}")).unwrap_or_default(),
+            reading: "this replay (or a what-if on it)".into(),
         }
     }
 }
@@ -241,10 +292,13 @@ impl DatabaseRef for PrestateDb {
     type Error = Error;
 
     fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>> {
-        match self.accounts.get(&address) {
+        match self.maps.accounts.get(&address) {
             Some(info) => Ok(info.clone()),
             None if self.completeness == Completeness::Complete => Ok(None),
-            None => Err(self.missing(address, None)),
+            None => match self.lazy() {
+                Some(lazy) => lazy.basic_ref(address),
+                None => Err(self.missing(address, None)),
+            },
         }
     }
 
@@ -252,21 +306,27 @@ impl DatabaseRef for PrestateDb {
         if code_hash == KECCAK_EMPTY {
             return Ok(Bytecode::default());
         }
-        self.code
-            .get(&code_hash)
-            .cloned()
-            .ok_or_else(|| Error::Database(format!("the pre-state holds no code {code_hash}")))
+        match (self.maps.code.get(&code_hash), &self.lazy) {
+            (Some(code), _) => Ok(code.clone()),
+            (None, Some(lazy)) => lazy.code_by_hash_ref(code_hash),
+            (None, None) => Err(Error::Database(format!(
+                "the pre-state holds no code {code_hash}"
+            ))),
+        }
     }
 
     fn storage_ref(&self, address: Address, index: U256) -> Result<U256> {
-        if let Some(v) = self.storage.get(&(address, index)) {
+        if let Some(v) = self.maps.storage.get(&(address, index)) {
             return Ok(*v);
         }
-        match (self.completeness, self.accounts.get(&address)) {
+        match (self.completeness, self.maps.accounts.get(&address)) {
             (Completeness::Complete, _) => Ok(U256::ZERO),
             // an account the recording found empty has no storage
             (Completeness::Recorded, Some(None)) => Ok(U256::ZERO),
-            (Completeness::Recorded, _) => Err(self.missing(address, Some(index))),
+            (Completeness::Recorded, _) => match self.lazy() {
+                Some(lazy) => lazy.storage_ref(address, index),
+                None => Err(self.missing(address, Some(index))),
+            },
         }
     }
 

@@ -1,6 +1,7 @@
 //! `liqsim record`: turns a block range of a node into a dataset. Headers, transactions and
 //! receipts come from the node; the pre-state is exactly what replaying the window (with the
-//! opportunity tracker, as `liqsim run` does) reads, at the block before the window.
+//! opportunity tracker, as `liqsim run` does) and probing its what-if liquidations
+//! ([`crate::engine::probe`]) read, at the block before the window.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use crate::data::records::{
     Window, FORMAT_VERSION,
 };
 use crate::engine::opportunities::OpportunityTracker;
+use crate::engine::probe::Prober;
 use crate::engine::replay::{replay, Fidelity};
 use crate::error::{Error, Result};
 use crate::evm::executor::Evm;
@@ -42,6 +44,11 @@ pub struct RecordOptions {
     pub protocol: Option<ProtocolInfo>,
     /// How to discover the market and the users when `protocol` is `None`.
     pub discovery: DiscoveryOptions,
+    /// Probe while recording (the default): at every hook point with an open opportunity, run
+    /// the what-if liquidations strategies could send, so that the pre-state holds what they read
+    /// ([`crate::engine::probe`]). False (`liqsim record --no-probe`, for tests and measurements):
+    /// the pre-state holds only what the replay reads, and what-ifs on it fail by name.
+    pub probe: bool,
 }
 
 /// A recorded window and what recording it cost.
@@ -57,6 +64,10 @@ pub struct RecordReport {
     pub retries: u64,
     /// Seconds spent.
     pub seconds: f64,
+    /// Hook points at which the recorder probed what-if liquidations.
+    pub probe_hook_points: u64,
+    /// Probe what-ifs executed (each one or two liquidation calls).
+    pub probe_what_ifs: u64,
 }
 
 /// Most blocks `record` (and an RPC scenario) records unless told otherwise (`--max-blocks`).
@@ -153,8 +164,15 @@ pub fn record_window(source: Arc<RpcSource>, options: &RecordOptions) -> Result<
     if let Some(first) = window.blocks.first() {
         evm.set_block(block_env(first));
     }
+    let mut prober = None;
     let replayed = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)
-        .and_then(|mut tracker| replay(&mut evm, &window, false, &mut tracker, None));
+        .and_then(|tracker| {
+            let hooks = prober.insert(Prober::new(tracker, options.probe));
+            replay(&mut evm, &window, false, hooks, None)
+        });
+    let (probe_hook_points, probe_what_ifs) = prober
+        .map(|p| (p.hook_points, p.what_ifs))
+        .unwrap_or_default();
     let db = &evm.db().db;
     let fidelity = match replayed {
         Ok(f) => f,
@@ -175,10 +193,14 @@ pub fn record_window(source: Arc<RpcSource>, options: &RecordOptions) -> Result<
         requests: stats.requests() - requests_before,
         retries: stats.retries() - retries_before,
         seconds: start.elapsed().as_secs_f64(),
+        probe_hook_points,
+        probe_what_ifs,
     };
     tracing::info!(
         requests = report.requests,
         retries = report.retries,
+        probe_hook_points,
+        probe_what_ifs,
         accounts = report.window.accounts.len(),
         slots = report.window.storage.len(),
         "window recorded"
@@ -313,6 +335,7 @@ pub fn ensure_recorded(
             users_from_block: s.users_from_block,
             users,
         },
+        probe: true,
     };
     let mut report = record_window(source, &options)?;
     let provenance = &mut report.window.manifest.provenance;

@@ -17,3 +17,4 @@ mod reliability;
 mod reports;
 mod rpc;
 mod strategies;
+mod strict;

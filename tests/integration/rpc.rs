@@ -58,6 +58,7 @@ fn options(w: &Window) -> RecordOptions {
         pool: Some(w.manifest.protocol.addresses["pool"]),
         protocol: Some(w.manifest.protocol.clone()),
         discovery: DiscoveryOptions::default(),
+        probe: true,
     }
 }
 

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use alloy_primitives::{Address, B256};
-use revm::database::EmptyDB;
 use serde::Serialize;
 
 use crate::data::records::{BlockRecord, Window};
@@ -15,7 +14,7 @@ use crate::engine::replay::{replay, replay_until, Fidelity, ReplayHooks, ReplayS
 use crate::error::{Error, Result};
 use crate::evm::executor::Evm;
 use crate::evm::replayed::ReplayedTx;
-use crate::evm::state::MemDb;
+use crate::evm::state::{PrestateDb, ReplayDb};
 use crate::evm::tx::SignedTx;
 use crate::protocol::market::BookUpdates;
 use crate::protocol::{AnyBook, AnyMarket, LendingMarket, PositionBook};
@@ -125,7 +124,7 @@ pub struct LiquidationRow {
 /// A saved state: the EVM's write layer and the book at the top of a block.
 struct Checkpoint {
     start: ReplayStart,
-    db: MemDb,
+    db: ReplayDb,
     book: AnyBook,
 }
 
@@ -149,8 +148,8 @@ impl Opening<'_> {
     }
 }
 
-impl ReplayHooks<EmptyDB> for Opening<'_> {
-    fn on_block_start(&mut self, evm: &mut Evm<EmptyDB>, block: &BlockRecord) -> Result<()> {
+impl ReplayHooks<PrestateDb> for Opening<'_> {
+    fn on_block_start(&mut self, evm: &mut Evm<PrestateDb>, block: &BlockRecord) -> Result<()> {
         if self.block_pos.is_multiple_of(self.every) {
             self.checkpoints.push(Checkpoint {
                 start: ReplayStart {
@@ -179,7 +178,7 @@ impl ReplayHooks<EmptyDB> for Opening<'_> {
 
     fn on_transaction(
         &mut self,
-        evm: &mut Evm<EmptyDB>,
+        evm: &mut Evm<PrestateDb>,
         block: &BlockRecord,
         tx: &ReplayedTx<'_>,
     ) -> Result<()> {
@@ -188,12 +187,12 @@ impl ReplayHooks<EmptyDB> for Opening<'_> {
     }
 
     fn moves_prices(&self, tx: &ReplayedTx<'_>) -> bool {
-        ReplayHooks::<EmptyDB>::moves_prices(&self.tracker, tx)
+        ReplayHooks::<PrestateDb>::moves_prices(&self.tracker, tx)
     }
 
     fn on_price_update(
         &mut self,
-        evm: &mut Evm<EmptyDB>,
+        evm: &mut Evm<PrestateDb>,
         block: &BlockRecord,
         tx: &ReplayedTx<'_>,
     ) -> Result<()> {
@@ -211,14 +210,14 @@ struct BookKeeper<'a> {
     book: &'a mut AnyBook,
 }
 
-impl ReplayHooks<EmptyDB> for BookKeeper<'_> {
-    fn on_block_start(&mut self, _evm: &mut Evm<EmptyDB>, block: &BlockRecord) -> Result<()> {
+impl ReplayHooks<PrestateDb> for BookKeeper<'_> {
+    fn on_block_start(&mut self, _evm: &mut Evm<PrestateDb>, block: &BlockRecord) -> Result<()> {
         self.book.set_timestamp(block.timestamp)
     }
 
     fn on_transaction(
         &mut self,
-        evm: &mut Evm<EmptyDB>,
+        evm: &mut Evm<PrestateDb>,
         _block: &BlockRecord,
         tx: &ReplayedTx<'_>,
     ) -> Result<()> {
@@ -229,12 +228,12 @@ impl ReplayHooks<EmptyDB> for BookKeeper<'_> {
     }
 
     fn moves_prices(&self, tx: &ReplayedTx<'_>) -> bool {
-        BookUpdates::<EmptyDB>::moves_prices(self.book, tx)
+        BookUpdates::<PrestateDb>::moves_prices(self.book, tx)
     }
 
     fn on_price_update(
         &mut self,
-        evm: &mut Evm<EmptyDB>,
+        evm: &mut Evm<PrestateDb>,
         _block: &BlockRecord,
         tx: &ReplayedTx<'_>,
     ) -> Result<()> {
@@ -247,7 +246,7 @@ pub struct StateAt {
     /// The point.
     pub point: Point,
     /// The replayed state, at the point's block.
-    pub evm: Evm<EmptyDB>,
+    pub evm: Evm<PrestateDb>,
     /// Every tracked borrower, current at the point.
     pub book: AnyBook,
     /// Transactions replayed from the checkpoint.
@@ -287,7 +286,7 @@ impl Explorer {
     pub fn open(window: Window, checkpoint_every: usize) -> Result<Self> {
         let start = Instant::now();
         let every = checkpoint_every.max(1);
-        let (details, mut evm) = crate::app::run::open_window(&window)?;
+        let (details, mut evm) = crate::app::run::open_replay(&window)?;
         let tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
         let symbols = details.market.symbols().len();
         let mut opening = Opening {

@@ -8,16 +8,16 @@ use serde::Serialize;
 use crate::app::explore::run_outputs::RunOutputs;
 use crate::app::explore::state::{invalid, not_found, ExploreResult, Explorer, Point, StateAt};
 use crate::engine::whatif::what_if_liquidation;
-use crate::evm::keys::actor;
 use crate::math::aave::{collateral_value_base, debt_value_base, is_liquidatable};
 use crate::math::profit::to_f64_lossy;
 use crate::protocol::market::{best_liquidation, LiquidationRequest};
 use crate::protocol::{LendingMarket, Position, PositionBook};
 use crate::units::{format_units, parse_units};
 
-/// The what-if liquidator (a fixed, deterministic address).
+/// The what-if liquidator: the one every what-if is sent from
+/// ([`crate::engine::whatif::what_if_liquidator`]), so that a recording's probes cover it.
 pub fn explorer_liquidator() -> Address {
-    actor("liqsim explorer")
+    crate::engine::whatif::what_if_liquidator()
 }
 
 /// One asset of a position.
