@@ -1,6 +1,7 @@
 //! `liqsim record`: turns a block range of a node into a dataset. Headers, transactions and
 //! receipts come from the node; the pre-state is exactly what replaying the window (with the
-//! opportunity tracker, as `liqsim run` does) reads, at the block before the window.
+//! opportunity tracker, as `liqsim run` does, under the protocol referee, as `liqsim check-window`
+//! does) reads, at the block before the window.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use crate::data::records::{
     Window, FORMAT_VERSION,
 };
 use crate::engine::opportunities::OpportunityTracker;
+use crate::engine::referee::Referee;
 use crate::engine::replay::{replay, Fidelity};
 use crate::error::{Error, Result};
 use crate::evm::executor::Evm;
@@ -153,8 +155,22 @@ pub fn record_window(source: Arc<RpcSource>, options: &RecordOptions) -> Result<
     if let Some(first) = window.blocks.first() {
         evm.set_block(block_env(first));
     }
+    // Replayed under the referee (the tracker plus the protocol's own health view for every
+    // tracked borrower at each of its points), so the dataset also holds the state that
+    // `liqsim check-window` reads, not only what the book and the ledger read.
     let replayed = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)
-        .and_then(|mut tracker| replay(&mut evm, &window, false, &mut tracker, None));
+        .and_then(|tracker| {
+            let mut referee = Referee::new(tracker);
+            let fidelity = replay(&mut evm, &window, false, &mut referee, None)?;
+            if let Some(first) = referee.mismatches.first() {
+                tracing::warn!(
+                    mismatches = referee.mismatches.len(),
+                    %first,
+                    "the book disagrees with the protocol's views on this window (see `liqsim check-window`)"
+                );
+            }
+            Ok(fidelity)
+        });
     let db = &evm.db().db;
     let fidelity = match replayed {
         Ok(f) => f,

@@ -179,7 +179,11 @@ impl Node {
             .into_iter()
             .find(|r| r["transactionHash"] == json!(hash))
             .unwrap_or_else(|| panic!("{what}: not mined in block {number}"));
-        assert_eq!(receipt["status"], json!("0x1"), "{what} reverted: {receipt}");
+        assert_eq!(
+            receipt["status"],
+            json!("0x1"),
+            "{what} reverted: {receipt}"
+        );
         receipt
     }
 
@@ -335,7 +339,8 @@ fn path(points: &[(u64, f64)], k: u64) -> f64 {
 
 fn units(amount: f64, decimals: u8) -> U256 {
     // amounts are chosen with at most 6 significant decimals
-    U256::from((amount * 1e6).round() as u128) * U256::from(10u64).pow(U256::from(decimals)) / U256::from(1_000_000u64)
+    U256::from((amount * 1e6).round() as u128) * U256::from(10u64).pow(U256::from(decimals))
+        / U256::from(1_000_000u64)
 }
 
 fn price_8(usd: f64) -> I256 {
@@ -398,13 +403,27 @@ const USDC: usize = 2;
 
 fn weth_path(k: u64) -> f64 {
     path(
-        &[(0, 3000.0), (12, 3200.0), (45, 2000.0), (65, 2150.0), (89, 2450.0)],
+        &[
+            (0, 3000.0),
+            (12, 3200.0),
+            (45, 2000.0),
+            (65, 2100.0),
+            (89, 2250.0),
+        ],
         k,
     )
 }
 
 fn wbtc_path(k: u64) -> f64 {
-    path(&[(0, 60_000.0), (15, 56_000.0), (45, 50_000.0), (89, 53_000.0)], k)
+    path(
+        &[
+            (0, 60_000.0),
+            (15, 56_000.0),
+            (45, 50_000.0),
+            (89, 53_000.0),
+        ],
+        k,
+    )
 }
 
 /// Builds the market and the window on a fresh anvil.
@@ -446,19 +465,33 @@ fn build_chain() -> Chain {
     let tokens: Vec<Address> = ASSETS
         .iter()
         .map(|a| {
-            let args = (a.symbol.to_string(), a.symbol.to_string(), U256::from(a.decimals));
+            let args = (
+                a.symbol.to_string(),
+                a.symbol.to_string(),
+                U256::from(a.decimals),
+            );
             d.deploy("mocks/tokens/MintableERC20", args.abi_encode_params())
         })
         .collect();
     let sources: Vec<Address> = ASSETS
         .iter()
-        .map(|a| d.deploy("CLAggregators/MockAggregator", price_8(a.price).abi_encode()))
+        .map(|a| {
+            d.deploy(
+                "CLAggregators/MockAggregator",
+                price_8(a.price).abi_encode(),
+            )
+        })
         .collect();
     let provider = d.deploy(
         "PoolAddressesProvider",
         ("Independent".to_string(), admin).abi_encode_params(),
     );
-    node.exec_call(admin, provider, Provider::setACLAdminCall { admin }, "setACLAdmin");
+    node.exec_call(
+        admin,
+        provider,
+        Provider::setACLAdminCall { admin },
+        "setACLAdmin",
+    );
     let acl = d.deploy("ACLManager", provider.abi_encode());
     node.exec_call(
         admin,
@@ -523,7 +556,8 @@ fn build_chain() -> Chain {
     let a_token = d.deploy("protocol/tokenization/AToken", pool.abi_encode());
     let stable = d.deploy("protocol/tokenization/StableDebtToken", pool.abi_encode());
     let variable = d.deploy("protocol/tokenization/VariableDebtToken", pool.abi_encode());
-    let ray = |x: f64| U256::from((x * 1e9).round() as u128) * U256::from(10u64).pow(U256::from(18u64));
+    let ray =
+        |x: f64| U256::from((x * 1e9).round() as u128) * U256::from(10u64).pow(U256::from(18u64));
     let mut inputs = Vec::new();
     for (i, a) in ASSETS.iter().enumerate() {
         let strategy = d.deploy(
@@ -644,9 +678,24 @@ fn build_chain() -> Chain {
     let mut borrowers = Vec::new();
     // (collateral, debt, initial health factors, collateral amount of the first)
     let groups: [(usize, usize, Vec<f64>, f64); 3] = [
-        (WETH, USDC, (0..18).map(|j| 1.06 + 0.05 * j as f64).collect(), 2.0),
-        (WBTC, WETH, (0..6).map(|j| 1.04 + 0.03 * j as f64).collect(), 0.5),
-        (USDC, WETH, (0..6).map(|j| 1.02 + 0.01 * j as f64).collect(), 10_000.0),
+        (
+            WETH,
+            USDC,
+            (0..18).map(|j| 1.06 + 0.05 * j as f64).collect(),
+            2.0,
+        ),
+        (
+            WBTC,
+            WETH,
+            (0..6).map(|j| 1.04 + 0.03 * j as f64).collect(),
+            0.5,
+        ),
+        (
+            USDC,
+            WETH,
+            (0..6).map(|j| 1.02 + 0.01 * j as f64).collect(),
+            10_000.0,
+        ),
     ];
     for (collateral, debt, hfs, first_amount) in &groups {
         for (j, hf) in hfs.iter().enumerate() {
@@ -656,7 +705,12 @@ fn build_chain() -> Chain {
             let amount = first_amount * (1.0 + (j % 5) as f64 * 0.5);
             let debt_amount = amount * c.price * c.threshold as f64 / 10_000.0 / hf / dbt.price;
             let amount = units(amount, c.decimals);
-            node.send_call(who, tokens[*collateral], TestToken::mintCall { value: amount }, GWEI);
+            node.send_call(
+                who,
+                tokens[*collateral],
+                TestToken::mintCall { value: amount },
+                GWEI,
+            );
             node.send_call(
                 who,
                 tokens[*collateral],
@@ -725,7 +779,10 @@ fn build_chain() -> Chain {
     let hf_all = |tag: &str| -> Vec<U256> {
         users
             .iter()
-            .map(|u| node.view(pool, &LendingPool::getUserAccountDataCall { user: *u }, tag)._5)
+            .map(|u| {
+                node.view(pool, &LendingPool::getUserAccountDataCall { user: *u }, tag)
+                    ._5
+            })
             .collect()
     };
     let from: u64 = u64::from_str_radix(
@@ -858,7 +915,10 @@ fn build_chain() -> Chain {
         }
         let (number, receipts) = node.mine();
         assert_eq!(number, block);
-        let hashes: Vec<Value> = receipts.iter().map(|r| r["transactionHash"].clone()).collect();
+        let hashes: Vec<Value> = receipts
+            .iter()
+            .map(|r| r["transactionHash"].clone())
+            .collect();
         assert_eq!(
             hashes,
             sent.iter().map(|h| json!(h)).collect::<Vec<_>>(),
@@ -905,7 +965,10 @@ fn run_cli(args: &[&std::ffi::OsStr], envs: &[(&str, &std::ffi::OsStr)]) -> Stri
         String::from_utf8_lossy(&out.stdout).to_string(),
         String::from_utf8_lossy(&out.stderr).to_string(),
     );
-    assert!(out.status.success(), "liqsim {args:?} failed:\n{stdout}{stderr}");
+    assert!(
+        out.status.success(),
+        "liqsim {args:?} failed:\n{stdout}{stderr}"
+    );
     stdout
 }
 
@@ -973,7 +1036,12 @@ fn parquet_rows(path: &Path) -> Vec<Row> {
 fn independent_anvil_chain_ledger_equals_the_truth() {
     let t = Instant::now();
     let chain = build_chain();
-    let truth = truth_rows(&chain.borrowers, &chain.points, &chain.liquidations, chain.to);
+    let truth = truth_rows(
+        &chain.borrowers,
+        &chain.points,
+        &chain.liquidations,
+        chain.to,
+    );
     let built = t.elapsed().as_secs_f64();
     eprintln!("the truth: {} opportunities", truth.len());
     for r in &truth {
@@ -982,13 +1050,21 @@ fn independent_anvil_chain_ledger_equals_the_truth() {
     // the window exercises what it is meant to
     let by = |e: &str| truth.iter().filter(|r| r.ending == e).count();
     assert!(truth.len() >= 15, "{} opportunities", truth.len());
-    assert!(by("liquidated") >= 6 && by("recovered") >= 2 && by("open_at_end") >= 2);
+    assert!(
+        by("liquidated") >= 6 && by("recovered") >= 2 && by("open_at_end") >= 2,
+        "endings: {} liquidated, {} recovered, {} open at the end",
+        by("liquidated"),
+        by("recovered"),
+        by("open_at_end")
+    );
     let back_runs = truth
         .iter()
         .filter(|r| {
             r.first_block == r.last_block
                 && r.ending == "liquidated"
-                && chain.price_txs.contains(&(r.first_block, r.first_tx_index.unwrap_or(u32::MAX)))
+                && chain
+                    .price_txs
+                    .contains(&(r.first_block, r.first_tx_index.unwrap_or(u32::MAX)))
         })
         .count();
     assert!(
@@ -1002,7 +1078,10 @@ fn independent_anvil_chain_ledger_equals_the_truth() {
                 .is_some_and(|i| chain.price_txs.contains(&(r.first_block, i)))
         })
         .count();
-    assert!(opened_by_swaps >= 10, "{opened_by_swaps} opened by source swaps");
+    assert!(
+        opened_by_swaps >= 10,
+        "{opened_by_swaps} opened by source swaps"
+    );
 
     // `liqsim record` over RPC, with the users of the Pool's events from block 1
     let cache = temp_dir("cache");
