@@ -56,6 +56,9 @@ pub struct AnvilOptions {
     pub gas_limit: u64,
     /// Base fee of the first blocks, wei.
     pub base_fee: u64,
+    /// Unlocked dev accounts (anvil's `--accounts`; 10 by default), each funded with 10,000
+    /// ether, whose transactions `eth_sendTransaction` signs.
+    pub accounts: u32,
 }
 
 /// A running anvil with automine off (`--no-mining`) and FIFO ordering; killed on drop.
@@ -79,6 +82,7 @@ impl Anvil {
                 .args(["--timestamp", &options.genesis_timestamp.to_string()])
                 .args(["--gas-limit", &options.gas_limit.to_string()])
                 .args(["--base-fee", &options.base_fee.to_string()])
+                .args(["--accounts", &options.accounts.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -174,6 +178,7 @@ pub fn options_for(window: &Window) -> Result<AnvilOptions> {
         genesis_timestamp: first.timestamp.saturating_sub(24),
         gas_limit: first.gas_limit,
         base_fee: first.base_fee,
+        accounts: 10,
     })
 }
 

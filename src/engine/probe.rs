@@ -13,7 +13,7 @@ use revm::database_interface::DBErrorMarker;
 use revm::DatabaseRef;
 
 use crate::data::records::BlockRecord;
-use crate::engine::opportunities::OpportunityTracker;
+use crate::engine::referee::Referee;
 use crate::engine::replay::ReplayHooks;
 use crate::engine::whatif::{what_if_liquidations, what_if_liquidator, WhatIfAt};
 use crate::error::{Error, Result};
@@ -27,7 +27,8 @@ use crate::protocol::{Position, PositionBook};
 /// non-zero tip pays the block's beneficiary, as the strategies' tips do).
 const PROBE_TIP_WEI: u128 = 1_000_000_000;
 
-/// Replay hooks of a recording: the opportunity tracker (as `liqsim run` keeps it), and, when
+/// Replay hooks of a recording: the opportunity tracker (as `liqsim run` keeps it) under the
+/// protocol referee (so the recording also holds what `liqsim check-window` reads), and, when
 /// `enabled`, the probes at each of the strategy runner's hook points (the top of every block,
 /// after every price update).
 ///
@@ -38,8 +39,8 @@ const PROBE_TIP_WEI: u128 = 1_000_000_000;
 /// hook point. What this misses (a what-if taking another branch later) is never read as zero:
 /// the run stops on it by name, or fetches it with `--rpc`.
 pub struct Prober {
-    /// The tracker (book and ledger), as the strategy runner keeps it.
-    pub tracker: OpportunityTracker,
+    /// The tracker (book and ledger, as the strategy runner keeps it) under the referee.
+    pub referee: Referee,
     /// False: only the tracker (a recording holds what the replay alone reads).
     pub enabled: bool,
     /// Hook points at which something was probed.
@@ -62,10 +63,10 @@ struct Plan {
 }
 
 impl Prober {
-    /// Probes around `tracker` (or, when not `enabled`, only the tracker).
-    pub fn new(tracker: OpportunityTracker, enabled: bool) -> Self {
+    /// Probes around `referee`'s tracker (or, when not `enabled`, only the refereed tracker).
+    pub fn new(referee: Referee, enabled: bool) -> Self {
         Self {
-            tracker,
+            referee,
             enabled,
             hook_points: 0,
             what_ifs: 0,
@@ -92,7 +93,7 @@ impl Prober {
             state: evm.db(),
             block: evm.block(),
             chain_id: evm.chain_id(),
-            market: &self.tracker.market,
+            market: &self.referee.tracker.market,
         };
         let liquidator = what_if_liquidator();
         let results: Vec<Result<bool>> = plans
@@ -131,8 +132,8 @@ impl Prober {
     /// succeeded on a position of the same shape.
     fn plans(&self) -> Result<Vec<Plan>> {
         let mut plans = Vec::new();
-        let book = &self.tracker.book;
-        for o in self.tracker.ledger.open() {
+        let book = &self.referee.tracker.book;
+        for o in self.referee.tracker.ledger.open() {
             let Some(position) = book.position(&o.user)? else {
                 continue;
             };
@@ -199,7 +200,7 @@ where
     DB::Error: DBErrorMarker + std::fmt::Display,
 {
     fn on_block_start(&mut self, evm: &mut Evm<DB>, block: &BlockRecord) -> Result<()> {
-        ReplayHooks::<DB>::on_block_start(&mut self.tracker, evm, block)?;
+        self.referee.on_block_start(evm, block)?;
         self.probe(evm)
     }
 
@@ -209,11 +210,11 @@ where
         block: &BlockRecord,
         tx: &ReplayedTx<'_>,
     ) -> Result<()> {
-        self.tracker.on_transaction(evm, block, tx)
+        self.referee.on_transaction(evm, block, tx)
     }
 
     fn moves_prices(&self, tx: &ReplayedTx<'_>) -> bool {
-        ReplayHooks::<DB>::moves_prices(&self.tracker, tx)
+        ReplayHooks::<DB>::moves_prices(&self.referee, tx)
     }
 
     fn on_price_update(
@@ -222,11 +223,11 @@ where
         block: &BlockRecord,
         tx: &ReplayedTx<'_>,
     ) -> Result<()> {
-        self.tracker.on_price_update(evm, block, tx)?;
+        self.referee.on_price_update(evm, block, tx)?;
         self.probe(evm)
     }
 
     fn on_block_end(&mut self, evm: &mut Evm<DB>, block: &BlockRecord) -> Result<()> {
-        self.tracker.on_block_end(evm, block)
+        self.referee.on_block_end(evm, block)
     }
 }

@@ -8,6 +8,7 @@ mod compound;
 mod dataset;
 mod explore;
 mod funding;
+mod independent;
 mod layers;
 mod notebook;
 mod oracles;
