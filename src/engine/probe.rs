@@ -4,16 +4,16 @@
 //! throwaway overlay until they succeed, so that every account and slot they read is read
 //! through the recording database and lands in the recorded pre-state.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, B256, U256};
 use rayon::prelude::*;
 use revm::database_interface::DBErrorMarker;
 use revm::DatabaseRef;
 
 use crate::data::records::BlockRecord;
-use crate::engine::referee::Referee;
+use crate::engine::opportunities::OpportunityTracker;
 use crate::engine::replay::ReplayHooks;
 use crate::engine::whatif::{what_if_liquidations, what_if_liquidator, WhatIfAt};
 use crate::error::{Error, Result};
@@ -21,15 +21,17 @@ use crate::evm::executor::Evm;
 use crate::evm::replayed::ReplayedTx;
 use crate::math::aave::is_liquidatable;
 use crate::protocol::market::LiquidationRequest;
-use crate::protocol::{Position, PositionBook};
+use crate::protocol::{MarketState, Position, PositionBook};
 
 /// Priority fee per gas of the probes, wei (what a what-if reads does not depend on it; a
 /// non-zero tip pays the block's beneficiary, as the strategies' tips do).
 const PROBE_TIP_WEI: u128 = 1_000_000_000;
 
-/// Replay hooks of a recording: the opportunity tracker (as `liqsim run` keeps it) under the
-/// protocol referee (so the recording also holds what `liqsim check-window` reads), and, when
-/// `enabled`, the probes at each of the strategy runner's hook points (the top of every block,
+/// Replay hooks of a recording: the opportunity tracker (as `liqsim run` keeps it); the protocol's
+/// own health view (`MarketState::protocol_health`) of every borrower when it is first tracked and
+/// after each transaction whose logs name it, so that the recording also holds what `liqsim
+/// check-window` reads (e.g. stable-debt balances the book does not need) at a fraction of the
+/// cost of refereeing every borrower at every point; and, when `enabled`, the probes at each of the strategy runner's hook points (the top of every block,
 /// after every price update).
 ///
 /// A probe that succeeded (every call of it) read the liquidation's whole path; it is not run again
@@ -39,8 +41,8 @@ const PROBE_TIP_WEI: u128 = 1_000_000_000;
 /// hook point. What this misses (a what-if taking another branch later) is never read as zero:
 /// the run stops on it by name, or fetches it with `--rpc`.
 pub struct Prober {
-    /// The tracker (book and ledger, as the strategy runner keeps it) under the referee.
-    pub referee: Referee,
+    /// The tracker (book and ledger), as the strategy runner keeps it.
+    pub tracker: OpportunityTracker,
     /// False: only the tracker (a recording holds what the replay alone reads).
     pub enabled: bool,
     /// Hook points at which something was probed.
@@ -49,6 +51,8 @@ pub struct Prober {
     pub what_ifs: u64,
     /// Probes that succeeded, by (borrower, collateral, debt, calls), with the position's shape.
     succeeded: HashMap<ProbeKey, Vec<u8>>,
+    /// Borrowers whose protocol view was read at least once.
+    viewed: BTreeSet<Address>,
 }
 
 /// A probe: borrower, collateral, debt, number of calls.
@@ -63,15 +67,37 @@ struct Plan {
 }
 
 impl Prober {
-    /// Probes around `referee`'s tracker (or, when not `enabled`, only the refereed tracker).
-    pub fn new(referee: Referee, enabled: bool) -> Self {
+    /// Probes around `tracker` (or, when not `enabled`, only the tracker and the views).
+    pub fn new(tracker: OpportunityTracker, enabled: bool) -> Self {
         Self {
-            referee,
+            tracker,
+            viewed: BTreeSet::new(),
             enabled,
             hook_points: 0,
             what_ifs: 0,
             succeeded: HashMap::new(),
         }
+    }
+
+    /// Executes the protocol's health view of every tracked borrower named in `words` (topics and
+    /// data words of a transaction's logs) or never viewed yet.
+    fn view<DB>(&mut self, evm: &mut Evm<DB>, words: &BTreeSet<B256>) -> Result<()>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let users: Vec<Address> = self
+            .tracker
+            .book
+            .users()
+            .into_iter()
+            .filter(|u| !self.viewed.contains(u) || words.contains(&u.into_word()))
+            .collect();
+        for user in users {
+            self.tracker.market.protocol_health(evm, user)?;
+            self.viewed.insert(user);
+        }
+        Ok(())
     }
 
     /// Runs every probe of this hook point on overlays of `evm`'s state.
@@ -93,7 +119,7 @@ impl Prober {
             state: evm.db(),
             block: evm.block(),
             chain_id: evm.chain_id(),
-            market: &self.referee.tracker.market,
+            market: &self.tracker.market,
         };
         let liquidator = what_if_liquidator();
         let results: Vec<Result<bool>> = plans
@@ -132,8 +158,8 @@ impl Prober {
     /// succeeded on a position of the same shape.
     fn plans(&self) -> Result<Vec<Plan>> {
         let mut plans = Vec::new();
-        let book = &self.referee.tracker.book;
-        for o in self.referee.tracker.ledger.open() {
+        let book = &self.tracker.book;
+        for o in self.tracker.ledger.open() {
             let Some(position) = book.position(&o.user)? else {
                 continue;
             };
@@ -200,7 +226,8 @@ where
     DB::Error: DBErrorMarker + std::fmt::Display,
 {
     fn on_block_start(&mut self, evm: &mut Evm<DB>, block: &BlockRecord) -> Result<()> {
-        self.referee.on_block_start(evm, block)?;
+        ReplayHooks::<DB>::on_block_start(&mut self.tracker, evm, block)?;
+        self.view(evm, &BTreeSet::new())?;
         self.probe(evm)
     }
 
@@ -210,11 +237,20 @@ where
         block: &BlockRecord,
         tx: &ReplayedTx<'_>,
     ) -> Result<()> {
-        self.referee.on_transaction(evm, block, tx)
+        self.tracker.on_transaction(evm, block, tx)?;
+        if !tx.outcome.success {
+            return Ok(());
+        }
+        let mut words = BTreeSet::new();
+        for log in &tx.outcome.logs {
+            words.extend(log.topics().iter().copied());
+            words.extend(log.data.data.chunks_exact(32).map(B256::from_slice));
+        }
+        self.view(evm, &words)
     }
 
     fn moves_prices(&self, tx: &ReplayedTx<'_>) -> bool {
-        ReplayHooks::<DB>::moves_prices(&self.referee, tx)
+        ReplayHooks::<DB>::moves_prices(&self.tracker, tx)
     }
 
     fn on_price_update(
@@ -223,11 +259,11 @@ where
         block: &BlockRecord,
         tx: &ReplayedTx<'_>,
     ) -> Result<()> {
-        self.referee.on_price_update(evm, block, tx)?;
+        self.tracker.on_price_update(evm, block, tx)?;
         self.probe(evm)
     }
 
     fn on_block_end(&mut self, evm: &mut Evm<DB>, block: &BlockRecord) -> Result<()> {
-        self.referee.on_block_end(evm, block)
+        self.tracker.on_block_end(evm, block)
     }
 }

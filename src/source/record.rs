@@ -1,8 +1,8 @@
 //! `liqsim record`: turns a block range of a node into a dataset. Headers, transactions and
 //! receipts come from the node; the pre-state is exactly what replaying the window (with the
-//! opportunity tracker, as `liqsim run` does, under the protocol referee, as `liqsim check-window`
-//! does) and probing its what-if liquidations ([`crate::engine::probe`]) read, at the block before
-//! the window.
+//! opportunity tracker, as `liqsim run` does), the protocol's health view of each borrower (as
+//! `liqsim check-window` reads it) and probing its what-if liquidations ([`crate::engine::probe`])
+//! read, at the block before the window.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,7 +18,6 @@ use crate::data::records::{
 };
 use crate::engine::opportunities::OpportunityTracker;
 use crate::engine::probe::Prober;
-use crate::engine::referee::Referee;
 use crate::engine::replay::{replay, Fidelity};
 use crate::error::{Error, Result};
 use crate::evm::executor::Evm;
@@ -166,23 +165,15 @@ pub fn record_window(source: Arc<RpcSource>, options: &RecordOptions) -> Result<
     if let Some(first) = window.blocks.first() {
         evm.set_block(block_env(first));
     }
-    // Replayed under the referee (the tracker plus the protocol's own health view for every
-    // tracked borrower at each of its points), so the dataset also holds the state that
-    // `liqsim check-window` reads, not only what the book and the ledger read; and probing.
+    // The tracker, the protocol's own health view of each borrower when first tracked and after
+    // every transaction naming it (so the dataset also holds what `liqsim check-window` reads),
+    // and the probes of what-if liquidations (what `liqsim run` reads).
     let mut prober = None;
     let replayed = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)
         .and_then(|tracker| {
-            let hooks = prober.insert(Prober::new(Referee::new(tracker), options.probe));
+            let hooks = prober.insert(Prober::new(tracker, options.probe));
             replay(&mut evm, &window, false, hooks, None)
         });
-    let mismatches = prober.as_ref().map_or(&[][..], |p| &p.referee.mismatches[..]);
-    if let Some(first) = mismatches.first() {
-        tracing::warn!(
-            mismatches = mismatches.len(),
-            %first,
-            "the book disagrees with the protocol's views on this window (see `liqsim check-window`)"
-        );
-    }
     let (probe_hook_points, probe_what_ifs) = prober
         .map(|p| (p.hook_points, p.what_ifs))
         .unwrap_or_default();

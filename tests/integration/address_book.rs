@@ -101,6 +101,7 @@ fn address_book_chain_id_is_held_against_the_node() {
         genesis_timestamp: 1_700_000_000,
         gas_limit: 30_000_000,
         base_fee: 1_000_000_000,
+        accounts: 1,
     })
     .unwrap();
     let out_dir = std::env::temp_dir().join(format!("liqsim-book-{}", std::process::id()));
