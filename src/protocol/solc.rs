@@ -163,9 +163,9 @@ struct RawContract {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct RawEvm {
     bytecode: RawBytecode,
-    #[serde(rename = "deployedBytecode")]
     deployed_bytecode: RawBytecode,
 }
 
