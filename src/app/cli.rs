@@ -751,7 +751,7 @@ fn inspect(args: &InspectArgs) -> Result<()> {
         i.prestate.0, i.prestate.1, i.prestate.2
     );
     println!(
-        "  borrowers at start {}, active users in the window {}, oracle updates {}",
+        "  borrowers at start {}, active users in the window {}, price-moving transactions {}",
         i.borrowers_at_start, i.active_users, i.price_updates
     );
     for (who, n) in &i.liquidations {

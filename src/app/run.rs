@@ -358,7 +358,10 @@ pub struct Inspection {
     pub transactions: u64,
     /// Failed transactions.
     pub failed: u64,
-    /// Oracle price updates.
+    /// Price-moving transactions: those emitting a feed's `AnswerUpdated` or a log of the
+    /// protocol's oracle, those sent to an oracle that emits none, and, on a devnet window, every
+    /// transaction of the oracle keeper (whatever the mechanism: a proxy's aggregator, a source
+    /// swap, a fallback or push oracle, an adapter's rate).
     pub price_updates: u64,
     /// Borrowers at the window's start.
     pub borrowers_at_start: usize,
@@ -375,6 +378,12 @@ pub struct Inspection {
 /// Reads (and hash-checks) a dataset and counts what it holds.
 pub fn inspect(dir: &Path) -> Result<(Manifest, Inspection)> {
     let window = read_dataset(dir)?;
+    let inspection = inspect_window(&window)?;
+    Ok((window.manifest, inspection))
+}
+
+/// Counts what `window` holds.
+pub fn inspect_window(window: &Window) -> Result<Inspection> {
     let details = WindowDetails::from_manifest(&window.manifest).ok();
     let names: BTreeMap<Address, String> = details
         .as_ref()
@@ -404,7 +413,7 @@ pub fn inspect(dir: &Path) -> Result<(Manifest, Inspection)> {
             continue;
         };
         if *topic0 == SettablePriceFeed::AnswerUpdated::SIGNATURE_HASH {
-            i.price_updates += 1;
+            oracle_txs.insert((log.block, log.tx_index));
         }
         let Some(d) = &details else {
             continue;
@@ -426,17 +435,24 @@ pub fn inspect(dir: &Path) -> Result<(Manifest, Inspection)> {
             users.extend(d.market.log_users(log.address, &log.topics));
         }
     }
-    if let Some((oracle, true)) = oracle {
-        // An oracle that emits no event: count the transactions sent to it.
+    // An oracle that emits no event: the transactions sent to it. A devnet window: every
+    // transaction of the oracle keeper moves a price, whatever the oracle mechanism.
+    let silent_oracle = oracle.and_then(|(a, silent)| silent.then_some(a));
+    let keeper = details
+        .as_ref()
+        .filter(|_| window.manifest.provenance.kind == "devnet")
+        .map(|d| crate::evm::keys::actor(d.market.kind().oracle_keeper()));
+    if silent_oracle.is_some() || keeper.is_some() {
         for t in &window.transactions {
-            if crate::evm::tx::SignedTx::decode(&t.raw)?.to() == Some(oracle) {
+            let tx = crate::evm::tx::SignedTx::decode(&t.raw)?;
+            if (silent_oracle.is_some() && tx.to() == silent_oracle) || Some(tx.sender) == keeper {
                 oracle_txs.insert((t.block, t.index));
             }
         }
     }
-    i.price_updates += oracle_txs.len() as u64;
+    i.price_updates = oracle_txs.len() as u64;
     i.active_users = users.len();
-    Ok((window.manifest, i))
+    Ok(i)
 }
 
 /// Replays `window` once, evaluating every strategy instance at every hook point.

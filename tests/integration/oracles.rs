@@ -381,6 +381,11 @@ fn oracle_mechanism_push_oracle_emits_no_chainlink_event() {
         );
     }
     refereed(&w, &market);
+    // `liqsim inspect` counts the push oracle's updates too (one transaction each), not 0.
+    let update_txs: std::collections::BTreeSet<(u64, u32)> =
+        updates.iter().map(|l| (l.block, l.tx_index)).collect();
+    let inspected = liqsim::app::run::inspect_window(&w).unwrap();
+    assert_eq!(inspected.price_updates, update_txs.len() as u64);
 
     // The check can fail: a book that waits for AnswerUpdated never sees these moves, and the
     // referee says so.
