@@ -26,7 +26,7 @@ use crate::evm::tx::{sign_call, CallRequest, SignedTx};
 use crate::math::fixed::WAD;
 use crate::protocol::artifacts::ArtifactStore;
 use crate::protocol::devnet::{DevnetMarket, DevnetState};
-use crate::protocol::market::{best_liquidation, BookUpdates, LiquidationRequest};
+use crate::protocol::market::{best_liquidation, BookUpdates, Call, LiquidationRequest};
 use crate::protocol::window::WindowDetails;
 use crate::protocol::{AnyBook, AnyMarket, LendingMarket, MarketState, PositionBook};
 use crate::scenario::LoadedScenario;
@@ -506,24 +506,27 @@ impl<'a> WindowRun<'a> {
             .market
             .scheduled_oracle_calls(offset)?
             .into_iter()
-            .map(|call| {
-                (
-                    u128::MAX,
-                    Intent {
-                        signer: self.keeper.clone(),
-                        request: CallRequest {
-                            to: call.to,
-                            input: call.input,
-                            gas_limit: self.market.price_call_gas().unwrap_or(ORACLE_GAS),
-                            max_fee_per_gas: (header.base_fee as u128 * 2)
-                                .saturating_add(DEFAULT_PRIORITY_FEE),
-                            max_priority_fee_per_gas: DEFAULT_PRIORITY_FEE,
-                        },
-                        oracle: true,
-                    },
-                )
-            })
+            .map(|call| self.keeper_intent(header, call))
             .collect())
+    }
+
+    /// The oracle keeper's transaction making `call` in the block of `header` (ordered first).
+    fn keeper_intent(&self, header: &BlockRecord, call: Call) -> (u128, Intent) {
+        (
+            u128::MAX,
+            Intent {
+                signer: self.keeper.clone(),
+                request: CallRequest {
+                    to: call.to,
+                    input: call.input,
+                    gas_limit: self.market.price_call_gas().unwrap_or(ORACLE_GAS),
+                    max_fee_per_gas: (header.base_fee as u128 * 2)
+                        .saturating_add(DEFAULT_PRIORITY_FEE),
+                    max_priority_fee_per_gas: DEFAULT_PRIORITY_FEE,
+                },
+                oracle: true,
+            },
+        )
     }
 
     /// Oracle updates (Chainlink-style deviation or heartbeat) due at `header`.
@@ -557,21 +560,7 @@ impl<'a> WindowRun<'a> {
                 && (moved_bps >= U256::from(loaded.scenario.prices.deviation_bps) || stale)
             {
                 for call in self.market.price_calls(i, &targets)? {
-                    intents.push((
-                        u128::MAX,
-                        Intent {
-                            signer: self.keeper.clone(),
-                            request: CallRequest {
-                                to: call.to,
-                                input: call.input,
-                                gas_limit: self.market.price_call_gas().unwrap_or(ORACLE_GAS),
-                                max_fee_per_gas: (header.base_fee as u128 * 2)
-                                    .saturating_add(DEFAULT_PRIORITY_FEE),
-                                max_priority_fee_per_gas: DEFAULT_PRIORITY_FEE,
-                            },
-                            oracle: true,
-                        },
-                    ));
+                    intents.push(self.keeper_intent(header, call));
                 }
                 self.feed_price[i] = target;
                 self.feed_time[i] = timestamp;

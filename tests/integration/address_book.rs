@@ -4,18 +4,12 @@
 
 use std::process::Command;
 
+use crate::common::npm_available;
 use alloy_primitives::{address, Address};
 use liqsim::app::anvil::{Anvil, AnvilOptions};
 use liqsim::source::address_book::{
     address_book_dir, market_names, resolve, resolve_aave_v3, solidity_constant, BookVersion,
 };
-
-fn npm_available() -> bool {
-    Command::new("npm")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 #[test]
 fn address_book_resolves_aave_v3_ethereum() {

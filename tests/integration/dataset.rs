@@ -1,6 +1,6 @@
 //! Devnet windows, datasets on disk, replay fidelity, the opportunity ledger and what-if runs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use alloy_primitives::U256;
@@ -22,7 +22,7 @@ use liqsim::source::devnet::{build_window, BuiltWindow};
 use liqsim::Error;
 use revm::database::EmptyDB;
 
-use crate::common::aave_v3_artifacts;
+use crate::common::{aave_v3_artifacts, temp_dir};
 
 fn small_scenario() -> LoadedScenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-crash.toml");
@@ -34,16 +34,10 @@ fn built() -> &'static BuiltWindow {
     BUILT.get_or_init(|| build_window(&small_scenario(), aave_v3_artifacts(), None).unwrap())
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("liqsim-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
 #[test]
 fn building_twice_gives_byte_identical_files() {
     let again = build_window(&small_scenario(), aave_v3_artifacts(), None).unwrap();
-    let (a, b) = (temp_dir("build-a"), temp_dir("build-b"));
+    let (a, b) = (temp_dir("test", "build-a"), temp_dir("test", "build-b"));
     let ma = write_dataset(&a, &built().window).unwrap();
     let mb = write_dataset(&b, &again.window).unwrap();
     assert_eq!(ma.files, mb.files);
@@ -70,7 +64,7 @@ fn window_has_crash_history_and_replays_with_every_receipt_matched() {
         built.competitor_liquidations > 0,
         "competitors liquidated nothing"
     );
-    let dir = temp_dir("replay");
+    let dir = temp_dir("test", "replay");
     write_dataset(&dir, w).unwrap();
     let window = read_dataset(&dir).unwrap();
     assert_eq!(&window, w);
@@ -99,7 +93,7 @@ fn window_has_crash_history_and_replays_with_every_receipt_matched() {
 
 #[test]
 fn a_flipped_byte_is_named() {
-    let dir = temp_dir("corrupt");
+    let dir = temp_dir("test", "corrupt");
     write_dataset(&dir, &built().window).unwrap();
     let file = dir.join("receipts.parquet");
     let mut bytes = std::fs::read(&file).unwrap();
@@ -284,7 +278,7 @@ fn what_if_runs_at_hook_points_without_touching_history() {
 
 #[test]
 fn inspect_counts_the_window() {
-    let dir = temp_dir("inspect");
+    let dir = temp_dir("test", "inspect");
     write_dataset(&dir, &built().window).unwrap();
     let (manifest, i) = liqsim::app::run::inspect(&dir).unwrap();
     assert_eq!(manifest.name, "small-crash");

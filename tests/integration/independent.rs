@@ -10,7 +10,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use alloy_primitives::{Address, Bytes, B256, I256, U256};
@@ -21,7 +21,7 @@ use liqsim::protocol::artifacts::ArtifactStore;
 use liqsim::protocol::ProtocolKind;
 use serde_json::{json, Value};
 
-use crate::common::artifacts;
+use crate::common::{artifacts, temp_dir};
 
 sol! {
     interface Provider {
@@ -100,13 +100,6 @@ const ONE: U256 = U256::from_limbs([1_000_000_000_000_000_000, 0, 0, 0]);
 
 fn q(v: impl std::fmt::LowerHex) -> String {
     format!("0x{v:x}")
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("liqsim-independent-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }
 
 /// anvil over JSON-RPC: sends transactions from its unlocked dev accounts (nonces kept here) and
@@ -1034,8 +1027,7 @@ fn parquet_rows(path: &Path) -> Vec<Row> {
 
 #[test]
 fn independent_anvil_chain_ledger_equals_the_truth() {
-    let npm = std::process::Command::new("npm").arg("--version").output();
-    if !npm.is_ok_and(|o| o.status.success()) {
+    if !crate::common::npm_available() {
         eprintln!("SKIPPED: npm is not installed; this test fetches anvil and Aave with npm");
         return;
     }
@@ -1089,8 +1081,8 @@ fn independent_anvil_chain_ledger_equals_the_truth() {
     );
 
     // `liqsim record` over RPC, with the users of the Pool's events from block 1
-    let cache = temp_dir("cache");
-    let dataset = temp_dir("recorded");
+    let cache = temp_dir("independent", "cache");
+    let dataset = temp_dir("independent", "recorded");
     let stdout = run_cli(
         &[
             "record".as_ref(),
@@ -1156,7 +1148,7 @@ fn independent_anvil_chain_ledger_equals_the_truth() {
     eprintln!("{}", referee.trim());
 
     // `liqsim run` on a scenario naming the node: opportunities.parquet
-    let root = temp_dir("run");
+    let root = temp_dir("independent", "run");
     std::fs::create_dir_all(&root).unwrap();
     let scenario = root.join("independent.toml");
     std::fs::write(

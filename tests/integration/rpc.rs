@@ -3,7 +3,7 @@
 
 use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,38 +16,12 @@ use liqsim::data::records::Window;
 use liqsim::node::rpc::{RetryPolicy, RpcSource};
 use liqsim::protocol::aave_v3::discovery::{discover_market, lookback_events, users_in_logs};
 use liqsim::protocol::window::WindowDetails;
-use liqsim::scenario::LoadedScenario;
-use liqsim::source::devnet::build_window;
 use liqsim::source::discovery::DiscoveryOptions;
 use liqsim::source::record::{record_window, RecordOptions, RecordReport};
 use liqsim::Error;
 use serde_json::{json, Value};
 
-use crate::common::{aave_v3_artifacts, default_market};
-
-fn npm_available() -> bool {
-    std::process::Command::new("npm")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("liqsim-rpc-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-/// The small window, renumbered to start at block 2 (anvil starts at genesis 0; block 1 holds
-/// the loaded pre-state).
-fn small_window() -> Window {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-crash.toml");
-    let mut loaded = LoadedScenario::from_file(&path).unwrap();
-    loaded.scenario.window.first_block = 2;
-    build_window(&loaded, aave_v3_artifacts(), None)
-        .unwrap()
-        .window
-}
+use crate::common::{default_market, npm_available, small_window_from_block_2, temp_dir};
 
 fn options(w: &Window) -> RecordOptions {
     RecordOptions {
@@ -237,13 +211,13 @@ fn anvil_record_cache_and_faults() {
         return;
     }
     let t0 = Instant::now();
-    let generated = small_window();
+    let (_, generated) = small_window_from_block_2();
     let anvil = Anvil::spawn(&options_for(&generated).unwrap()).unwrap();
     feed_window(&anvil.url(), &generated).unwrap();
     eprintln!("anvil fed in {:.1} s", t0.elapsed().as_secs_f64());
 
     // (a) record from anvil, then an offline replay: same history, same opportunities.
-    let cache = temp_dir("cache");
+    let cache = temp_dir("rpc", "cache");
     let t1 = Instant::now();
     let first_run = record(&anvil.url(), &cache, &generated, RetryPolicy::default()).unwrap();
     let first_seconds = t1.elapsed().as_secs_f64();
@@ -254,7 +228,7 @@ fn anvil_record_cache_and_faults() {
         first_run.fidelity.first_divergence
     );
     assert_same_history(&first_run.window, &generated);
-    let dir = temp_dir("recorded");
+    let dir = temp_dir("rpc", "recorded");
     write_dataset(&dir, &first_run.window).unwrap();
     let offline = read_dataset(&dir).unwrap();
     let t_offline = Instant::now();
@@ -286,9 +260,9 @@ fn anvil_record_cache_and_faults() {
     other_node_same_chain_id(&anvil, &cache, &generated, &first_run);
 
     // the same through the command line (ETH_RPC_URL from the environment), served from the cache
-    let market = temp_dir("generated");
+    let market = temp_dir("rpc", "generated");
     write_dataset(&market, &generated).unwrap();
-    let out = temp_dir("cli-recorded");
+    let out = temp_dir("rpc", "cli-recorded");
     let cli = std::process::Command::new(env!("CARGO_BIN_EXE_liqsim"))
         .env("ETH_RPC_URL", anvil.url())
         .env("LIQSIM_CACHE_DIR", &cache)
@@ -359,7 +333,7 @@ fn anvil_record_cache_and_faults() {
     let proxied = format!("http://127.0.0.1:{}", proxy.port);
     let faulty = record(
         &proxied,
-        &temp_dir("cache-faults"),
+        &temp_dir("rpc", "cache-faults"),
         &generated,
         fast_policy(),
     )
@@ -385,7 +359,7 @@ fn anvil_record_cache_and_faults() {
     );
     let mut policy = fast_policy();
     policy.max_retries = 2;
-    let err = match RpcSource::open(&secret_url, &temp_dir("cache-500"), None, policy) {
+    let err = match RpcSource::open(&secret_url, &temp_dir("rpc", "cache-500"), None, policy) {
         Err(e) => e,
         Ok(_) => panic!("a node answering 500 was accepted"),
     };
@@ -403,7 +377,7 @@ fn anvil_record_cache_and_faults() {
     proxy.mode.store(NOT_ARCHIVE, Ordering::SeqCst);
     let err = match record(
         &proxied,
-        &temp_dir("cache-archive"),
+        &temp_dir("rpc", "cache-archive"),
         &generated,
         fast_policy(),
     ) {
@@ -427,7 +401,7 @@ fn recorded_window_missing_state_is_an_error(recorded: &Window) {
         .position(|s| s.address == pool && !s.value.is_zero())
         .expect("the recording read the Pool's storage");
     let removed = broken.storage.remove(at);
-    let dir = temp_dir("missing-slot");
+    let dir = temp_dir("rpc", "missing-slot");
     write_dataset(&dir, &broken).unwrap();
     let broken = read_dataset(&dir).unwrap();
     for err in [
@@ -495,7 +469,7 @@ fn other_node_same_chain_id(a: &Anvil, cache: &Path, generated: &Window, first: 
 
     let fresh = record(
         &b.url(),
-        &temp_dir("cache-b"),
+        &temp_dir("rpc", "cache-b"),
         &other,
         RetryPolicy::default(),
     )
@@ -550,7 +524,7 @@ fn run_cli(args: &[&std::ffi::OsStr], envs: &[(&str, &str)]) -> (String, String)
 
 fn run_through_rpc_matches_dataset(anvil: &Anvil, cache: &Path, generated: &Window) {
     let t = Instant::now();
-    let root = temp_dir("run-rpc");
+    let root = temp_dir("rpc", "run-rpc");
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-crash.toml");
     // the devnet side: the generated window is the scenario's dataset (same scenario hash)
     write_dataset(&root.join("devnet/small-crash"), generated).unwrap();

@@ -16,44 +16,20 @@ use liqsim::data::dataset::{read_dataset, write_dataset};
 use liqsim::data::records::Window;
 use liqsim::node::rpc::{RetryPolicy, RpcSource};
 use liqsim::protocol::window::WindowDetails;
-use liqsim::scenario::{AnyScenario, LoadedScenario};
-use liqsim::source::devnet::build_window;
+use liqsim::scenario::AnyScenario;
 use liqsim::source::discovery::DiscoveryOptions;
 use liqsim::source::record::{record_window, RecordOptions, RecordReport};
 use liqsim::Error;
 
-use crate::common::aave_v3_artifacts;
-
-fn npm_available() -> bool {
-    std::process::Command::new("npm")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("liqsim-strict-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
+use crate::common::{npm_available, small_window_from_block_2, temp_dir};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-crash.toml")
 }
 
-/// The small window, starting at block 2 (anvil's genesis is 0, block 1 holds the pre-state).
-fn small_window() -> (LoadedScenario, Window) {
-    let mut loaded = LoadedScenario::from_file(&fixture()).unwrap();
-    loaded.scenario.window.first_block = 2;
-    let window = build_window(&loaded, aave_v3_artifacts(), None)
-        .unwrap()
-        .window;
-    (loaded, window)
-}
-
 /// Records `w` from `url` through a fresh cache, probing or not.
 fn record(url: &str, w: &Window, probe: bool) -> RecordReport {
-    let cache = temp_dir(if probe { "cache-probed" } else { "cache-plain" });
+    let cache = temp_dir("strict", if probe { "cache-probed" } else { "cache-plain" });
     let source = Arc::new(RpcSource::open(url, &cache, None, RetryPolicy::default()).unwrap());
     let options = RecordOptions {
         max_blocks: liqsim::source::record::DEFAULT_MAX_BLOCKS,
@@ -67,7 +43,7 @@ fn record(url: &str, w: &Window, probe: bool) -> RecordReport {
     };
     let report = record_window(source, &options).unwrap();
     // written and read back, as `liqsim run` reads a dataset
-    let dir = temp_dir(if probe { "probed" } else { "plain" });
+    let dir = temp_dir("strict", if probe { "probed" } else { "plain" });
     write_dataset(&dir, &report.window).unwrap();
     RecordReport {
         window: read_dataset(&dir).unwrap(),
@@ -112,7 +88,7 @@ fn strict_whatifs_on_recorded_windows() {
         return;
     }
     let t0 = Instant::now();
-    let (loaded, generated) = small_window();
+    let (loaded, generated) = small_window_from_block_2();
     let anvil = Anvil::spawn(&options_for(&generated).unwrap()).unwrap();
     feed_window(&anvil.url(), &generated).unwrap();
     let probed = record(&anvil.url(), &generated, true);
@@ -190,7 +166,7 @@ fn strict_whatifs_on_recorded_windows() {
     }
 
     // (c) the same recording with a node to fetch what it lacks: the same run again
-    let cache = temp_dir("cache-lazy");
+    let cache = temp_dir("strict", "cache-lazy");
     let lazy = lazy_state(&plain.window, &anvil.url(), &cache).unwrap();
     let on_lazy = run_strategies_lazy(
         &plain.window,
@@ -228,7 +204,7 @@ fn cli_fails_naming_the_slot_then_fetches_it(
     probed: &Window,
     generated: &Window,
 ) {
-    let root = temp_dir("cli");
+    let root = temp_dir("strict", "cli");
     let details = WindowDetails::from_manifest(&generated.manifest).unwrap();
     let users: Vec<String> = details
         .users_at_start
