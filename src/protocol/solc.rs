@@ -132,6 +132,99 @@ pub fn compile_sources(sources: &[(&str, &str)]) -> Result<Compiled> {
     compile_standard_json(&standard_input(sources))
 }
 
+/// Compiles `sources` (path, text) together with every file they import, read from the folders
+/// of `libraries` (an import prefix such as `@openzeppelin/contracts/`, and the unpacked package
+/// folder it names). Relative imports resolve against the importing file's source unit name, as
+/// solc resolves them. An import no library provides is an [`Error::Compile`] naming it and its
+/// importer.
+pub fn compile_with_imports(
+    sources: &[(&str, &str)],
+    libraries: &[(&str, PathBuf)],
+) -> Result<Compiled> {
+    let mut all: BTreeMap<String, String> = sources
+        .iter()
+        .map(|(path, text)| (path.to_string(), text.to_string()))
+        .collect();
+    let mut pending: Vec<(String, String)> = sources
+        .iter()
+        .flat_map(|(path, text)| {
+            imports(text)
+                .into_iter()
+                .map(|i| (resolve_import(path, &i), path.to_string()))
+        })
+        .collect();
+    while let Some((name, importer)) = pending.pop() {
+        if all.contains_key(&name) {
+            continue;
+        }
+        let (prefix, dir) = libraries
+            .iter()
+            .find(|(prefix, _)| name.starts_with(prefix))
+            .ok_or_else(|| Error::Compile {
+                what: importer.clone(),
+                message: format!(
+                    "it imports {name}, which no library provides (known prefixes: {})",
+                    libraries
+                        .iter()
+                        .map(|(p, _)| *p)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })?;
+        let file = dir.join(&name[prefix.len()..]);
+        let text = fs::read_to_string(&file).map_err(|e| Error::Compile {
+            what: importer.clone(),
+            message: format!("it imports {name}, read from {}: {e}", file.display()),
+        })?;
+        pending.extend(
+            imports(&text)
+                .into_iter()
+                .map(|i| (resolve_import(&name, &i), name.clone())),
+        );
+        all.insert(name, text);
+    }
+    let listed: Vec<(&str, &str)> = all
+        .iter()
+        .map(|(path, text)| (path.as_str(), text.as_str()))
+        .collect();
+    compile_sources(&listed)
+}
+
+/// The paths a Solidity source imports (`import "p";`, `import {A} from "p";`, `import * as X
+/// from "p";`), in order.
+fn imports(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim_start)
+        .filter(|line| line.starts_with("import ") || line.starts_with("import{"))
+        .filter_map(|line| {
+            let quote = line.find(['"', '\''])?;
+            let q = line[quote..].chars().next()?;
+            let rest = &line[quote + 1..];
+            rest.find(q).map(|end| rest[..end].to_string())
+        })
+        .collect()
+}
+
+/// The source unit name of `import` in the file named `importer`: relative paths (`./`, `../`)
+/// joined to the importer's folder and normalised, others as written.
+fn resolve_import(importer: &str, import: &str) -> String {
+    if !(import.starts_with("./") || import.starts_with("../")) {
+        return import.to_string();
+    }
+    let mut parts: Vec<&str> = importer.split('/').collect();
+    parts.pop();
+    for segment in import.split('/') {
+        match segment {
+            "." | "" => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    parts.join("/")
+}
+
 #[derive(Deserialize)]
 struct DriverOutput {
     version: String,
@@ -336,4 +429,48 @@ fn parse_output(raw: &str, path: &Path) -> Result<Compiled> {
         version: out.version,
         contracts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imports_are_read_and_resolved_as_solc_resolves_them() {
+        let text = "pragma solidity ^0.8.0;\nimport \"./IERC20.sol\";\n  import {Initializable} from '../../proxy/utils/Initializable.sol';\nimport \"@x/y/Z.sol\";\n// import \"no.sol\";\n";
+        assert_eq!(
+            imports(text),
+            vec![
+                "./IERC20.sol",
+                "../../proxy/utils/Initializable.sol",
+                "@x/y/Z.sol"
+            ]
+        );
+        let importer = "@openzeppelin/contracts-upgradeable/token/ERC20/ERC20Upgradeable.sol";
+        assert_eq!(
+            resolve_import(importer, "../../proxy/utils/Initializable.sol"),
+            "@openzeppelin/contracts-upgradeable/proxy/utils/Initializable.sol"
+        );
+        assert_eq!(
+            resolve_import(importer, "./extensions/IERC20MetadataUpgradeable.sol"),
+            "@openzeppelin/contracts-upgradeable/token/ERC20/extensions/IERC20MetadataUpgradeable.sol"
+        );
+        assert_eq!(resolve_import(importer, "@x/y/Z.sol"), "@x/y/Z.sol");
+    }
+
+    #[test]
+    fn an_import_no_library_provides_is_named() {
+        let err = compile_with_imports(
+            &[(
+                "contracts/A.sol",
+                "import \"@nowhere/B.sol\";\ncontract A {}",
+            )],
+            &[],
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("@nowhere/B.sol"), "{err}");
+        assert!(err.contains("contracts/A.sol"), "{err}");
+    }
 }

@@ -1,9 +1,11 @@
 //! Real token bytecode (no public `mint`), fetched from npm at first use like the protocols'
 //! artifacts (pinned version, sha512 integrity, git-ignored cache): the canonical WETH9, an
 //! OpenZeppelin fixed-supply ERC-20, and the upgradeable OpenZeppelin ERC-20 behind an ERC-1967
-//! proxy. Devnet markets of every protocol (Aave V3, Aave V2, Compound-style) deploy them with
-//! `[market] tokens = "real"` through [`deploy_real_market_token`]; funding then goes by storage
-//! ([`fund_by_storage`], `evm::deal`).
+//! proxy. A token of other decimals than 18 (a USDC's 6, a WBTC's 8) is OpenZeppelin's ERC20
+//! compiled from the package's own source with a `decimals()` override (`contracts/tokens/`,
+//! solc from npm). Devnet markets of every protocol (Aave V3, Aave V2, Compound-style) deploy
+//! them with `[market] tokens = "real"` through [`deploy_real_market_token`]; funding then goes by
+//! storage ([`fund_by_storage`], `evm::deal`).
 
 use std::path::PathBuf;
 
@@ -16,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::evm::executor::Evm;
 use crate::protocol::artifacts::{fetch_npm_package, Artifact, NpmPackage};
+use crate::protocol::solc::{compile_with_imports, Compiled};
 
 /// The canonical WETH9 (solc 0.5.0 build of the mainnet contract).
 pub const CANONICAL_WETH: NpmPackage = NpmPackage {
@@ -57,6 +60,11 @@ sol! {
     interface IFixedSupplyUpgradeable {
         function initialize(string name, string symbol, uint256 initialSupply, address owner) external;
     }
+
+    /// The initializer of liqsim's `FixedSupplyTokenUpgradeable` (`contracts/tokens/`).
+    interface IFixedSupplyDecimalsUpgradeable {
+        function initialize(string name, string symbol, uint8 decimals, uint256 supply, address owner) external;
+    }
 }
 
 /// Which token bytecode a devnet market deploys.
@@ -84,9 +92,12 @@ impl TokenBytecode {
 pub enum RealToken {
     /// The canonical WETH9 (18 decimals; supply by `deposit`).
     Weth9,
-    /// OpenZeppelin `ERC20PresetFixedSupply` (18 decimals, no mint).
+    /// OpenZeppelin `ERC20PresetFixedSupply` (18 decimals, no mint); of other decimals,
+    /// OpenZeppelin's `ERC20` compiled with a `decimals()` override (`FixedSupplyToken`).
     FixedSupply,
-    /// OpenZeppelin `ERC20PresetFixedSupplyUpgradeable` behind an `ERC1967Proxy`.
+    /// OpenZeppelin `ERC20PresetFixedSupplyUpgradeable` behind an `ERC1967Proxy`; of other
+    /// decimals, OpenZeppelin's `ERC20Upgradeable` compiled with a `decimals()` override
+    /// (`FixedSupplyTokenUpgradeable`) behind the same proxy.
     ProxiedFixedSupply,
 }
 
@@ -114,18 +125,29 @@ impl RealToken {
     }
 }
 
-/// Decimals every real token here has (OpenZeppelin's default and WETH9's).
+/// WETH9's decimals (fixed in its code), and those of OpenZeppelin's published presets.
 pub const REAL_TOKEN_DECIMALS: u8 = 18;
 
-/// Checks that asset `index`'s `decimals` can be deployed as `tokens`: any with the mintable
-/// tokens, [`REAL_TOKEN_DECIMALS`] with the real ones; the error names `assets[index].decimals`.
-pub fn check_decimals(tokens: TokenBytecode, index: usize, decimals: u8) -> Result<()> {
-    if tokens == TokenBytecode::Real && decimals != REAL_TOKEN_DECIMALS {
+/// Checks that asset `index` (`symbol`, in a market whose native asset is `native`) can be
+/// deployed as `tokens` with `decimals`: any with the mintable tokens and the OpenZeppelin
+/// ERC-20s, [`REAL_TOKEN_DECIMALS`] for the one that becomes WETH9; the error names
+/// `assets[index].decimals`.
+pub fn check_decimals(
+    tokens: TokenBytecode,
+    index: usize,
+    symbol: &str,
+    native: &str,
+    decimals: u8,
+) -> Result<()> {
+    if tokens == TokenBytecode::Real
+        && RealToken::for_market_asset(index, symbol, native) == RealToken::Weth9
+        && decimals != REAL_TOKEN_DECIMALS
+    {
         return Err(Error::config(
             format!("assets[{index}].decimals"),
             decimals,
             format!(
-                "{REAL_TOKEN_DECIMALS} with tokens = \"real\" (WETH9 and the OpenZeppelin ERC-20s have {REAL_TOKEN_DECIMALS} decimals)"
+                "{REAL_TOKEN_DECIMALS} for {symbol} with tokens = \"real\": it becomes WETH9, whose decimals are {REAL_TOKEN_DECIMALS}"
             ),
         ));
     }
@@ -133,14 +155,15 @@ pub fn check_decimals(tokens: TokenBytecode, index: usize, decimals: u8) -> Resu
 }
 
 /// With [`TokenBytecode::Real`], deploys listed asset `index`'s real token (the one
-/// [`RealToken::for_market_asset`] chooses, named `symbol`, no supply: every holder is funded by
-/// storage) from `from` and returns it; with [`TokenBytecode::Mintable`] deploys nothing and
+/// [`RealToken::for_market_asset`] chooses, named `symbol`, of `decimals`, no supply: every
+/// holder is funded by storage) from `from` and returns it; with [`TokenBytecode::Mintable`] deploys nothing and
 /// returns `None`: the caller deploys its protocol package's own test token.
 pub fn deploy_real_market_token<DB>(
     evm: &mut Evm<DB>,
     tokens: TokenBytecode,
     index: usize,
     symbol: &str,
+    decimals: u8,
     native: &str,
     from: Address,
 ) -> Result<Option<Address>>
@@ -155,6 +178,7 @@ where
             RealToken::for_market_asset(index, symbol, native),
             from,
             symbol,
+            decimals,
             U256::ZERO,
             from,
         )
@@ -186,6 +210,19 @@ where
     crate::evm::deal::deal_add(evm, token, to, amount)
 }
 
+/// A file whose presence means `package` is unpacked with everything liqsim reads from it: the
+/// OpenZeppelin packages' ERC-20 source (compiled for tokens of other decimals than 18), else
+/// the artifacts.
+fn ready_marker(package: &NpmPackage) -> &'static str {
+    if package.name == OPENZEPPELIN_CONTRACTS.name {
+        "token/ERC20/ERC20.sol"
+    } else if package.name == OPENZEPPELIN_UPGRADEABLE.name {
+        "token/ERC20/ERC20Upgradeable.sol"
+    } else {
+        "build/contracts"
+    }
+}
+
 fn package_dir(package: &NpmPackage) -> Result<PathBuf> {
     if let Some(path) = std::env::var_os(package.env_override) {
         return Ok(PathBuf::from(path));
@@ -195,12 +232,45 @@ fn package_dir(package: &NpmPackage) -> Result<PathBuf> {
         &|p: &str| {
             p == "package/package.json"
                 || p.starts_with("package/LICENSE")
+                || (p.ends_with(".sol") && !p.starts_with("package/mocks/"))
                 || WANTED
                     .iter()
                     .any(|n| p == format!("package/build/contracts/{n}.json"))
         },
-        "build/contracts",
+        ready_marker(package),
     )
+}
+
+/// liqsim's two ERC-20s of chosen decimals (`contracts/tokens/`), compiled once per process
+/// (and cached on disk by input) from OpenZeppelin's own sources.
+fn decimals_tokens() -> Result<&'static Compiled> {
+    static COMPILED: std::sync::OnceLock<Compiled> = std::sync::OnceLock::new();
+    if let Some(c) = COMPILED.get() {
+        return Ok(c);
+    }
+    let compiled = compile_with_imports(
+        &[
+            (
+                "contracts/tokens/FixedSupplyToken.sol",
+                include_str!("../../contracts/tokens/FixedSupplyToken.sol"),
+            ),
+            (
+                "contracts/tokens/FixedSupplyTokenUpgradeable.sol",
+                include_str!("../../contracts/tokens/FixedSupplyTokenUpgradeable.sol"),
+            ),
+        ],
+        &[
+            (
+                "@openzeppelin/contracts/",
+                package_dir(&OPENZEPPELIN_CONTRACTS)?,
+            ),
+            (
+                "@openzeppelin/contracts-upgradeable/",
+                package_dir(&OPENZEPPELIN_UPGRADEABLE)?,
+            ),
+        ],
+    )?;
+    Ok(COMPILED.get_or_init(|| compiled))
 }
 
 /// Loads contract `name` from `package`'s `build/contracts/` (fetching the package on first use).
@@ -277,6 +347,21 @@ where
         owner,
     }
     .abi_encode();
+    deploy_erc1967_proxy(evm, from, implementation, init)
+}
+
+/// Deploys an `ERC1967Proxy` (OpenZeppelin's published bytecode) to `implementation`, calling
+/// `init` through it.
+fn deploy_erc1967_proxy<DB>(
+    evm: &mut Evm<DB>,
+    from: Address,
+    implementation: Address,
+    init: Vec<u8>,
+) -> Result<Address>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
     let mut code = token_artifact(&OPENZEPPELIN_CONTRACTS, "ERC1967Proxy")?
         .unlinked_bytecode()?
         .to_vec();
@@ -284,13 +369,13 @@ where
     evm.deploy(from, Bytes::from(code), "ERC1967Proxy")
 }
 
-/// Deploys `kind` named `symbol`, its whole supply (`supply`, ignored by WETH9, whose supply is
-/// its ether) held by `owner`.
-pub fn deploy_real_token<DB>(
+/// Deploys `FixedSupplyToken(name, symbol, decimals, supply, owner)`: OpenZeppelin's `ERC20`
+/// with a `decimals()` override, compiled from the package's source.
+pub fn deploy_fixed_supply_decimals<DB>(
     evm: &mut Evm<DB>,
-    kind: RealToken,
     from: Address,
     symbol: &str,
+    decimals: u8,
     supply: U256,
     owner: Address,
 ) -> Result<Address>
@@ -298,11 +383,90 @@ where
     DB: DatabaseRef,
     DB::Error: DBErrorMarker + std::fmt::Display,
 {
+    let mut code = decimals_tokens()?
+        .contract("FixedSupplyToken")?
+        .bytecode
+        .to_vec();
+    code.extend(
+        (
+            symbol.to_string(),
+            symbol.to_string(),
+            U256::from(decimals),
+            supply,
+            owner,
+        )
+            .abi_encode_params(),
+    );
+    evm.deploy(from, Bytes::from(code), "FixedSupplyToken")
+}
+
+/// Deploys `FixedSupplyTokenUpgradeable` (OpenZeppelin's `ERC20Upgradeable` with a
+/// `decimals()` override, compiled from the package's source) and an `ERC1967Proxy` to it,
+/// initialised through the proxy; returns the proxy.
+pub fn deploy_proxied_fixed_supply_decimals<DB>(
+    evm: &mut Evm<DB>,
+    from: Address,
+    symbol: &str,
+    decimals: u8,
+    supply: U256,
+    owner: Address,
+) -> Result<Address>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    let code = decimals_tokens()?
+        .contract("FixedSupplyTokenUpgradeable")?
+        .bytecode
+        .clone();
+    let implementation = evm.deploy(from, code, "FixedSupplyTokenUpgradeable")?;
+    let init = IFixedSupplyDecimalsUpgradeable::initializeCall {
+        name: symbol.to_string(),
+        symbol: symbol.to_string(),
+        decimals,
+        supply,
+        owner,
+    }
+    .abi_encode();
+    deploy_erc1967_proxy(evm, from, implementation, init)
+}
+
+/// Deploys `kind` named `symbol` with `decimals`, its whole supply (`supply`, ignored by WETH9,
+/// whose supply is its ether) held by `owner`: OpenZeppelin's published presets at 18 decimals,
+/// its ERC-20 source compiled with a `decimals()` override otherwise. WETH9 of other decimals
+/// than 18 is an error naming the symbol.
+pub fn deploy_real_token<DB>(
+    evm: &mut Evm<DB>,
+    kind: RealToken,
+    from: Address,
+    symbol: &str,
+    decimals: u8,
+    supply: U256,
+    owner: Address,
+) -> Result<Address>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    let standard = decimals == REAL_TOKEN_DECIMALS;
     match kind {
-        RealToken::Weth9 => deploy_weth9(evm, from),
-        RealToken::FixedSupply => deploy_fixed_supply(evm, from, symbol, symbol, supply, owner),
-        RealToken::ProxiedFixedSupply => {
+        RealToken::Weth9 if standard => deploy_weth9(evm, from),
+        RealToken::Weth9 => Err(Error::config(
+            format!("{symbol}.decimals"),
+            decimals,
+            format!("{REAL_TOKEN_DECIMALS}: {symbol} is WETH9, whose decimals are {REAL_TOKEN_DECIMALS}"),
+        )),
+        RealToken::FixedSupply if standard => {
+            deploy_fixed_supply(evm, from, symbol, symbol, supply, owner)
+        }
+        RealToken::FixedSupply => {
+            deploy_fixed_supply_decimals(evm, from, symbol, decimals, supply, owner)
+        }
+        RealToken::ProxiedFixedSupply if standard => {
             deploy_proxied_fixed_supply(evm, from, symbol, symbol, supply, owner)
+        }
+        RealToken::ProxiedFixedSupply => {
+            deploy_proxied_fixed_supply_decimals(evm, from, symbol, decimals, supply, owner)
         }
     }
 }

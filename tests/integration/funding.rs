@@ -24,7 +24,9 @@ use liqsim::protocol::aave_v3::market::V3Position;
 use liqsim::protocol::aave_v3::{AaveV3Market, LiquidationRequest};
 use liqsim::protocol::compound::abi::IVToken;
 use liqsim::protocol::tokens::{
-    deploy_fixed_supply, deploy_proxied_fixed_supply, deploy_weth9, TokenBytecode,
+    deploy_fixed_supply, deploy_fixed_supply_decimals, deploy_proxied_fixed_supply,
+    deploy_proxied_fixed_supply_decimals, deploy_real_token, deploy_weth9, RealToken,
+    TokenBytecode,
 };
 use liqsim::protocol::{AnyMarket, LendingMarket, MarketState, Position, ProtocolKind};
 use liqsim::scenario::LoadedScenario;
@@ -40,6 +42,8 @@ sol! {
         function transfer(address to, uint256 amount) external returns (bool);
         function totalSupply() external view returns (uint256);
         function mint(address account, uint256 amount) external;
+        function decimals() external view returns (uint8);
+        function balanceOf(address account) external view returns (uint256);
     }
     /// The mint functions of the protocol packages' test tokens: Aave's `MintableERC20` and
     /// Venus' `MockToken`.
@@ -181,6 +185,107 @@ fn deal_writes_the_proxys_storage_for_an_upgradeable_token() {
         .view(proxy, &IToken::totalSupplyCall {}, "totalSupply")
         .unwrap();
     assert_eq!(supply, e18(1_000), "deal leaves totalSupply as it is");
+}
+
+/// Tokens of a USDC's 6 and a WBTC's 8 decimals: OpenZeppelin's ERC20 (and ERC20Upgradeable
+/// behind OpenZeppelin's ERC1967Proxy) compiled from the npm package's own source with a
+/// `decimals()` override. The token answers its decimals, has no mint, its supply sits with the
+/// owner, and `deal` finds its balance slot (the proxy's storage for the upgradeable one).
+#[test]
+fn tokens_of_six_and_eight_decimals_are_openzeppelin_source_without_mint() {
+    let (mut evm, deployer) = fresh_evm();
+    let wbtc = deploy_fixed_supply_decimals(
+        &mut evm,
+        deployer,
+        "WBTC",
+        8,
+        U256::from(21_000_000u64) * U256::from(100_000_000u64),
+        deployer,
+    )
+    .unwrap();
+    let usdc = deploy_proxied_fixed_supply_decimals(
+        &mut evm,
+        deployer,
+        "USDC",
+        6,
+        U256::from(1_000_000_000_000u64),
+        deployer,
+    )
+    .unwrap();
+    for (token, decimals, supply) in [
+        (wbtc, 8u8, U256::from(2_100_000_000_000_000u64)),
+        (usdc, 6u8, U256::from(1_000_000_000_000u64)),
+    ] {
+        assert_eq!(
+            evm.view(token, &IToken::decimalsCall {}, "decimals")
+                .unwrap(),
+            decimals
+        );
+        assert_eq!(
+            evm.view(token, &IToken::totalSupplyCall {}, "totalSupply")
+                .unwrap(),
+            supply
+        );
+        assert_eq!(
+            evm.view(
+                token,
+                &IToken::balanceOfCall { account: deployer },
+                "balanceOf"
+            )
+            .unwrap(),
+            supply
+        );
+        let minted = evm
+            .send(
+                deployer,
+                TxKind::Call(token),
+                IToken::mintCall {
+                    account: deployer,
+                    amount: U256::from(5u64),
+                }
+                .abi_encode()
+                .into(),
+                U256::ZERO,
+                200_000,
+            )
+            .unwrap();
+        assert!(!minted.success, "no mint on {token}");
+        deal_and_transfer(&mut evm, token);
+    }
+    // The upgradeable token's balances live in the proxy, not the implementation.
+    match find_balance_slot(&evm, usdc, deployer).unwrap() {
+        BalanceSlot::Mapping { storage, .. } => assert_eq!(storage, usdc),
+        other => panic!("expected a mapping in the proxy's storage, found {other:?}"),
+    }
+    // 18 decimals keep OpenZeppelin's published preset; WETH9 cannot take other decimals.
+    let preset = deploy_real_token(
+        &mut evm,
+        RealToken::FixedSupply,
+        deployer,
+        "DAI",
+        18,
+        U256::ZERO,
+        deployer,
+    )
+    .unwrap();
+    let published =
+        deploy_fixed_supply(&mut evm, deployer, "DAI", "DAI", U256::ZERO, deployer).unwrap();
+    assert_eq!(
+        evm.account(preset).unwrap().code_hash,
+        evm.account(published).unwrap().code_hash
+    );
+    let err = deploy_real_token(
+        &mut evm,
+        RealToken::Weth9,
+        deployer,
+        "WETH",
+        6,
+        U256::ZERO,
+        deployer,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("WETH") && err.contains("WETH9"), "{err}");
 }
 
 /// Runtime code `return(sload(0) * 2)` for any call: a balance computed from a share count.

@@ -69,7 +69,8 @@ where
     let mut tokens = Vec::new();
     let native = config.native_symbol();
     for (i, a) in config.assets.iter().enumerate() {
-        let real = deploy_real_market_token(evm, config.tokens, i, &a.symbol, &native, admin)?;
+        let real =
+            deploy_real_market_token(evm, config.tokens, i, &a.symbol, a.decimals, &native, admin)?;
         tokens.push(match real {
             Some(token) => token,
             None => {

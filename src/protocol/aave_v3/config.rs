@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::protocol::oracles::OracleMechanism;
-use crate::protocol::tokens::{TokenBytecode, REAL_TOKEN_DECIMALS};
+use crate::protocol::tokens::{check_decimals, TokenBytecode};
 use crate::units::DecimalText;
 
 /// Interest-rate strategy parameters (`DefaultReserveInterestRateStrategy`), in ray-scaled percent.
@@ -107,7 +107,7 @@ pub struct MarketConfig {
     pub assets: Vec<AssetConfig>,
     /// Token bytecode the devnet deploys: `"mintable"` (default: the package's mintable test
     /// tokens) or `"real"` (WETH9 for `WETH`, OpenZeppelin ERC-20s without mint, one in two behind
-    /// an ERC-1967 proxy; every asset must then have 18 decimals; actors funded by storage).
+    /// an ERC-1967 proxy; any decimals (WETH9's are 18); actors funded by storage).
     #[serde(default, skip_serializing_if = "TokenBytecode::is_mintable")]
     pub tokens: TokenBytecode,
     /// How the devnet's oracle is wired and moved (`protocol::oracles::OracleMechanism`):
@@ -151,15 +151,8 @@ impl MarketConfig {
                     "a symbol not listed before",
                 ));
             }
-            if self.tokens == TokenBytecode::Real && a.decimals != REAL_TOKEN_DECIMALS {
-                return Err(Error::config(
-                    f("decimals"),
-                    a.decimals,
-                    format!(
-                        "{REAL_TOKEN_DECIMALS} with tokens = \"real\" (WETH9 and the OpenZeppelin ERC-20s have {REAL_TOKEN_DECIMALS} decimals)"
-                    ),
-                ));
-            }
+            // Aave V3's devnet makes `WETH` (not the native asset) WETH9.
+            check_decimals(self.tokens, i, &a.symbol, "WETH", a.decimals)?;
             if a.decimals > MAX_DECIMALS {
                 return Err(Error::config(
                     f("decimals"),

@@ -110,6 +110,7 @@ where
                 RealToken::for_asset(i, &asset.symbol),
                 admin,
                 &asset.symbol,
+                asset.decimals,
                 U256::ZERO,
                 admin,
             )?,

@@ -81,7 +81,7 @@ pub struct MarketConfig {
     pub assets: Vec<AssetConfig>,
     /// Token bytecode the devnet deploys: `"mintable"` (default: the package's `MockToken`, with
     /// a public `faucet`) or `"real"` (WETH9 for `WETH` and the native asset, OpenZeppelin ERC-20s
-    /// without mint, one in two behind an ERC-1967 proxy; every asset must then have 18 decimals;
+    /// without mint, one in two behind an ERC-1967 proxy; any decimals (WETH9's are 18);
     /// every actor is funded by storage).
     #[serde(default, skip_serializing_if = "TokenBytecode::is_mintable")]
     pub tokens: TokenBytecode,
@@ -152,7 +152,7 @@ impl MarketConfig {
                     format!("at most {MAX_DECIMALS}"),
                 ));
             }
-            check_decimals(self.tokens, i, a.decimals)?;
+            check_decimals(self.tokens, i, &a.symbol, &self.native_symbol(), a.decimals)?;
             if self.price(i)?.is_zero() {
                 return Err(Error::config(f("price_usd"), &a.price_usd.0, "above 0"));
             }
@@ -382,7 +382,17 @@ mod tests {
             "assets[2].price_usd",
         );
         rejects(|c| c.assets[3].symbol = "ETH".into(), "assets[3].symbol");
-        rejects(|c| c.tokens = TokenBytecode::Real, "assets[1].decimals");
+        // Real tokens of any decimals, but the native asset becomes WETH9 (18 decimals).
+        let mut real = MarketConfig::default_devnet();
+        real.tokens = TokenBytecode::Real;
+        assert!(real.validate().is_ok());
+        rejects(
+            |c| {
+                c.tokens = TokenBytecode::Real;
+                c.assets[3].decimals = 8;
+            },
+            "assets[3].decimals",
+        );
     }
 
     #[test]

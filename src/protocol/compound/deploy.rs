@@ -198,7 +198,15 @@ where
     let mut markets = Vec::new();
     let native = config.native_symbol();
     for (i, asset) in config.assets.iter().enumerate() {
-        let real = deploy_real_market_token(evm, config.tokens, i, &asset.symbol, &native, admin)?;
+        let real = deploy_real_market_token(
+            evm,
+            config.tokens,
+            i,
+            &asset.symbol,
+            asset.decimals,
+            &native,
+            admin,
+        )?;
         let underlying = match real {
             Some(token) => token,
             None => deploy(
