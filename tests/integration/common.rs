@@ -100,7 +100,15 @@ pub(crate) fn pinned_venv(python: &str, name: &str, requirements: &Path) -> Resu
     use std::process::Command;
     let pinned = std::fs::read(requirements)
         .map_err(|e| VenvError::Failed(format!("{}: {e}", requirements.display())))?;
-    let venv = liqsim::protocol::artifacts::cache_root().join(name);
+    let cache = liqsim::protocol::artifacts::cache_root();
+    let cache = if cache.is_absolute() {
+        cache
+    } else {
+        std::env::current_dir()
+            .map_err(|e| VenvError::Failed(e.to_string()))?
+            .join(cache)
+    };
+    let venv = cache.join(name);
     let stamp = venv.join("requirements.installed");
     let bin = venv.join("bin/python");
     if std::fs::read(&stamp).ok().as_deref() == Some(&pinned[..]) && bin.is_file() {
