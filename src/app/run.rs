@@ -508,8 +508,13 @@ pub fn run_strategies_lazy(
     let mut capital = std::mem::take(&mut runner.capital);
     capital.sort_by_key(|c| (c.instance, c.block));
     let (actions, misses, opportunities) = runner.finish();
-    let summary =
-        crate::analytics::summary::summarise_run(instances, &actions, &misses, &opportunities, &blocks);
+    let summary = crate::analytics::summary::summarise_run(
+        instances,
+        &actions,
+        &misses,
+        &opportunities,
+        &blocks,
+    );
     Ok(StrategyRun {
         fidelity,
         opportunities,

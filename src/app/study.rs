@@ -174,13 +174,8 @@ fn run_window(
         warnings,
         start_timestamp: loaded.scenario.window.start_timestamp,
     };
-    let run = crate::app::run::run_strategies(
-        &window,
-        instances,
-        &loaded.scenario.dex,
-        false,
-        false,
-    )?;
+    let run =
+        crate::app::run::run_strategies(&window, instances, &loaded.scenario.dex, false, false)?;
     crate::app::cli::report_divergences(&run.fidelity, false)?;
     Ok((run, window.manifest, context))
 }
@@ -243,8 +238,7 @@ pub fn shard_run(args: &ShardRunArgs) -> Result<()> {
         &args.artifacts,
     )?;
     let (what_ifs, opportunities) = (run.what_ifs, run.opportunities.len());
-    let part =
-        crate::analytics::study::WindowPart::from_run(&win.label, run, spec.first, manifest);
+    let part = crate::analytics::study::WindowPart::from_run(&win.label, run, spec.first, manifest);
     let labels: Vec<String> = study.windows.iter().map(|w| w.label.clone()).collect();
     let written = crate::output::study::write_shard(
         &args.out,
@@ -262,7 +256,10 @@ pub fn shard_run(args: &ShardRunArgs) -> Result<()> {
     let rows: Vec<String> = written
         .files
         .iter()
-        .filter_map(|(name, f)| f.rows.map(|r| format!("{} {r}", name.trim_end_matches(".parquet"))))
+        .filter_map(|(name, f)| {
+            f.rows
+                .map(|r| format!("{} {r}", name.trim_end_matches(".parquet")))
+        })
         .collect();
     println!(
         "shard {}/{n} (window {}, {}): {opportunities} opportunities, {what_ifs} what-ifs in {:.1} s; rows: {}; in {}",
@@ -369,8 +366,13 @@ pub fn study(args: &StudyArgs) -> Result<()> {
     set_threads(args.threads)?;
     let mut runs = Vec::new();
     for win in &study.windows {
-        let (run, _, context) =
-            run_window(&study, win, &study.instances, &args.datasets, &args.artifacts)?;
+        let (run, _, context) = run_window(
+            &study,
+            win,
+            &study.instances,
+            &args.datasets,
+            &args.artifacts,
+        )?;
         eprintln!(
             "window {}: {} opportunities, {} what-ifs",
             win.label,
@@ -426,7 +428,12 @@ fn table(windows: &[StudyWindowRun<'_>], instances: &[Instance]) -> String {
         .max()
         .unwrap_or(0)
         .max(11);
-    let kind = instances.iter().map(|i| i.kind.len()).max().unwrap_or(0).max(8);
+    let kind = instances
+        .iter()
+        .map(|i| i.kind.len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
     let mut out = format!("{:<3} {:<kind$}", "set", "strategy");
     for w in windows {
         out.push_str(&format!(" {:>width$}", w.label));
@@ -438,7 +445,10 @@ fn table(windows: &[StudyWindowRun<'_>], instances: &[Instance]) -> String {
         for r in rows.iter().filter(|r| r.param_set_id == id) {
             out.push_str(&format!(" {:>width$}", thousands(r.net_profit_usd, 0)));
             if r.window == crate::analytics::study::TOTAL {
-                out.push_str(&format!(" {:>9}", format!("{}/{}", r.captured, r.opportunities)));
+                out.push_str(&format!(
+                    " {:>9}",
+                    format!("{}/{}", r.captured, r.opportunities)
+                ));
             }
         }
         out.push('\n');

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use alloy_primitives::{Address, I256, U256};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 use revm::context::BlockEnv;
+use serde::{Deserialize, Serialize};
 
 use crate::data::records::{BlockRecord, Window};
 use crate::engine::opportunities::OpportunityTracker;

@@ -247,11 +247,7 @@ pub fn write_shard(
 /// Whether shard `index` under `root` is already complete for `study_id` (this liqsim version,
 /// every file present with its hash): `Ok(Some(manifest))`, else `Ok(None)` with the reason
 /// printed (absent, another study, damaged) — the shard is then run again.
-pub fn completed_shard(
-    root: &Path,
-    index: usize,
-    study_id: &str,
-) -> Result<Option<ShardManifest>> {
+pub fn completed_shard(root: &Path, index: usize, study_id: &str) -> Result<Option<ShardManifest>> {
     let dir = shard_dir(root, index);
     if !dir.join(MANIFEST_FILE).is_file() {
         return Ok(None);
@@ -286,10 +282,11 @@ pub fn completed_shard(
 fn read_manifest_checked(dir: &Path) -> Result<ShardManifest> {
     let path = dir.join(MANIFEST_FILE);
     let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
-    let manifest: ShardManifest = serde_json::from_slice(&bytes).map_err(|e| Error::InvalidFile {
-        path: path.clone(),
-        message: format!("not a liqsim shard manifest: {e}"),
-    })?;
+    let manifest: ShardManifest =
+        serde_json::from_slice(&bytes).map_err(|e| Error::InvalidFile {
+            path: path.clone(),
+            message: format!("not a liqsim shard manifest: {e}"),
+        })?;
     if manifest.format != SHARD_FORMAT {
         return Err(Error::InvalidFile {
             path,
@@ -360,7 +357,10 @@ pub fn read_shards(root: &Path) -> Result<Vec<ShardFolder>> {
     let mut names: Vec<(String, PathBuf)> = Vec::new();
     for entry in listing {
         let entry = entry.map_err(|e| Error::io("listing", root, e))?;
-        names.push((entry.file_name().to_string_lossy().to_string(), entry.path()));
+        names.push((
+            entry.file_name().to_string_lossy().to_string(),
+            entry.path(),
+        ));
     }
     names.sort();
     for (name, path) in names {
@@ -431,11 +431,10 @@ pub fn read_shards(root: &Path) -> Result<Vec<ShardFolder>> {
         }
         let state_path = dir.join(STATE_FILE);
         let bytes = std::fs::read(&state_path).map_err(|e| Error::io("reading", &state_path, e))?;
-        let state: ShardState =
-            serde_json::from_slice(&bytes).map_err(|e| Error::InvalidFile {
-                path: state_path.clone(),
-                message: format!("not a shard state: {e}"),
-            })?;
+        let state: ShardState = serde_json::from_slice(&bytes).map_err(|e| Error::InvalidFile {
+            path: state_path.clone(),
+            message: format!("not a shard state: {e}"),
+        })?;
         if state.part.window != manifest.window
             || state.part.first != manifest.first
             || state.part.end != manifest.end
@@ -544,7 +543,10 @@ pub fn write_study(
         files.push((name, bytes));
     }
     files.push(("study_summary.parquet".into(), study_summary(&rows)?));
-    files.push(("study.json".into(), study_json(meta, windows, instances, &rows)?));
+    files.push((
+        "study.json".into(),
+        study_json(meta, windows, instances, &rows)?,
+    ));
     files.push((
         "report.html".into(),
         study_report(meta, windows, instances, &rows).into_bytes(),

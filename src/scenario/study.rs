@@ -115,8 +115,8 @@ impl LoadedStudy {
     /// Reads a study file and every window scenario it names.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
-        let file: StudyFile = toml::from_str(&text)
-            .map_err(|e| invalid(path, e.to_string().trim().to_string()))?;
+        let file: StudyFile =
+            toml::from_str(&text).map_err(|e| invalid(path, e.to_string().trim().to_string()))?;
         if !valid_name(&file.name) {
             return Err(invalid(
                 path,
@@ -180,7 +180,10 @@ impl LoadedStudy {
                 if windows.iter().any(|x| x.label == label) {
                     return Err(invalid(
                         path,
-                        format!("field `windows[{w}].name` = {:?}: a window name used twice", entry.name),
+                        format!(
+                            "field `windows[{w}].name` = {:?}: a window name used twice",
+                            entry.name
+                        ),
                     ));
                 }
                 windows.push(load_window(
@@ -288,7 +291,9 @@ impl LoadedStudy {
                     window_index: s.window,
                     first: s.first,
                     end: s.end,
-                    param_sets: (s.first..s.end).map(crate::strategy::param_set_id).collect(),
+                    param_sets: (s.first..s.end)
+                        .map(crate::strategy::param_set_id)
+                        .collect(),
                 })
                 .collect(),
         }

@@ -96,7 +96,11 @@ pub(crate) enum VenvError {
 
 /// A virtual environment `<cache>/<name>` with the pinned `requirements` installed by pip, made
 /// on first use and again when the requirements file changes; returns its Python.
-pub(crate) fn pinned_venv(python: &str, name: &str, requirements: &Path) -> Result<PathBuf, VenvError> {
+pub(crate) fn pinned_venv(
+    python: &str,
+    name: &str,
+    requirements: &Path,
+) -> Result<PathBuf, VenvError> {
     use std::process::Command;
     let pinned = std::fs::read(requirements)
         .map_err(|e| VenvError::Failed(format!("{}: {e}", requirements.display())))?;
@@ -128,7 +132,14 @@ pub(crate) fn pinned_venv(python: &str, name: &str, requirements: &Path) -> Resu
         )));
     }
     let installed = Command::new(&bin)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
         .arg(requirements)
         .output()
         .map_err(|e| VenvError::Failed(format!("pip: {e}")))?;

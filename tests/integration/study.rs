@@ -129,7 +129,11 @@ fn assert_same_outputs(single: &Path, merged: &Path) -> usize {
         let (x, y) = (single.join(f), merged.join(f));
         if f.extension().is_some_and(|e| e == "parquet") {
             let (fx, fy) = (frame(&x), frame(&y));
-            assert!(fx.equals_missing(&fy), "{} differs:\n{fx}\n{fy}", f.display());
+            assert!(
+                fx.equals_missing(&fy),
+                "{} differs:\n{fx}\n{fy}",
+                f.display()
+            );
             tables += 1;
         }
         assert_eq!(
@@ -158,8 +162,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// Rewrites one string field of a shard's manifest (as a hand edit or another build would).
 fn edit_manifest(dir: &Path, key: &str, value: serde_json::Value) {
     let path = dir.join("manifest.json");
-    let mut m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     m[key] = value;
     std::fs::write(&path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
 }
@@ -172,14 +175,23 @@ fn four_shards_merged_equal_the_single_process_study_and_a_rerun_is_skipped() {
 
     // The plan: 2 windows × 2 parameter subsets, deterministic.
     let out = succeeds(root, &["plan", study, "-o", "plan.json"]);
-    assert!(out.contains("2 windows × 7 parameter sets in 4 shards"), "{out}");
+    assert!(
+        out.contains("2 windows × 7 parameter sets in 4 shards"),
+        "{out}"
+    );
     let plan_bytes = std::fs::read(root.join("plan.json")).unwrap();
     succeeds(root, &["plan", study, "-o", "plan-again.json"]);
-    assert_eq!(plan_bytes, std::fs::read(root.join("plan-again.json")).unwrap());
+    assert_eq!(
+        plan_bytes,
+        std::fs::read(root.join("plan-again.json")).unwrap()
+    );
     let plan: serde_json::Value = serde_json::from_slice(&plan_bytes).unwrap();
     let shards = plan["shards"].as_array().unwrap();
     assert_eq!(shards.len(), 4);
-    assert_eq!(shards[1]["param_sets"], serde_json::json!(["P05", "P06", "P07"]));
+    assert_eq!(
+        shards[1]["param_sets"],
+        serde_json::json!(["P05", "P06", "P07"])
+    );
     assert_eq!(shards[2]["window"], "deep-crash");
     let study_id = plan["study_id"].as_str().unwrap().to_string();
     assert_eq!(study_id.len(), 16);
@@ -187,7 +199,16 @@ fn four_shards_merged_equal_the_single_process_study_and_a_rerun_is_skipped() {
     for i in 0..4 {
         let out = succeeds(
             root,
-            &["shard", "run", "plan.json", &i.to_string(), "-o", "shards", "-d", "datasets"],
+            &[
+                "shard",
+                "run",
+                "plan.json",
+                &i.to_string(),
+                "-o",
+                "shards",
+                "-d",
+                "datasets",
+            ],
         );
         assert!(out.contains(&format!("shard {i}/4")), "{out}");
     }
@@ -210,11 +231,23 @@ fn four_shards_merged_equal_the_single_process_study_and_a_rerun_is_skipped() {
     let started = std::time::Instant::now();
     let out = succeeds(
         root,
-        &["shard", "run", "plan.json", "1", "-o", "shards", "-d", "datasets"],
+        &[
+            "shard",
+            "run",
+            "plan.json",
+            "1",
+            "-o",
+            "shards",
+            "-d",
+            "datasets",
+        ],
     );
     assert!(out.contains("already complete"), "{out}");
     assert!(started.elapsed().as_secs() < 20);
-    assert_eq!(before, std::fs::read(root.join("shards/shard=1/manifest.json")).unwrap());
+    assert_eq!(
+        before,
+        std::fs::read(root.join("shards/shard=1/manifest.json")).unwrap()
+    );
 
     // The merge equals the single run: every table frame for frame, every file byte for byte.
     let out = succeeds(root, &["merge", "shards", "-o", "merged"]);
@@ -222,11 +255,19 @@ fn four_shards_merged_equal_the_single_process_study_and_a_rerun_is_skipped() {
     let tables = assert_same_outputs(&root.join("single"), &root.join("merged"));
     assert!(tables >= 2 * 7 + 8, "{tables} tables compared");
     let actions = frame(&root.join("merged/actions.parquet"));
-    let windows = actions.column("window").unwrap().as_materialized_series().str().unwrap();
+    let windows = actions
+        .column("window")
+        .unwrap()
+        .as_materialized_series()
+        .str()
+        .unwrap();
     let deep = (0..windows.len())
         .filter(|i| windows.get(*i) == Some("deep-crash"))
         .count();
-    assert!(deep > 0 && deep < actions.height(), "both windows have actions");
+    assert!(
+        deep > 0 && deep < actions.height(),
+        "both windows have actions"
+    );
     let totals = frame(&root.join("merged/study_summary.parquet"));
     assert_eq!(totals.height(), 7 * 3, "7 sets × (2 windows + total)");
 
@@ -246,10 +287,20 @@ fn four_shards_merged_equal_the_single_process_study_and_a_rerun_is_skipped() {
             "plain-run",
         ],
     );
-    for table in ["actions", "missed", "summary", "opportunities", "blocks", "capital"] {
+    for table in [
+        "actions",
+        "missed",
+        "summary",
+        "opportunities",
+        "blocks",
+        "capital",
+    ] {
         let a = frame(&root.join(format!("plain-run/{table}.parquet")));
         let b = frame(&root.join(format!("merged/windows/crash/{table}.parquet")));
-        assert!(a.equals_missing(&b), "{table}: liqsim run differs from the study's window");
+        assert!(
+            a.equals_missing(&b),
+            "{table}: liqsim run differs from the study's window"
+        );
     }
 
     // Bad input: each error names what is wrong.
@@ -265,12 +316,18 @@ fn four_shards_merged_equal_the_single_process_study_and_a_rerun_is_skipped() {
     let missing = broken("shards-missing");
     std::fs::remove_dir_all(missing.join("shard=2")).unwrap();
     let e = fails(root, &["merge", "shards-missing", "-o", "m1"]);
-    assert!(e.contains("shard=2") && e.contains("missing partition"), "{e}");
+    assert!(
+        e.contains("shard=2") && e.contains("missing partition"),
+        "{e}"
+    );
 
     let renamed = broken("shards-renamed");
     copy_dir(&renamed.join("shard=1"), &renamed.join("shard=01"));
     let e = fails(root, &["merge", "shards-renamed", "-o", "m2"]);
-    assert!(e.contains("shard=01") && e.contains("not a partition name"), "{e}");
+    assert!(
+        e.contains("shard=01") && e.contains("not a partition name"),
+        "{e}"
+    );
 
     let doubled = broken("shards-doubled");
     std::fs::copy(
@@ -279,13 +336,19 @@ fn four_shards_merged_equal_the_single_process_study_and_a_rerun_is_skipped() {
     )
     .unwrap();
     let e = fails(root, &["merge", "shards-doubled", "-o", "m3"]);
-    assert!(e.contains("actions-copy.parquet") && e.contains("does not list"), "{e}");
+    assert!(
+        e.contains("actions-copy.parquet") && e.contains("does not list"),
+        "{e}"
+    );
 
     let duplicated = broken("shards-duplicated");
     std::fs::remove_dir_all(duplicated.join("shard=3")).unwrap();
     copy_dir(&duplicated.join("shard=2"), &duplicated.join("shard=3"));
     let e = fails(root, &["merge", "shards-duplicated", "-o", "m4"]);
-    assert!(e.contains("shard=3") && e.contains("shard 2's partition"), "{e}");
+    assert!(
+        e.contains("shard=3") && e.contains("shard 2's partition"),
+        "{e}"
+    );
 
     let other_study = broken("shards-other-study");
     edit_manifest(
@@ -321,7 +384,10 @@ fn four_shards_merged_equal_the_single_process_study_and_a_rerun_is_skipped() {
     bytes[at] ^= 1;
     std::fs::write(&state, bytes).unwrap();
     let e = fails(root, &["merge", "shards-damaged", "-o", "m8"]);
-    assert!(e.contains("state.json") && e.contains("hash mismatch"), "{e}");
+    assert!(
+        e.contains("state.json") && e.contains("hash mismatch"),
+        "{e}"
+    );
 }
 
 /// The Ray driver's virtual environment (`drivers/ray/requirements.txt`, pinned), or why not.
@@ -337,10 +403,7 @@ fn ray_venv() -> Option<PathBuf> {
         &repo().join("drivers/ray/requirements.txt"),
     ) {
         Ok(bin) => {
-            eprintln!(
-                "ray venv ready in {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
+            eprintln!("ray venv ready in {:.1} s", started.elapsed().as_secs_f64());
             Some(bin)
         }
         Err(VenvError::Unreachable(why)) => {
@@ -371,7 +434,11 @@ fn the_ray_driver_runs_four_shards_on_a_local_cluster_and_merges_them() {
         .arg(env!("CARGO_BIN_EXE_liqsim"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "the Ray driver failed: {}", text(&out));
+    assert!(
+        out.status.success(),
+        "the Ray driver failed: {}",
+        text(&out)
+    );
     let log = text(&out);
     eprintln!(
         "Ray study (4 shards, 2 CPUs) in {:.1} s",
@@ -391,7 +458,12 @@ fn the_kubernetes_and_slurm_job_files_parse_and_run_the_shards() {
     let status = Command::new("bash").arg("-n").arg(&slurm).status().unwrap();
     assert!(status.success(), "bash -n {}", slurm.display());
     let script = std::fs::read_to_string(&slurm).unwrap();
-    for needed in ["#SBATCH --array=", "SLURM_ARRAY_TASK_ID", "shard run", "--datasets"] {
+    for needed in [
+        "#SBATCH --array=",
+        "SLURM_ARRAY_TASK_ID",
+        "shard run",
+        "--datasets",
+    ] {
         assert!(script.contains(needed), "study.sbatch lacks {needed}");
     }
 
