@@ -448,3 +448,104 @@ impl Plan {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A study file in a fresh folder, naming the small test fixture.
+    fn study(name: &str, body: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("liqsim-study-unit-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-crash.toml");
+        let text = body.replace("FIXTURE", &fixture.display().to_string().replace('\\', "/"));
+        let path = dir.join("study.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn error(name: &str, body: &str) -> String {
+        match LoadedStudy::from_file(&study(name, body)) {
+            Ok(_) => panic!("{name}: loaded"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    const TWO: &str = r#"
+name = "two"
+params_per_shard = 3
+seeds = [5, 6]
+[[windows]]
+name = "a"
+scenario = "FIXTURE"
+[[windows]]
+name = "b"
+scenario = "FIXTURE"
+set = ['prices.points[4].price_usd="1700"']
+"#;
+
+    #[test]
+    fn windows_times_seeds_times_parameter_subsets() {
+        let s = LoadedStudy::from_file(&study("two", TWO)).unwrap();
+        let labels: Vec<&str> = s.windows.iter().map(|w| w.label.as_str()).collect();
+        assert_eq!(labels, ["a-seed5", "a-seed6", "b-seed5", "b-seed6"]);
+        assert_eq!(s.windows[1].loaded.scenario.seed, 6);
+        assert_eq!(s.windows[2].loaded.scenario.name, "b-seed5");
+        // 7 sets in subsets of 3: 3 + 3 + 1, per window.
+        assert_eq!(s.instances.len(), 7);
+        assert_eq!(s.shards.len(), 4 * 3);
+        assert_eq!((s.shards[2].first, s.shards[2].end), (6, 7));
+        assert_eq!((s.shards[5].window, s.shards[5].first), (1, 6));
+        let plan = s.plan();
+        assert_eq!(plan.shards[4].param_sets, ["P04", "P05", "P06"]);
+        // The plan is deterministic; the study id follows the content.
+        let again = LoadedStudy::from_file(&study("two-again", TWO)).unwrap();
+        assert_eq!(again.study_id, s.study_id);
+        let mut same = again.plan();
+        same.study = plan.study.clone();
+        assert_eq!(same.to_json().unwrap(), plan.to_json().unwrap());
+        let edited = TWO.replace("1700", "1600");
+        let other = LoadedStudy::from_file(&study("two-edited", &edited)).unwrap();
+        assert_ne!(other.study_id, s.study_id);
+        // The study's strategies replace every window's.
+        let with = format!("{TWO}\n[[strategies]]\nkind = \"greedy\"\nlatency_blocks = [0, 2]\n");
+        let s = LoadedStudy::from_file(&study("two-strategies", &with)).unwrap();
+        assert_eq!(s.instances.len(), 2);
+        assert_eq!(s.shards.len(), 4);
+    }
+
+    #[test]
+    fn bad_study_files_name_the_field() {
+        let e = error(
+            "zero",
+            &TWO.replace("params_per_shard = 3", "params_per_shard = 0"),
+        );
+        assert!(e.contains("params_per_shard"), "{e}");
+        let e = error("seed-twice", &TWO.replace("[5, 6]", "[5, 5]"));
+        assert!(e.contains("seeds[1]"), "{e}");
+        let e = error("unknown", &format!("{TWO}\n[extra]\nx = 1\n"));
+        assert!(e.contains("extra"), "{e}");
+        let e = error("same-name", &TWO.replace("name = \"b\"", "name = \"a\""));
+        assert!(e.contains("windows[1].name"), "{e}");
+        let e = error("no-windows", "name = \"x\"\nwindows = []\n");
+        assert!(e.contains("windows"), "{e}");
+        let e = error(
+            "differ",
+            &TWO.replace(
+                "set = ['prices.points[4].price_usd=\"1700\"']",
+                "set = ['strategies[0].latency_blocks=[0, 3]']",
+            ),
+        );
+        assert!(e.contains("differ") && e.contains("[[strategies]]"), "{e}");
+        let e = error(
+            "missing",
+            &TWO.replace(
+                "scenario = \"FIXTURE\"\n[[windows]]",
+                "scenario = \"nowhere.toml\"\n[[windows]]",
+            ),
+        );
+        assert!(e.contains("nowhere.toml"), "{e}");
+    }
+}
