@@ -307,6 +307,32 @@ fn four_shards_merged_equal_the_single_process_study_and_a_rerun_is_skipped() {
     let e = fails(root, &["shard", "run", "plan.json", "4", "-o", "shards"]);
     assert!(e.contains("shard index") && e.contains("0..=3"), "{e}");
 
+    // A study edited after its plan was written: the shard refuses to run it.
+    let fixture_text = fixture.display().to_string();
+    let edited = std::fs::read_to_string(study_file())
+        .unwrap()
+        .replace("../tests/fixtures/small-crash.toml", &fixture_text);
+    std::fs::write(root.join("edited.toml"), &edited).unwrap();
+    succeeds(root, &["plan", "edited.toml", "-o", "edited-plan.json"]);
+    std::fs::write(root.join("edited.toml"), edited.replace("1700", "1650")).unwrap();
+    let e = fails(
+        root,
+        &[
+            "shard",
+            "run",
+            "edited-plan.json",
+            "0",
+            "-o",
+            "edited-shards",
+            "-d",
+            "datasets",
+        ],
+    );
+    assert!(
+        e.contains("changed since") && e.contains("liqsim plan"),
+        "{e}"
+    );
+
     let broken = |name: &str| {
         let dir = root.join(name);
         let _ = std::fs::remove_dir_all(&dir);
