@@ -547,11 +547,25 @@ pub fn write_study(
         "study.json".into(),
         study_json(meta, windows, instances, &rows)?,
     ));
-    files.push((
-        "report.html".into(),
-        study_report(meta, windows, instances, &rows).into_bytes(),
-    ));
     crate::output::write_atomically(dir, &files, |tmp| {
+        let labels: Vec<String> = windows.iter().map(|w| w.label.to_string()).collect();
+        let sets: Vec<(String, Vec<f64>)> = (0..instances.len())
+            .map(|i| {
+                let id = crate::strategy::param_set_id(i);
+                let nets = rows
+                    .iter()
+                    .filter(|r| r.param_set_id == id && r.window != crate::analytics::study::TOTAL)
+                    .map(|r| r.net_profit_usd)
+                    .collect();
+                (id, nets)
+            })
+            .collect();
+        crate::output::charts::study_net_profit(tmp, &labels, &sets)?;
+        let svg = crate::output::report::inline_svg(&tmp.join("study_net_profit.svg"))?;
+        crate::data::dataset::write_file_synced(
+            &tmp.join("report.html"),
+            study_report(meta, windows, instances, &rows, &svg).as_bytes(),
+        )?;
         for w in windows {
             crate::output::write_run_outputs(
                 &tmp.join("windows").join(w.label),
@@ -680,6 +694,7 @@ fn study_report(
     windows: &[StudyWindowRun<'_>],
     instances: &[Instance],
     rows: &[StudyRow],
+    chart_svg: &str,
 ) -> String {
     use crate::units::thousands;
     let mut head = String::from("<tr><th>set</th><th>strategy</th><th>swept parameters</th>");
@@ -742,7 +757,7 @@ fn study_report(
     format!(
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>liqsim study — {name}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1400px;color:#222}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #bbb;padding:3px 6px;text-align:right}}td:nth-child(-n+3){{text-align:left}}</style>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1400px;color:#222}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #bbb;padding:3px 6px;text-align:right}}td:nth-child(-n+3){{text-align:left}}figure{{margin:1.5em 0}}figure svg{{max-width:100%;height:auto}}</style>
 </head><body>
 <h1>liqsim study: {name}</h1>
 <p>Study <code>{id}</code>, liqsim {version}: {n} windows × {sets} parameter sets. Every window ran every set over one replay of its own; each window's full report (methodology, charts) is in <code>windows/&lt;window&gt;/report.html</code>.</p>
@@ -754,9 +769,11 @@ fn study_report(
 <p>Net profit = captured bonus − gas − funding − slippage; the total sums the exact values of every window's liquidations. The set id joins every table (<code>param_set_id</code>; <code>window</code> names the window).</p>
 <table>{head}
 {body}</table>
+<figure id="study_net_profit">{chart_svg}<figcaption><b>Figure 1.</b> Net profit (USD) of every parameter set on each window, side by side (also <code>study_net_profit.svg</code>, <code>.png</code>).</figcaption></figure>
 <h2>Files beside this page</h2>
 <ul>
 <li>every table of a run (<code>actions.parquet</code>, <code>missed.parquet</code>, ...) over all windows, with a <code>window</code> column</li>
+<li><code>study_net_profit.svg</code> and <code>.png</code>: the figure above</li>
 <li><code>study_summary.parquet</code>, <code>study.json</code>: each parameter set per window and in total (<code>window</code> = <code>total</code>)</li>
 <li><code>windows/&lt;window&gt;/</code>: each window's run outputs, as <code>liqsim run</code> writes them</li>
 </ul>
