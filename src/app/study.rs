@@ -12,7 +12,7 @@ use crate::data::records::Manifest;
 use crate::error::{Error, Result};
 use crate::output::study::{ShardHead, ShardState, StudyMeta, StudyWindowRun};
 use crate::output::RunContext;
-use crate::scenario::study::{LoadedStudy, Plan, StudyWindow};
+use crate::scenario::study::{LoadedStudy, Plan, StudyWindow, WindowSource};
 use crate::strategy::Instance;
 
 /// `liqsim plan`.
@@ -150,32 +150,62 @@ fn run_window(
     datasets: &Path,
     artifacts: &ArtifactArgs,
 ) -> Result<(StrategyRun, Manifest, RunContext)> {
-    let loaded = &win.loaded;
-    let warnings = crate::app::cli::preflight(loaded)?;
-    let store = artifacts.store(loaded.scenario.market.kind())?;
-    let dir = crate::app::run::ensure_dataset(loaded, &store, datasets)?;
-    let (window, dataset_sha256) = {
-        let _reading = crate::data::folder::lock_shared(&dir)?;
-        (
-            crate::data::dataset::read_dataset(&dir)?,
-            crate::app::cli::dataset_sha256(&dir)?,
-        )
+    let command_line = vec![
+        "liqsim".into(),
+        "study".into(),
+        study.file.name.clone(),
+        win.label.clone(),
+    ];
+    let read = |dir: &Path| -> Result<(crate::data::records::Window, String)> {
+        let _reading = crate::data::folder::lock_shared(dir)?;
+        Ok((
+            crate::data::dataset::read_dataset(dir)?,
+            crate::app::cli::dataset_sha256(dir)?,
+        ))
     };
-    let context = RunContext {
-        scenario_sha256: loaded.sha256.clone(),
-        dataset_sha256,
-        command_line: vec![
-            "liqsim".into(),
-            "study".into(),
-            study.file.name.clone(),
-            win.label.clone(),
-        ],
-        methodology: crate::app::run::methodology(loaded),
-        warnings,
-        start_timestamp: loaded.scenario.window.start_timestamp,
+    let (window, context, dex) = match &win.source {
+        WindowSource::Scenario(loaded) => {
+            let warnings = crate::app::cli::preflight(loaded)?;
+            let store = artifacts.store(loaded.scenario.market.kind())?;
+            let dir = crate::app::run::ensure_dataset(loaded, &store, datasets)?;
+            let (window, dataset_sha256) = read(&dir)?;
+            let context = RunContext {
+                scenario_sha256: loaded.sha256.clone(),
+                dataset_sha256,
+                command_line,
+                methodology: crate::app::run::methodology(loaded),
+                warnings,
+                start_timestamp: loaded.scenario.window.start_timestamp,
+            };
+            (window, context, loaded.scenario.dex.clone())
+        }
+        WindowSource::Dataset { dir, .. } => {
+            let (window, dataset_sha256) = read(dir)?;
+            let m = &window.manifest;
+            let context = RunContext {
+                scenario_sha256: m.provenance.scenario_sha256.clone().unwrap_or_default(),
+                dataset_sha256,
+                command_line,
+                methodology: vec![(
+                    "Source".into(),
+                    format!(
+                        "the dataset {} ({} window `{}` of chain {}, blocks {}..={}, {} market), run as it is with the study's parameter sets and the default DEX model",
+                        dir.display(),
+                        m.provenance.kind,
+                        m.name,
+                        m.chain_id,
+                        m.first_block,
+                        m.last_block,
+                        m.protocol.kind
+                    ),
+                )],
+                warnings: Vec::new(),
+                start_timestamp: window.blocks.first().map(|b| b.timestamp).unwrap_or(0),
+            };
+            (window, context, crate::scenario::DexConfig::default())
+        }
     };
-    let run =
-        crate::app::run::run_strategies(&window, instances, &loaded.scenario.dex, false, false)?;
+    let run = crate::app::run::run_strategies(&window, instances, &dex, false, false)?;
     crate::app::cli::report_divergences(&run.fidelity, false)?;
     Ok((run, window.manifest, context))
 }

@@ -43,12 +43,55 @@ pub struct WindowEntry {
     /// The window's name: its dataset's name and its label in every output (letters, digits,
     /// `-`, `_`).
     pub name: String,
-    /// A devnet scenario file, relative to the study file's folder.
-    pub scenario: PathBuf,
-    /// `KEY=VALUE` overrides of that scenario, as `liqsim run --set` takes them (e.g. another
+    /// A devnet scenario file, relative to the study file's folder (or give `dataset`).
+    #[serde(default)]
+    pub scenario: Option<PathBuf>,
+    /// A dataset folder (devnet-built or recorded), relative to the study file's folder: the
+    /// window as it is, run with the study's `[[strategies]]` (required then) and the default
+    /// DEX model.
+    #[serde(default)]
+    pub dataset: Option<PathBuf>,
+    /// `KEY=VALUE` overrides of the scenario, as `liqsim run --set` takes them (e.g. another
     /// crash depth: `prices.points[4].price_usd="1800"`).
     #[serde(default)]
     pub set: Vec<String>,
+}
+
+/// Where a study window comes from.
+#[derive(Debug, Clone)]
+pub enum WindowSource {
+    /// A devnet scenario, loaded with every override (its dataset is built on first use).
+    Scenario(Box<LoadedScenario>),
+    /// A dataset as it is.
+    Dataset {
+        /// Its folder.
+        dir: PathBuf,
+        /// sha256 of its `manifest.json` (which holds every file's sha256).
+        manifest_sha256: String,
+        /// The study's parameter sets.
+        instances: Vec<Instance>,
+    },
+}
+
+impl WindowSource {
+    /// The parameter sets the window runs.
+    pub fn instances(&self) -> &[Instance] {
+        match self {
+            WindowSource::Scenario(loaded) => &loaded.instances,
+            WindowSource::Dataset { instances, .. } => instances,
+        }
+    }
+
+    /// What the window's results depend on: the scenario's canonical form's sha256, or the
+    /// dataset manifest's.
+    pub fn sha256(&self) -> &str {
+        match self {
+            WindowSource::Scenario(loaded) => &loaded.sha256,
+            WindowSource::Dataset {
+                manifest_sha256, ..
+            } => manifest_sha256,
+        }
+    }
 }
 
 /// One window of a loaded study (a window entry, with one seed when the study has seeds).
@@ -56,14 +99,15 @@ pub struct WindowEntry {
 pub struct StudyWindow {
     /// Label in outputs and the dataset's name: the entry's name, `-seed<N>` appended with seeds.
     pub label: String,
-    /// The scenario file as the study names it (relative to the study file's folder).
-    pub scenario_path: PathBuf,
+    /// The scenario file or dataset folder as the study names it (relative to the study file's
+    /// folder).
+    pub path: PathBuf,
     /// The overrides applied (the entry's, then `seed`, `name` and the study's strategies).
     pub set: Vec<String>,
     /// The seed, when the study has seeds.
     pub seed: Option<u64>,
-    /// The scenario loaded with every override.
-    pub loaded: LoadedScenario,
+    /// The scenario loaded with every override, or the dataset.
+    pub source: WindowSource,
 }
 
 /// One shard: a window and a consecutive range of the study's parameter sets.
@@ -196,15 +240,15 @@ impl LoadedStudy {
                 )?);
             }
         }
-        let instances = windows[0].loaded.instances.clone();
+        let instances = windows[0].source.instances().to_vec();
         for win in &windows[1..] {
-            if win.loaded.instances != instances {
+            if win.source.instances() != instances.as_slice() {
                 return Err(invalid(
                     path,
                     format!(
                         "window `{}` runs {} parameter sets that differ from window `{}`'s {}: a study compares the same parameter sets on every window; give the study a [[strategies]] list (it replaces every scenario's)",
                         win.label,
-                        win.loaded.instances.len(),
+                        win.source.instances().len(),
                         windows[0].label,
                         instances.len()
                     ),
@@ -237,9 +281,11 @@ impl LoadedStudy {
                 h.update(b"|");
                 h.update(win.label.as_bytes());
                 h.update(b"|");
-                h.update(win.loaded.text_sha256.as_bytes());
-                h.update(b"|");
-                h.update(win.loaded.sha256.as_bytes());
+                if let WindowSource::Scenario(loaded) = &win.source {
+                    h.update(loaded.text_sha256.as_bytes());
+                    h.update(b"|");
+                }
+                h.update(win.source.sha256().as_bytes());
             }
             hex::encode(h.finalize())[..16].to_string()
         };
@@ -266,10 +312,14 @@ impl LoadedStudy {
                 .iter()
                 .map(|w| PlannedWindow {
                     label: w.label.clone(),
-                    scenario: w.scenario_path.display().to_string(),
+                    kind: match w.source {
+                        WindowSource::Scenario(_) => "scenario".into(),
+                        WindowSource::Dataset { .. } => "dataset".into(),
+                    },
+                    path: w.path.display().to_string(),
                     seed: w.seed,
                     set: w.set.clone(),
-                    scenario_sha256: w.loaded.sha256.clone(),
+                    sha256: w.source.sha256().to_string(),
                 })
                 .collect(),
             param_sets: self
@@ -310,7 +360,20 @@ fn load_window(
     label: &str,
     strategies: Option<&[StrategySpec]>,
 ) -> Result<StudyWindow> {
-    let path = base_dir.join(&entry.scenario);
+    let scenario = match (&entry.scenario, &entry.dataset) {
+        (Some(scenario), None) => scenario,
+        (None, Some(dataset)) => {
+            return dataset_window(base_dir, w, entry, dataset, seed, label, strategies)
+        }
+        _ => {
+            return Err(Error::config(
+                format!("windows[{w}]"),
+                &entry.name,
+                "one of `scenario` (a devnet scenario file) or `dataset` (a dataset folder)",
+            ))
+        }
+    };
+    let path = base_dir.join(scenario);
     let source = path.display().to_string();
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
     let mut set = entry.set.clone();
@@ -347,10 +410,63 @@ fn load_window(
     let loaded = LoadedScenario::from_text(&text, &source, path.parent())?;
     Ok(StudyWindow {
         label: label.to_string(),
-        scenario_path: entry.scenario.clone(),
+        path: scenario.clone(),
         set,
         seed,
-        loaded,
+        source: WindowSource::Scenario(Box::new(loaded)),
+    })
+}
+
+/// A dataset window: the dataset's manifest read (and hashed), the study's strategies expanded.
+fn dataset_window(
+    base_dir: &Path,
+    w: usize,
+    entry: &WindowEntry,
+    dataset: &Path,
+    seed: Option<u64>,
+    label: &str,
+    strategies: Option<&[StrategySpec]>,
+) -> Result<StudyWindow> {
+    let field = format!("windows[{w}].dataset");
+    if seed.is_some() {
+        return Err(Error::config(
+            field,
+            dataset.display(),
+            "a scenario window: a dataset is one window, a study's `seeds` rebuild scenario windows",
+        ));
+    }
+    if !entry.set.is_empty() {
+        return Err(Error::config(
+            format!("windows[{w}].set"),
+            entry.set.join(" "),
+            "no overrides on a dataset window (they apply to a scenario)",
+        ));
+    }
+    let Some(strategies) = strategies else {
+        return Err(Error::config(
+            field,
+            dataset.display(),
+            "a study with [[strategies]] (a dataset has none of its own)",
+        ));
+    };
+    let dir = base_dir.join(dataset);
+    let manifest = dir.join("manifest.json");
+    let bytes = std::fs::read(&manifest).map_err(|e| Error::io("reading", &manifest, e))?;
+    let instances = crate::strategy::expand(strategies).map_err(|e| Error::InvalidFile {
+        path: manifest.clone(),
+        message: format!("the study's [[strategies]] {e}"),
+    })?;
+    use sha2::Digest;
+    Ok(StudyWindow {
+        label: label.to_string(),
+        path: dataset.to_path_buf(),
+        set: Vec::new(),
+        seed: None,
+        source: WindowSource::Dataset {
+            dir,
+            manifest_sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+            instances,
+        },
     })
 }
 
@@ -380,14 +496,17 @@ pub struct Plan {
 pub struct PlannedWindow {
     /// Label (and dataset name).
     pub label: String,
-    /// Scenario file, relative to the study file's folder.
-    pub scenario: String,
+    /// `scenario` or `dataset`.
+    pub kind: String,
+    /// The scenario file or dataset folder, relative to the study file's folder.
+    pub path: String,
     /// Seed, with a study's seeds.
     pub seed: Option<u64>,
     /// Overrides applied.
     pub set: Vec<String>,
-    /// sha256 of the scenario's canonical form (what its dataset depends on).
-    pub scenario_sha256: String,
+    /// sha256 of the scenario's canonical form (what its dataset depends on), or of the
+    /// dataset's manifest.
+    pub sha256: String,
 }
 
 /// A parameter set of the plan.
@@ -491,8 +610,12 @@ set = ['prices.points[4].price_usd="1700"']
         let s = LoadedStudy::from_file(&study("two", TWO)).unwrap();
         let labels: Vec<&str> = s.windows.iter().map(|w| w.label.as_str()).collect();
         assert_eq!(labels, ["a-seed5", "a-seed6", "b-seed5", "b-seed6"]);
-        assert_eq!(s.windows[1].loaded.scenario.seed, 6);
-        assert_eq!(s.windows[2].loaded.scenario.name, "b-seed5");
+        let loaded = |i: usize| match &s.windows[i].source {
+            WindowSource::Scenario(l) => l.scenario.clone(),
+            WindowSource::Dataset { .. } => panic!("a scenario window"),
+        };
+        assert_eq!(loaded(1).seed, 6);
+        assert_eq!(loaded(2).name, "b-seed5");
         // 7 sets in subsets of 3: 3 + 3 + 1, per window.
         assert_eq!(s.instances.len(), 7);
         assert_eq!(s.shards.len(), 4 * 3);
@@ -539,6 +662,22 @@ set = ['prices.points[4].price_usd="1700"']
             ),
         );
         assert!(e.contains("differ") && e.contains("[[strategies]]"), "{e}");
+        let e = error(
+            "both",
+            &TWO.replace("name = \"a\"\n", "name = \"a\"\ndataset = \"d\"\n"),
+        );
+        assert!(
+            e.contains("windows[0]") && e.contains("one of `scenario`"),
+            "{e}"
+        );
+        let e = error(
+            "dataset-alone",
+            "name = \"x\"\n[[windows]]\nname = \"d\"\ndataset = \"somewhere\"\n",
+        );
+        assert!(
+            e.contains("windows[0].dataset") && e.contains("[[strategies]]"),
+            "{e}"
+        );
         let e = error(
             "missing",
             &TWO.replace(

@@ -303,6 +303,44 @@ fn four_shards_merged_equal_the_single_process_study_and_a_rerun_is_skipped() {
         );
     }
 
+    // A dataset as a window (the study's strategies, the default DEX model): the same rows as
+    // the scenario window that built that dataset.
+    let fixture_toml = std::fs::read_to_string(&fixture).unwrap();
+    let strategies = &fixture_toml[fixture_toml.find("[[strategies]]").unwrap()..];
+    std::fs::write(
+        root.join("dataset-study.toml"),
+        format!("name = \"from-dataset\"\n[[windows]]\nname = \"recorded-crash\"\ndataset = \"datasets/crash\"\n{strategies}"),
+    )
+    .unwrap();
+    succeeds(
+        root,
+        &[
+            "study",
+            "dataset-study.toml",
+            "-o",
+            "from-dataset",
+            "-d",
+            "datasets",
+        ],
+    );
+    for table in [
+        "actions",
+        "missed",
+        "summary",
+        "opportunities",
+        "blocks",
+        "capital",
+    ] {
+        let a = frame(&root.join(format!(
+            "from-dataset/windows/recorded-crash/{table}.parquet"
+        )));
+        let b = frame(&root.join(format!("merged/windows/crash/{table}.parquet")));
+        assert!(
+            a.equals_missing(&b),
+            "{table}: the dataset window differs from its scenario's"
+        );
+    }
+
     // Bad input: each error names what is wrong.
     let e = fails(root, &["shard", "run", "plan.json", "4", "-o", "shards"]);
     assert!(e.contains("shard index") && e.contains("0..=3"), "{e}");
