@@ -2,6 +2,7 @@
 //! historical competitor liquidators of a devnet window.
 
 pub mod check;
+pub mod study;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

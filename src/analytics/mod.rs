@@ -2,4 +2,5 @@
 
 pub mod result;
 pub mod seeds;
+pub mod study;
 pub mod summary;

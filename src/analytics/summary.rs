@@ -134,6 +134,36 @@ pub fn summarise(
     }
 }
 
+/// Every instance's summary row, in instance order: `actions[i]` and the misses of instance `i`
+/// against the run's opportunities, gas priced from `blocks`.
+pub fn summarise_run(
+    instances: &[Instance],
+    actions: &[Vec<Action>],
+    misses: &[Miss],
+    opportunities: &[Opportunity],
+    blocks: &[crate::engine::runner::BlockRow],
+) -> Vec<SummaryRow> {
+    let prices: GasPrices = blocks
+        .iter()
+        .map(|b| (b.number, (b.base_fee, b.native_price)))
+        .collect();
+    instances
+        .iter()
+        .enumerate()
+        .map(|(i, inst)| {
+            let mine: Vec<_> = misses.iter().filter(|m| m.instance == i).cloned().collect();
+            summarise(
+                i,
+                inst,
+                actions.get(i).map(Vec::as_slice).unwrap_or(&[]),
+                &mine,
+                opportunities,
+                &prices,
+            )
+        })
+        .collect()
+}
+
 /// Short names of parameters in the terminal table and chart legends.
 pub fn short_param(key: &str) -> &str {
     match key {

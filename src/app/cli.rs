@@ -103,6 +103,15 @@ pub enum Command {
         after_help = "Examples:\n  liqsim explore datasets/eth-crash --run out/eth-crash\n  liqsim explore datasets/eth-crash --what-if --block 12461440 --user 0xabc... --amount close-factor"
     )]
     Explore(ExploreArgs),
+    /// Studies: write the shard list of a study file (windows × parameter subsets × seeds).
+    Plan(crate::app::study::PlanArgs),
+    /// Studies: run one shard of a plan into its partition folder (`OUT/shard=I/`).
+    #[command(subcommand)]
+    Shard(crate::app::study::ShardCommand),
+    /// Studies: build a study's tables, charts and report from its shards' partitions.
+    Merge(crate::app::study::MergeArgs),
+    /// Studies: run a whole study in this process (the same outputs as its shards merged).
+    Study(crate::app::study::StudyArgs),
 }
 
 /// `liqsim explore`.
@@ -436,6 +445,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Verify(args) => verify(&args),
         Command::Bench(args) => bench(&args),
         Command::Explore(args) => explore(&args),
+        Command::Plan(args) => crate::app::study::plan(&args),
+        Command::Shard(crate::app::study::ShardCommand::Run(args)) => {
+            crate::app::study::shard_run(&args)
+        }
+        Command::Merge(args) => crate::app::study::merge(&args),
+        Command::Study(args) => crate::app::study::study(&args),
     }
 }
 
@@ -443,7 +458,7 @@ pub fn run(cli: Cli) -> Result<()> {
 const THREADS_PER_CORE: usize = 4;
 
 /// Checks `--threads` (1 to [`THREADS_PER_CORE`] × the cores).
-fn check_threads(n: usize) -> Result<()> {
+pub(crate) fn check_threads(n: usize) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let max = cores.saturating_mul(THREADS_PER_CORE);
     if n == 0 || n > max {
@@ -458,7 +473,7 @@ fn check_threads(n: usize) -> Result<()> {
 
 /// Prints a replay's divergences (each names its block and transaction); an error unless
 /// `allowed`.
-fn report_divergences(f: &crate::engine::replay::Fidelity, allowed: bool) -> Result<()> {
+pub(crate) fn report_divergences(f: &crate::engine::replay::Fidelity, allowed: bool) -> Result<()> {
     if !f.diverged() {
         return Ok(());
     }
@@ -505,7 +520,7 @@ fn check(args: &CheckArgs) -> Result<()> {
 
 /// What `run` prints before it starts: the window's span and the scenario's warnings; stops on an
 /// engine-limit error. Returns the warnings for the report.
-fn preflight(loaded: &crate::scenario::LoadedScenario) -> Result<Vec<String>> {
+pub(crate) fn preflight(loaded: &crate::scenario::LoadedScenario) -> Result<Vec<String>> {
     use crate::scenario::check::Level;
     let findings = crate::scenario::check::check(loaded);
     for f in findings
@@ -523,7 +538,7 @@ fn preflight(loaded: &crate::scenario::LoadedScenario) -> Result<Vec<String>> {
 }
 
 /// sha256 of a dataset's `manifest.json` (which holds every file's sha256).
-fn dataset_sha256(dir: &Path) -> Result<String> {
+pub(crate) fn dataset_sha256(dir: &Path) -> Result<String> {
     use sha2::Digest;
     let path = dir.join("manifest.json");
     let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;

@@ -7,3 +7,4 @@ pub mod bench_rpc;
 pub mod cli;
 pub mod explore;
 pub mod run;
+pub mod study;

@@ -508,25 +508,13 @@ pub fn run_strategies_lazy(
     let mut capital = std::mem::take(&mut runner.capital);
     capital.sort_by_key(|c| (c.instance, c.block));
     let (actions, misses, opportunities) = runner.finish();
-    let prices: crate::analytics::summary::GasPrices = blocks
-        .iter()
-        .map(|b| (b.number, (b.base_fee, b.native_price)))
-        .collect();
-    let summary = instances
-        .iter()
-        .enumerate()
-        .map(|(i, inst)| {
-            let mine: Vec<_> = misses.iter().filter(|m| m.instance == i).cloned().collect();
-            crate::analytics::summary::summarise(
-                i,
-                inst,
-                &actions[i],
-                &mine,
-                &opportunities,
-                &prices,
-            )
-        })
-        .collect();
+    let summary = crate::analytics::summary::summarise_run(
+        instances,
+        &actions,
+        &misses,
+        &opportunities,
+        &blocks,
+    );
     Ok(StrategyRun {
         fidelity,
         opportunities,

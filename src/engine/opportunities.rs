@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use alloy_primitives::{Address, B256, I256, U256};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use revm::database_interface::DBErrorMarker;
 use revm::DatabaseRef;
@@ -18,7 +18,7 @@ use crate::protocol::market::{best_liquidation, BestLiquidation, BookUpdates};
 use crate::protocol::{AnyBook, AnyMarket, LendingMarket, MarketState, PositionBook};
 
 /// How an opportunity ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Ending {
     /// Liquidated (fully or until the health factor recovered).
@@ -41,7 +41,7 @@ impl Ending {
 }
 
 /// One historical liquidation of the position.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoricalLiquidation {
     /// Block.
     pub block: u64,
@@ -66,7 +66,7 @@ pub struct HistoricalLiquidation {
 }
 
 /// One liquidation opportunity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Opportunity {
     /// Sequence number in the window (order of opening).
     pub id: u64,

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use indicatif::ProgressBar;
 use revm::database_interface::DBErrorMarker;
 use revm::DatabaseRef;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::data::records::{BlockRecord, LogRecord, ReceiptRecord, Window};
 use crate::error::{Error, Result};
@@ -68,7 +68,7 @@ where
 pub const DIVERGENCES_KEPT: usize = 100;
 
 /// How faithfully the replay reproduced the recorded window.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fidelity {
     /// Blocks replayed.
     pub blocks: u64,
@@ -84,10 +84,10 @@ pub struct Fidelity {
     /// The first divergence, named.
     pub first_divergence: Option<String>,
     /// Divergences found: receipts that differ, and rows that are missing, extra or duplicated.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub divergence_count: u64,
     /// The first [`DIVERGENCES_KEPT`] divergences, each naming its block and transaction.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub divergences: Vec<String>,
 }
 

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use alloy_primitives::{Address, I256, U256};
 use rayon::prelude::*;
 use revm::context::BlockEnv;
+use serde::{Deserialize, Serialize};
 
 use crate::data::records::{BlockRecord, Window};
 use crate::engine::opportunities::OpportunityTracker;
@@ -77,7 +78,7 @@ pub fn competition(
 }
 
 /// One executed (what-if) liquidation of a strategy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Action {
     /// Instance index in the sweep.
     pub instance: usize,
@@ -120,7 +121,7 @@ pub struct Action {
 }
 
 /// An opportunity a strategy did not capture, with the reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Miss {
     /// Instance index.
     pub instance: usize,
@@ -143,7 +144,7 @@ struct InstanceState {
 }
 
 /// A capital-limited strategy's capital at a block (`capital.parquet`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CapitalRow {
     /// Instance index.
     pub instance: usize,
@@ -154,7 +155,7 @@ pub struct CapitalRow {
 }
 
 /// Per-block figures for `blocks.parquet`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockRow {
     /// Block number.
     pub number: u64,

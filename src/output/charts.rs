@@ -1298,3 +1298,87 @@ fn chosen_sets(run: &StrategyRun, instances: &[Instance]) -> Vec<usize> {
     }
     best.into_iter().map(|(_, i)| i).collect()
 }
+
+/// A study's chart (not one of [`CHARTS`], which draw one window): each parameter set's net
+/// profit (USD) on every window as grouped bars, one colour per window, into
+/// `dir/study_net_profit.{png,svg}`; `sets` are `(label, net profit per window)`.
+pub fn study_net_profit(
+    dir: &Path,
+    windows: &[String],
+    sets: &[(String, Vec<f64>)],
+) -> Result<Vec<String>> {
+    register_font()?;
+    both!(dir, "study_net_profit", |a| grouped_bars(a, windows, sets))
+}
+
+/// Grouped bars: one group per set, one bar per window (negative values below the axis).
+fn grouped_bars<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    windows: &[String],
+    sets: &[(String, Vec<f64>)],
+) -> std::result::Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(e)?;
+    let values = || sets.iter().flat_map(|s| s.1.iter().copied());
+    let top = values().fold(1.0, f64::max) * 1.15;
+    let bottom = values().fold(0.0, f64::min) * 1.15;
+    let n = sets.len().max(1);
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            "Net profit per parameter set on each window (USD)",
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(90)
+        .build_cartesian_2d(-0.5f64..n as f64 - 0.5, bottom..top)
+        .map_err(e)?;
+    let names: Vec<String> = sets.iter().map(|s| s.0.clone()).collect();
+    chart
+        .configure_mesh()
+        .x_labels(n)
+        .x_label_formatter(&|x| {
+            let k = x.round();
+            if (x - k).abs() < 0.01 && k >= 0.0 {
+                names.get(k as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .disable_x_mesh()
+        .y_label_formatter(&tick)
+        .y_desc("net profit, USD")
+        .draw()
+        .map_err(e)?;
+    let width = 0.8 / windows.len().max(1) as f64;
+    for (j, window) in windows.iter().enumerate() {
+        let color = okabe(j);
+        let rects: Vec<Rectangle<(f64, f64)>> = sets
+            .iter()
+            .enumerate()
+            .map(|(i, (_, nets))| {
+                let x = i as f64 - 0.4 + j as f64 * width;
+                let v = nets.get(j).copied().unwrap_or(0.0);
+                Rectangle::new(
+                    [(x, 0.0f64.min(v)), (x + width, 0.0f64.max(v))],
+                    color.filled(),
+                )
+            })
+            .collect();
+        chart
+            .draw_series(rects)
+            .map_err(e)?
+            .label(window.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 12))
+        .draw()
+        .map_err(e)
+}

@@ -7,6 +7,7 @@ pub mod json;
 pub mod parquet;
 pub mod report;
 pub mod seeds;
+pub mod study;
 
 use std::path::Path;
 
@@ -28,7 +29,7 @@ pub struct RunOutputs<'a> {
 
 /// Where a run came from: what `run.json` and the report's methodology say. Nothing in it reads
 /// the clock, so the same scenario and data give byte-identical outputs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunContext {
     /// sha256 of the scenario's canonical form.
     pub scenario_sha256: String,

@@ -17,7 +17,7 @@ fn escape(s: &str) -> String {
 }
 
 /// An SVG file's `<svg>` element, for inlining (an XML declaration, if any, dropped).
-fn inline_svg(path: &Path) -> Result<String> {
+pub(crate) fn inline_svg(path: &Path) -> Result<String> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading chart", path, e))?;
     let start = text.find("<svg").ok_or_else(|| Error::Decode {
         what: path.display().to_string(),

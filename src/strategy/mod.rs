@@ -58,7 +58,7 @@ pub struct HookView<'a> {
 }
 
 /// How a liquidation is funded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Funding {
     /// The liquidator's own inventory.
@@ -118,7 +118,7 @@ pub struct Execution {
 }
 
 /// Why a strategy did not capture an opportunity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MissReason {
     /// Expected profit after costs below the strategy's bar.

@@ -71,3 +71,95 @@ pub(crate) fn small_window_from_block_2() -> (LoadedScenario, Window) {
         .window;
     (loaded, window)
 }
+
+/// The first Python 3 on the PATH (`python3`, else `python`).
+pub(crate) fn python() -> Option<String> {
+    ["python3", "python"]
+        .into_iter()
+        .map(String::from)
+        .find(|p| {
+            std::process::Command::new(p)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+/// Why [`pinned_venv`] could not make its environment.
+#[derive(Debug)]
+pub(crate) enum VenvError {
+    /// pip could not reach the package index (no network, a proxy refusing): tests skip.
+    Unreachable(String),
+    /// Anything else: tests fail.
+    Failed(String),
+}
+
+/// A virtual environment `<cache>/<name>` with the pinned `requirements` installed by pip, made
+/// on first use and again when the requirements file changes; returns its Python.
+pub(crate) fn pinned_venv(
+    python: &str,
+    name: &str,
+    requirements: &Path,
+) -> Result<PathBuf, VenvError> {
+    use std::process::Command;
+    let pinned = std::fs::read(requirements)
+        .map_err(|e| VenvError::Failed(format!("{}: {e}", requirements.display())))?;
+    let cache = liqsim::protocol::artifacts::cache_root();
+    let cache = if cache.is_absolute() {
+        cache
+    } else {
+        std::env::current_dir()
+            .map_err(|e| VenvError::Failed(e.to_string()))?
+            .join(cache)
+    };
+    let venv = cache.join(name);
+    let stamp = venv.join("requirements.installed");
+    let bin = venv.join("bin/python");
+    if std::fs::read(&stamp).ok().as_deref() == Some(&pinned[..]) && bin.is_file() {
+        return Ok(bin);
+    }
+    let _ = std::fs::remove_dir_all(&venv);
+    let made = Command::new(python)
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .output()
+        .map_err(|e| VenvError::Failed(format!("{python} -m venv: {e}")))?;
+    if !made.status.success() {
+        return Err(VenvError::Failed(format!(
+            "creating {}: {}",
+            venv.display(),
+            String::from_utf8_lossy(&made.stderr)
+        )));
+    }
+    let installed = Command::new(&bin)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(requirements)
+        .output()
+        .map_err(|e| VenvError::Failed(format!("pip: {e}")))?;
+    if !installed.status.success() {
+        let stderr = String::from_utf8_lossy(&installed.stderr).to_string();
+        let offline = [
+            "NewConnectionError",
+            "ConnectTimeoutError",
+            "ProxyError",
+            "Network is unreachable",
+            "Temporary failure in name resolution",
+            "Max retries exceeded",
+        ];
+        let _ = std::fs::remove_dir_all(&venv);
+        return Err(if offline.iter().any(|o| stderr.contains(o)) {
+            VenvError::Unreachable(stderr.lines().last().unwrap_or("").to_string())
+        } else {
+            VenvError::Failed(stderr)
+        });
+    }
+    std::fs::write(&stamp, &pinned).map_err(|e| VenvError::Failed(e.to_string()))?;
+    Ok(bin)
+}

@@ -19,3 +19,4 @@ mod reports;
 mod rpc;
 mod strategies;
 mod strict;
+mod study;

@@ -1,64 +1,17 @@
 //! The analysis notebook, executed headless (nbconvert) on the default scenario's outputs, with its
 //! pinned Python dependencies installed into a virtual environment in the git-ignored cache.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use liqsim::app::run::{ensure_dataset, run_strategies};
 use liqsim::output::write_outputs;
-use liqsim::protocol::artifacts::{cache_root, ArtifactStore, AAVE_V3_CORE};
+use liqsim::protocol::artifacts::{ArtifactStore, AAVE_V3_CORE};
 use liqsim::scenario::LoadedScenario;
-
-fn python() -> Option<String> {
-    ["python3", "python"]
-        .into_iter()
-        .map(String::from)
-        .find(|p| {
-            Command::new(p)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-}
-
-/// The notebook's virtual environment, created and filled from `notebooks/requirements.txt` on
-/// first use (and again when the requirements change).
-fn notebook_venv(python: &str) -> PathBuf {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let requirements = std::fs::read(repo.join("notebooks/requirements.txt")).unwrap();
-    let venv = cache_root().join("notebook-venv");
-    let stamp = venv.join("requirements.installed");
-    let bin = venv.join("bin/python");
-    if std::fs::read(&stamp).ok().as_deref() == Some(&requirements[..]) && bin.is_file() {
-        return bin;
-    }
-    let _ = std::fs::remove_dir_all(&venv);
-    let status = Command::new(python)
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .unwrap();
-    assert!(status.success(), "creating {}", venv.display());
-    let status = Command::new(&bin)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-        ])
-        .arg(repo.join("notebooks/requirements.txt"))
-        .status()
-        .unwrap();
-    assert!(status.success(), "installing notebooks/requirements.txt");
-    std::fs::write(&stamp, &requirements).unwrap();
-    bin
-}
 
 #[test]
 fn the_notebook_runs_on_the_default_scenarios_outputs() {
-    let Some(python) = python() else {
+    let Some(python) = crate::common::python() else {
         eprintln!("SKIPPED: no python3 on this machine; the notebook needs it");
         return;
     };
@@ -79,8 +32,13 @@ fn the_notebook_runs_on_the_default_scenarios_outputs() {
     let out = tmp.join("out").join(&loaded.scenario.name);
     write_outputs(&out, &run, &loaded.instances, &loaded.source).unwrap();
 
-    let venv_python = notebook_venv(&python);
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv_python = crate::common::pinned_venv(
+        &python,
+        "notebook-venv",
+        &repo.join("notebooks/requirements.txt"),
+    )
+    .unwrap_or_else(|e| panic!("installing notebooks/requirements.txt: {e:?}"));
     let output = Command::new(&venv_python)
         .args([
             "-m",
