@@ -367,9 +367,7 @@ where
                 wiring.rate_sources[i] = Some(rate);
                 (adapter, base)
             }
-            OracleMechanism::Settable | OracleMechanism::Fallback => {
-                (Address::ZERO, Address::ZERO)
-            }
+            OracleMechanism::Settable | OracleMechanism::Fallback => (Address::ZERO, Address::ZERO),
         };
         wiring.sources.push(source);
         wiring.movers.push(mover);
@@ -442,7 +440,9 @@ pub fn price_move_call(
             answer: answer_of(field(), price)?,
         }
         .abi_encode(),
-        OracleMechanism::Fallback => IPriceOracleMock::setAssetPriceCall { asset, price }.abi_encode(),
+        OracleMechanism::Fallback => {
+            IPriceOracleMock::setAssetPriceCall { asset, price }.abi_encode()
+        }
         OracleMechanism::Push => IPushOracle::updatePriceCall {
             id: push_feed_id(symbol),
             price: int64_of(field(), price, answer_decimals)?,
@@ -475,7 +475,6 @@ pub fn scheduled_calls(
         })
         .collect()
 }
-
 
 sol! {
     #![sol(all_derives)]

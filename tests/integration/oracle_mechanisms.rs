@@ -33,23 +33,43 @@ use crate::oracles::{at_start, event_only_mismatches, logs_with, refereed};
 /// Price moves a window must hold at least under its mechanism.
 const MIN_MOVES: usize = 10;
 
-/// `fixture` with `oracle = mechanism`, shortened to the crash's end (240 blocks) with 30
-/// borrowers of health factors 1.05 to 1.6.
-fn scenario(fixture: &str, mechanism: OracleMechanism) -> LoadedScenario {
+/// Seconds from the fixtures' first block to the end of their crash.
+const CRASH_SECONDS: u64 = 2_880;
+
+/// Blocks and borrowers of the Compound-style windows: the crash in 36-second blocks, 15
+/// borrowers (the pool has eleven markets, and each price read goes through three contracts of
+/// Venus' oracle stack).
+const COMPOUND_WINDOW: (u64, u64) = (80, 15);
+
+/// `fixture` with `oracle = mechanism`, shortened to the crash's end (2,880 s: 240 blocks of
+/// 12 s, or `blocks` blocks as long as that) with `borrowers` borrowers of health factors 1.05
+/// to 1.6.
+fn scenario(
+    fixture: &str,
+    mechanism: OracleMechanism,
+    blocks: u64,
+    borrowers: u64,
+) -> LoadedScenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture);
     let text = std::fs::read_to_string(&path).unwrap();
     let sets = [
         format!("market.oracle=\"{}\"", mechanism.as_str()),
-        "borrowers.count=30".to_string(),
-        "window.blocks=240".to_string(),
+        format!("borrowers.count={borrowers}"),
+        format!("window.blocks={blocks}"),
+        format!("window.block_time_seconds={}", CRASH_SECONDS / blocks),
         "borrowers.health_factor_max=\"1.6\"".to_string(),
     ];
     let text = apply_overrides(&text, &path.display().to_string(), &sets).unwrap();
     LoadedScenario::from_text(&text, &path.display().to_string(), None).unwrap()
 }
 
-fn build(kind: ProtocolKind, fixture: &str, mechanism: OracleMechanism) -> (Window, AnyMarket) {
-    let loaded = scenario(fixture, mechanism);
+fn build(
+    kind: ProtocolKind,
+    fixture: &str,
+    mechanism: OracleMechanism,
+    (blocks, borrowers): (u64, u64),
+) -> (Window, AnyMarket) {
+    let loaded = scenario(fixture, mechanism, blocks, borrowers);
     let started = std::time::Instant::now();
     let built = build_window(&loaded, artifacts(kind), None).unwrap_or_else(|e| {
         panic!(
@@ -90,9 +110,16 @@ fn holds(w: &Window, mechanism: OracleMechanism, e: &Evidence) {
     match mechanism {
         OracleMechanism::Settable => unreachable!("the settable windows are tested elsewhere"),
         OracleMechanism::ChainlinkProxy => {
-            assert!(answer_updated.len() >= MIN_MOVES, "{}", answer_updated.len());
+            assert!(
+                answer_updated.len() >= MIN_MOVES,
+                "{}",
+                answer_updated.len()
+            );
             assert!(answer_updated.iter().all(|l| movers.contains(&l.address)));
-            assert!(movers.is_disjoint(&sources), "the keeper moves the aggregators");
+            assert!(
+                movers.is_disjoint(&sources),
+                "the keeper moves the aggregators"
+            );
             assert!(
                 w.logs.iter().all(|l| !sources.contains(&l.address)),
                 "a proxy emitted a log"
@@ -115,7 +142,10 @@ fn holds(w: &Window, mechanism: OracleMechanism, e: &Evidence) {
             let updates = logs_with(w, IPushOracle::PriceFeedUpdate::SIGNATURE_HASH);
             assert!(updates.len() >= MIN_MOVES);
             assert!(updates.iter().all(|l| movers.contains(&l.address)));
-            assert!(answer_updated.is_empty(), "a push oracle emits no AnswerUpdated");
+            assert!(
+                answer_updated.is_empty(),
+                "a push oracle emits no AnswerUpdated"
+            );
         }
         OracleMechanism::Adapter => {
             let rates: BTreeSet<Address> = e.rate_sources.iter().copied().collect();
@@ -125,8 +155,10 @@ fn holds(w: &Window, mechanism: OracleMechanism, e: &Evidence) {
             assert!(accruals.iter().all(|l| rates.contains(&l.address)));
             // Some accruals land in a transaction that moves no base answer: only the rate's
             // storage tells the book.
-            let answer_txs: BTreeSet<(u64, u32)> =
-                answer_updated.iter().map(|l| (l.block, l.tx_index)).collect();
+            let answer_txs: BTreeSet<(u64, u32)> = answer_updated
+                .iter()
+                .map(|l| (l.block, l.tx_index))
+                .collect();
             assert!(accruals
                 .iter()
                 .any(|l| !answer_txs.contains(&(l.block, l.tx_index))));
@@ -139,6 +171,7 @@ fn v2_window(mechanism: OracleMechanism) -> (Window, AaveV2Market) {
         ProtocolKind::AaveV2,
         "tests/fixtures/small-hadouken-v2.toml",
         mechanism,
+        (240, 30),
     );
     let AnyMarket::AaveV2(market) = market else {
         panic!("expected an Aave V2 market");
@@ -164,19 +197,29 @@ fn v2(mechanism: OracleMechanism) -> (Window, AaveV2Market, Evm<EmptyDB>) {
     let mut start = at_start(&w);
     let mock = m.price_oracle_mock.expect("AaveOracle's fallback oracle");
     let fallback: Address = start
-        .view(m.oracle, &IAaveOracleV2::getFallbackOracleCall {}, "getFallbackOracle")
+        .view(
+            m.oracle,
+            &IAaveOracleV2::getFallbackOracleCall {},
+            "getFallbackOracle",
+        )
         .unwrap();
     assert_eq!(fallback, mock);
     let weth: Address = start
         .view(m.oracle, &IAaveOracleV2::WETHCall {}, "WETH")
         .unwrap();
-    assert_eq!(weth, m.reserves[0].underlying, "the native asset is AaveOracle's WETH");
+    assert_eq!(
+        weth, m.reserves[0].underlying,
+        "the native asset is AaveOracle's WETH"
+    );
     let evidence = Evidence {
         movers: m.reserves.iter().filter_map(|r| r.price_mover).collect(),
         sources: (0..m.reserves.len())
             .map(|i| v2_source(&mut start, &m, i))
             .collect(),
-        swap: (IAaveOracleEvents::AssetSourceUpdated::SIGNATURE_HASH, m.oracle),
+        swap: (
+            IAaveOracleEvents::AssetSourceUpdated::SIGNATURE_HASH,
+            m.oracle,
+        ),
         fallback_moved: IPriceOracle::AssetPriceUpdated::SIGNATURE_HASH,
         rate_sources: m.reserves.iter().filter_map(|r| r.rate_source).collect(),
     };
@@ -240,6 +283,7 @@ fn compound_window(mechanism: OracleMechanism) -> (Window, CompoundMarket) {
         ProtocolKind::Compound,
         "tests/fixtures/small-pippi.toml",
         mechanism,
+        COMPOUND_WINDOW,
     );
     let AnyMarket::Compound(market) = market else {
         panic!("expected a Compound-style market");
@@ -309,9 +353,11 @@ fn compound(mechanism: OracleMechanism) -> (Window, CompoundMarket) {
         rate_sources: stack.rate_sources.iter().flatten().copied().collect(),
     };
     holds(&w, mechanism, &evidence);
-    refereed(&w, &format!("compound {}", mechanism.as_str()), &|evm, i| {
-        underlying_price(evm, &m, i)
-    });
+    refereed(
+        &w,
+        &format!("compound {}", mechanism.as_str()),
+        &|evm, i| underlying_price(evm, &m, i),
+    );
     (w, m)
 }
 
@@ -354,9 +400,12 @@ fn oracle_mechanism_bad_values_are_named() {
     let unknown = load(&["market.oracle=\"pyth\""]).unwrap_err().to_string();
     assert!(unknown.contains("pyth"), "{unknown}");
     assert!(unknown.contains("chainlink-proxy"), "{unknown}");
-    let weth = load(&["market.oracle=\"push\"", "market.assets[0].price_eth=\"1.5\""])
-        .unwrap_err()
-        .to_string();
+    let weth = load(&[
+        "market.oracle=\"push\"",
+        "market.assets[0].price_eth=\"1.5\"",
+    ])
+    .unwrap_err()
+    .to_string();
     assert!(weth.contains("assets[0].price_eth"), "{weth}");
     assert!(weth.contains("AaveOracle"), "{weth}");
 }

@@ -290,7 +290,9 @@ fn oracle_mechanism_chainlink_proxy_aggregator_emits_the_event() {
         w.logs.iter().all(|l| !sources.contains(&l.address)),
         "a proxy emitted a log"
     );
-    let mut end = refereed(&w, market.config.oracle.as_str(), &|evm, i| market.price(evm, i));
+    let mut end = refereed(&w, market.config.oracle.as_str(), &|evm, i| {
+        market.price(evm, i)
+    });
     // The proxy forwards: the oracle's price is the aggregator's answer at the end too.
     for (i, r) in market.reserves.iter().enumerate() {
         let answer: I256 = end
@@ -321,7 +323,9 @@ fn oracle_mechanism_source_swap_moves_prices_without_answer_updated() {
     let first: Vec<Address> = (0..market.reserves.len())
         .map(|i| source_of(&mut start, &market, i))
         .collect();
-    let mut end = refereed(&w, market.config.oracle.as_str(), &|evm, i| market.price(evm, i));
+    let mut end = refereed(&w, market.config.oracle.as_str(), &|evm, i| {
+        market.price(evm, i)
+    });
     let weth = market.asset("WETH").unwrap();
     let last = source_of(&mut end, &market, weth);
     assert_ne!(last, first[weth], "WETH's source was swapped");
@@ -350,7 +354,9 @@ fn oracle_mechanism_fallback_prices_come_from_the_fallback_oracle() {
             );
         }
     }
-    let mut end = refereed(&w, market.config.oracle.as_str(), &|evm, i| market.price(evm, i));
+    let mut end = refereed(&w, market.config.oracle.as_str(), &|evm, i| {
+        market.price(evm, i)
+    });
     for (i, r) in market.reserves.iter().enumerate() {
         let theirs: U256 = end
             .view(
@@ -385,7 +391,9 @@ fn oracle_mechanism_push_oracle_emits_no_chainlink_event() {
             "the source is an adapter"
         );
     }
-    refereed(&w, market.config.oracle.as_str(), &|evm, i| market.price(evm, i));
+    refereed(&w, market.config.oracle.as_str(), &|evm, i| {
+        market.price(evm, i)
+    });
     // `liqsim inspect` counts the push oracle's updates too (one transaction each), not 0.
     let update_txs: std::collections::BTreeSet<(u64, u32)> =
         updates.iter().map(|l| (l.block, l.tx_index)).collect();
@@ -442,7 +450,9 @@ fn oracle_mechanism_adapter_follows_its_exchange_rate() {
     assert!(accruals
         .iter()
         .any(|l| !answer_txs.contains(&(l.block, l.tx_index))));
-    let mut end = refereed(&w, market.config.oracle.as_str(), &|evm, i| market.price(evm, i));
+    let mut end = refereed(&w, market.config.oracle.as_str(), &|evm, i| {
+        market.price(evm, i)
+    });
     for (i, r) in market.reserves.iter().enumerate() {
         let adapter = source_of(&mut end, &market, i);
         let base: Address = end

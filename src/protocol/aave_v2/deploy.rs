@@ -15,10 +15,10 @@ use super::abi::{
 use super::config::MarketConfig;
 use super::{AaveV2Market, ReserveV2};
 use crate::error::Result;
-use crate::protocol::oracles::{deploy_sources, OracleMechanism, OracleWiring, SourcePlan};
 use crate::evm::executor::Evm;
 use crate::evm::keys::actor;
 use crate::protocol::artifacts::ArtifactStore;
+use crate::protocol::oracles::{deploy_sources, OracleMechanism, OracleWiring, SourcePlan};
 use crate::protocol::tokens::deploy_real_market_token;
 
 fn ray(numerator: u64, denominator: u64) -> U256 {

@@ -583,7 +583,10 @@ impl DevnetMarket for AaveV2Market {
             return Err(Error::config("price_usd", &self.native_asset, "above 0"));
         }
         let set = |j: usize| -> Result<Call> {
-            self.price_call(j, usd_prices.get(j).copied().unwrap_or_default() * WAD / eth_usd)
+            self.price_call(
+                j,
+                usd_prices.get(j).copied().unwrap_or_default() * WAD / eth_usd,
+            )
         };
         if i != native {
             return Ok(vec![set(i)?]);

@@ -62,15 +62,22 @@ where
     DB: DatabaseRef,
     DB::Error: DBErrorMarker + std::fmt::Display,
 {
-    wiring.finish(evm, mechanism, admin, "SourceSwapper", oracle, |evm, swapper| {
-        evm.send_call(
-            admin,
-            acl,
-            &IACLManager::addAssetListingAdminCall { admin: swapper },
-            "addAssetListingAdmin(SourceSwapper)",
-        )?;
-        Ok(())
-    })
+    wiring.finish(
+        evm,
+        mechanism,
+        admin,
+        "SourceSwapper",
+        oracle,
+        |evm, swapper| {
+            evm.send_call(
+                admin,
+                acl,
+                &IACLManager::addAssetListingAdminCall { admin: swapper },
+                "addAssetListingAdmin(SourceSwapper)",
+            )?;
+            Ok(())
+        },
+    )
 }
 
 impl AaveV3Market {

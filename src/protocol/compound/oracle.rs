@@ -338,6 +338,14 @@ impl CompoundMarket {
                 .into(),
             }));
         }
-        price_move_call(self.oracle_mechanism, mover, m.underlying, &m.symbol, usd, 8).map(Some)
+        price_move_call(
+            self.oracle_mechanism,
+            mover,
+            m.underlying,
+            &m.symbol,
+            usd,
+            8,
+        )
+        .map(Some)
     }
 }
