@@ -5,6 +5,10 @@ interface IAggregatorSource {
     function latestAnswer() external view returns (int256);
     function latestTimestamp() external view returns (uint256);
     function latestRound() external view returns (uint256);
+    function latestRoundData()
+        external
+        view
+        returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound);
 }
 
 /// @title A Chainlink `EACAggregatorProxy`-style proxy.
@@ -39,6 +43,17 @@ contract AggregatorProxy {
 
     function latestRound() external view returns (uint256) {
         return (uint256(phaseId) << 64) | aggregator.latestRound();
+    }
+
+    function latestRoundData()
+        external
+        view
+        returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound)
+    {
+        uint80 round;
+        (round, answer, startedAt, updatedAt, answeredInRound) = aggregator.latestRoundData();
+        roundId = uint80((uint256(phaseId) << 64) | round);
+        answeredInRound = roundId;
     }
 
     function _setAggregator(address next) internal {

@@ -33,24 +33,36 @@ contract PushOracle {
 }
 
 /// @title A Chainlink-interface adapter over one feed of the push oracle (as Pyth's
-/// `PythAggregatorV3`): the answer is read from the push oracle's storage.
+/// `PythAggregatorV3`): the answer is read from the push oracle's storage and given with the
+/// decimals its consumer expects (8 for a USD feed, 18 for Aave V2's ETH feeds).
 contract PushFeedAdapter {
     PushOracle public immutable oracle;
     bytes32 public immutable priceId;
-    uint8 public constant decimals = 8;
+    uint8 public immutable decimals;
 
-    constructor(address pushOracle, bytes32 id) {
+    constructor(address pushOracle, bytes32 id, uint8 answerDecimals) {
+        require(answerDecimals >= 8, "PushFeedAdapter: fewer than 8 decimals");
         oracle = PushOracle(pushOracle);
         priceId = id;
+        decimals = answerDecimals;
     }
 
-    function latestAnswer() external view returns (int256) {
+    function latestAnswer() public view returns (int256) {
         PushOracle.Price memory p = oracle.getPriceUnsafe(priceId);
         require(p.expo == -8, "PushFeedAdapter: unexpected exponent");
-        return int256(p.price);
+        return int256(p.price) * int256(10 ** (decimals - 8));
     }
 
-    function latestTimestamp() external view returns (uint256) {
+    function latestTimestamp() public view returns (uint256) {
         return oracle.getPriceUnsafe(priceId).publishTime;
+    }
+
+    function latestRoundData()
+        external
+        view
+        returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound)
+    {
+        uint256 at = latestTimestamp();
+        return (1, latestAnswer(), at, at, 1);
     }
 }

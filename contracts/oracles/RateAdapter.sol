@@ -41,11 +41,20 @@ contract RateAdapter {
         rateSource = ExchangeRate(rateContract);
     }
 
-    function latestAnswer() external view returns (int256) {
+    function latestAnswer() public view returns (int256) {
         return (base.latestAnswer() * int256(rateSource.rate())) / 1e18;
     }
 
-    function latestTimestamp() external view returns (uint256) {
+    function latestTimestamp() public view returns (uint256) {
         return base.latestTimestamp();
+    }
+
+    function latestRoundData()
+        external
+        view
+        returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound)
+    {
+        uint256 at = latestTimestamp();
+        return (1, latestAnswer(), at, at, 1);
     }
 }

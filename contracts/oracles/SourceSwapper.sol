@@ -11,6 +11,14 @@ contract StaticAggregator {
         latestAnswer = answer;
         latestTimestamp = block.timestamp;
     }
+
+    function latestRoundData()
+        external
+        view
+        returns (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredInRound)
+    {
+        return (1, latestAnswer, latestTimestamp, latestTimestamp, 1);
+    }
 }
 
 interface IOracleSources {
@@ -38,5 +46,37 @@ contract SourceSwapper {
         assets[0] = asset;
         sources[0] = source;
         oracle.setAssetSources(assets, sources);
+    }
+}
+
+interface IChainlinkTokenConfigs {
+    struct TokenConfig {
+        address asset;
+        address feed;
+        uint256 maxStalePeriod;
+    }
+
+    function setTokenConfig(TokenConfig calldata tokenConfig) external;
+}
+
+/// @title Moves a price by replacing the asset's feed in a Venus `ChainlinkOracle`.
+/// @notice Each `swap` deploys a new `StaticAggregator` and installs it with `setTokenConfig`
+/// (which emits `TokenConfigAdded`); the swapper must be allowed to call it by the oracle's
+/// access-control manager.
+contract TokenConfigSwapper {
+    address public immutable owner;
+    IChainlinkTokenConfigs public immutable oracle;
+    /// The installed feeds' stale period: a fixed answer never goes stale.
+    uint256 public constant MAX_STALE_PERIOD = 100 * 365 days;
+
+    constructor(address chainlinkOracle) {
+        owner = msg.sender;
+        oracle = IChainlinkTokenConfigs(chainlinkOracle);
+    }
+
+    function swap(address asset, int256 answer) external returns (address source) {
+        require(msg.sender == owner, "TokenConfigSwapper: caller is not the owner");
+        source = address(new StaticAggregator(answer));
+        oracle.setTokenConfig(IChainlinkTokenConfigs.TokenConfig(asset, source, MAX_STALE_PERIOD));
     }
 }

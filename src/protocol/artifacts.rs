@@ -62,6 +62,16 @@ pub const VENUS_ISOLATED_POOLS: NpmPackage = NpmPackage {
     ],
 };
 
+/// Venus Protocol's oracles (`ResilientOracle`, `ChainlinkOracle`, `BoundValidator`): the
+/// Compound-style devnet's oracle under any `[market] oracle` mechanism but `settable`.
+pub const VENUS_ORACLE: NpmPackage = NpmPackage {
+    name: "@venusprotocol/oracle",
+    version: "2.16.0",
+    integrity: "sha512-glqLXVBTL5zTSZsdw71aE3UZrH8CeRZfv5tKapZhP5Yi1in8HfKoNoWMqEji4lgBGCUArZJ85jVG9SesNDi8PA==",
+    env_override: "LIQSIM_VENUS_ORACLE_ARTIFACTS",
+    extra_artifact_dirs: &[],
+};
+
 /// Folder under which fetched packages and other caches live (`LIQSIM_CACHE_DIR`, else `.liqsim-cache`).
 pub fn cache_root() -> PathBuf {
     std::env::var_os("LIQSIM_CACHE_DIR")

@@ -3,14 +3,17 @@
 //! with no Chainlink event, an exchange-rate adapter), and liqsim's own small contracts for them:
 //! Solidity sources in `contracts/oracles/`, compiled at first use (`protocol::solc`).
 
-use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
-use alloy_sol_types::sol;
+use alloy_primitives::{keccak256, Address, Bytes, B256, I256, U256};
+use alloy_sol_types::{sol, SolCall, SolValue};
 use revm::database_interface::DBErrorMarker;
 use revm::DatabaseRef;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::evm::executor::Evm;
+use crate::protocol::artifacts::ArtifactStore;
+use crate::protocol::market::Call;
+use crate::protocol::price_feed;
 use crate::protocol::solc::{compile_sources, Compiled};
 
 /// How a devnet market's oracle gets its prices, and how the keeper's transactions move them.
@@ -143,6 +146,334 @@ where
     let mut code = compiled.contract(name)?.bytecode.to_vec();
     code.extend_from_slice(constructor_args);
     evm.deploy(from, Bytes::from(code), name)
+}
+
+fn answer_of(field: String, price: U256) -> Result<I256> {
+    I256::try_from(price).map_err(|_| Error::config(field, price, "a price below 2^255"))
+}
+
+/// The push oracle's int64 price (8 decimals) of `price` given with `decimals` decimals.
+fn int64_of(field: String, price: U256, decimals: u8) -> Result<i64> {
+    let scale = decimals.checked_sub(PUSH_DECIMALS).ok_or_else(|| {
+        Error::config(
+            field.clone(),
+            decimals,
+            "sources answering with at least 8 decimals under oracle = \"push\"",
+        )
+    })?;
+    let scaled = price / U256::from(10u64).pow(U256::from(scale));
+    u64::try_from(scaled)
+        .ok()
+        .and_then(|p| i64::try_from(p).ok())
+        .ok_or_else(|| {
+            Error::config(
+                field,
+                price,
+                "a price below 9.2e10 (the push oracle stores int64 prices with 8 decimals)",
+            )
+        })
+}
+
+/// Decimals of the push oracle's prices (Pyth's exponent −8).
+pub const PUSH_DECIMALS: u8 = 8;
+
+/// What a protocol's oracle needs deployed under a mechanism: its reserves, their prices in the
+/// unit its sources answer in, and who deploys.
+#[derive(Debug, Clone, Copy)]
+pub struct SourcePlan<'a> {
+    /// The market's mechanism.
+    pub mechanism: OracleMechanism,
+    /// Deployer and owner of every oracle contract (the oracle keeper).
+    pub admin: Address,
+    /// Each reserve's underlying token.
+    pub tokens: &'a [Address],
+    /// Each reserve's symbol (the push oracle's feed ids).
+    pub symbols: &'a [String],
+    /// Each reserve's price in the sources' unit (`answer_decimals` decimals).
+    pub prices: &'a [U256],
+    /// The scenario field the prices come from (`price_usd`, `price_eth`), for errors.
+    pub price_field: &'static str,
+    /// Decimals of a source's answer: 8 for USD feeds (Aave V3, Venus), 18 for Aave V2's ETH
+    /// feeds (the push adapter scales the push oracle's 8 decimals up to them).
+    pub answer_decimals: u8,
+    /// `fallback` only: the fallback oracle, already deployed and holding these prices; `None`
+    /// deploys the package's `mocks/oracle/PriceOracle` and sets them.
+    pub fallback: Option<Address>,
+}
+
+/// The sources a mechanism deployed, before the protocol's oracle exists.
+pub struct OracleWiring {
+    /// The oracle's source per reserve (`address(0)`: none, the fallback answers).
+    pub sources: Vec<Address>,
+    /// The contract the keeper's price transactions call, per reserve.
+    pub movers: Vec<Address>,
+    /// Exchange-rate contract per reserve (`adapter`).
+    pub rate_sources: Vec<Option<Address>>,
+    /// The fallback oracle (`fallback`; else zero).
+    pub fallback: Address,
+    compiled: Option<Compiled>,
+}
+
+/// Deploys the sources of `plan.mechanism` from `plan.admin`; under the default mechanism,
+/// `feeds` are the settable feeds already deployed beside the tokens.
+pub fn deploy_sources<DB>(
+    evm: &mut Evm<DB>,
+    artifacts: &ArtifactStore,
+    plan: &SourcePlan<'_>,
+    feeds: Vec<Address>,
+) -> Result<OracleWiring>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    let n = plan.tokens.len();
+    let admin = plan.admin;
+    let field = |i: usize| format!("assets[{i}].{}", plan.price_field);
+    let mut wiring = OracleWiring {
+        sources: Vec::with_capacity(n),
+        movers: Vec::with_capacity(n),
+        rate_sources: vec![None; n],
+        fallback: Address::ZERO,
+        compiled: None,
+    };
+    if plan.mechanism == OracleMechanism::Settable {
+        wiring.sources = feeds.clone();
+        wiring.movers = feeds;
+        return Ok(wiring);
+    }
+    let compiled = oracle_contracts()?;
+    if plan.mechanism == OracleMechanism::Fallback {
+        let (fallback, set_prices) = match plan.fallback {
+            Some(existing) => (existing, false),
+            None => {
+                let code = artifacts
+                    .artifact("mocks/oracle/PriceOracle")?
+                    .unlinked_bytecode()?;
+                (evm.deploy(admin, code, "PriceOracle")?, true)
+            }
+        };
+        for (i, (token, price)) in plan.tokens.iter().zip(plan.prices).enumerate() {
+            if set_prices {
+                evm.send_call(
+                    admin,
+                    fallback,
+                    &IPriceOracleMock::setAssetPriceCall {
+                        asset: *token,
+                        price: *price,
+                    },
+                    "PriceOracle.setAssetPrice",
+                )?;
+            }
+            // Even reserves have no source; odd ones a source answering 0: the oracle asks its
+            // fallback either way.
+            let source = if i % 2 == 0 {
+                Address::ZERO
+            } else {
+                deploy_compiled(
+                    evm,
+                    &compiled,
+                    admin,
+                    "StaticAggregator",
+                    &I256::ZERO.abi_encode(),
+                )?
+            };
+            wiring.sources.push(source);
+            wiring.movers.push(fallback);
+        }
+        wiring.fallback = fallback;
+        wiring.compiled = Some(compiled);
+        return Ok(wiring);
+    }
+    let push = match plan.mechanism {
+        OracleMechanism::Push => Some(deploy_compiled(evm, &compiled, admin, "PushOracle", &[])?),
+        _ => None,
+    };
+    for (i, price) in plan.prices.iter().enumerate() {
+        let answer = answer_of(field(i), *price)?;
+        let (source, mover) = match plan.mechanism {
+            OracleMechanism::ChainlinkProxy => {
+                let aggregator = deploy_compiled(
+                    evm,
+                    &compiled,
+                    admin,
+                    "SettableAggregator",
+                    &answer.abi_encode(),
+                )?;
+                let proxy = deploy_compiled(
+                    evm,
+                    &compiled,
+                    admin,
+                    "AggregatorProxy",
+                    &aggregator.abi_encode(),
+                )?;
+                (proxy, aggregator)
+            }
+            OracleMechanism::SourceSwap => {
+                let source = deploy_compiled(
+                    evm,
+                    &compiled,
+                    admin,
+                    "StaticAggregator",
+                    &answer.abi_encode(),
+                )?;
+                // the swapper is deployed once the oracle exists (`finish`)
+                (source, Address::ZERO)
+            }
+            OracleMechanism::Push => {
+                let push = push.unwrap_or_default();
+                let symbol = plan.symbols.get(i).map(String::as_str).unwrap_or_default();
+                let id = push_feed_id(symbol);
+                evm.send_call(
+                    admin,
+                    push,
+                    &IPushOracle::updatePriceCall {
+                        id,
+                        price: int64_of(field(i), *price, plan.answer_decimals)?,
+                    },
+                    "PushOracle.updatePrice",
+                )?;
+                let adapter = deploy_compiled(
+                    evm,
+                    &compiled,
+                    admin,
+                    "PushFeedAdapter",
+                    &(push, id, U256::from(plan.answer_decimals)).abi_encode_params(),
+                )?;
+                (adapter, push)
+            }
+            OracleMechanism::Adapter => {
+                let rate = deploy_compiled(
+                    evm,
+                    &compiled,
+                    admin,
+                    "ExchangeRate",
+                    &(U256::from(RATE_INITIAL), U256::from(RATE_STEP)).abi_encode_params(),
+                )?;
+                let base_answer = answer_of(field(i), adapter_base_answer(*price))?;
+                let base = deploy_compiled(
+                    evm,
+                    &compiled,
+                    admin,
+                    "SettableAggregator",
+                    &base_answer.abi_encode(),
+                )?;
+                let adapter = deploy_compiled(
+                    evm,
+                    &compiled,
+                    admin,
+                    "RateAdapter",
+                    &(base, rate).abi_encode_params(),
+                )?;
+                wiring.rate_sources[i] = Some(rate);
+                (adapter, base)
+            }
+            OracleMechanism::Settable | OracleMechanism::Fallback => (Address::ZERO, Address::ZERO),
+        };
+        wiring.sources.push(source);
+        wiring.movers.push(mover);
+    }
+    wiring.compiled = Some(compiled);
+    Ok(wiring)
+}
+
+impl OracleWiring {
+    /// What needs the protocol's oracle deployed: under `source-swap`, deploys `swapper` (a
+    /// contract of liqsim's oracle set, constructed with the oracle's address), lets `authorise`
+    /// give it the right to replace sources, and makes it every reserve's price mover.
+    pub fn finish<DB, F>(
+        &mut self,
+        evm: &mut Evm<DB>,
+        mechanism: OracleMechanism,
+        admin: Address,
+        swapper: &str,
+        oracle: Address,
+        authorise: F,
+    ) -> Result<()>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+        F: FnOnce(&mut Evm<DB>, Address) -> Result<()>,
+    {
+        if mechanism != OracleMechanism::SourceSwap {
+            return Ok(());
+        }
+        let compiled = match self.compiled.take() {
+            Some(c) => c,
+            None => oracle_contracts()?,
+        };
+        let deployed = deploy_compiled(evm, &compiled, admin, swapper, &oracle.abi_encode())?;
+        authorise(evm, deployed)?;
+        for mover in &mut self.movers {
+            *mover = deployed;
+        }
+        Ok(())
+    }
+}
+
+/// The keeper's transaction moving a reserve (`asset`, `symbol`) to `price` (in the sources'
+/// unit, `answer_decimals` decimals) under `mechanism`, sent to the reserve's `mover`; under
+/// `source-swap`, `swap` is the swapper's call for the new answer.
+pub fn price_move_call(
+    mechanism: OracleMechanism,
+    mover: Address,
+    asset: Address,
+    symbol: &str,
+    price: U256,
+    answer_decimals: u8,
+) -> Result<Call> {
+    let field = || format!("price of {symbol}");
+    let input = match mechanism {
+        OracleMechanism::Settable => price_feed::SettablePriceFeed::setAnswerCall {
+            answer: answer_of(field(), price)?,
+        }
+        .abi_encode(),
+        OracleMechanism::ChainlinkProxy => ISettableAggregator::setAnswerCall {
+            answer: answer_of(field(), price)?,
+        }
+        .abi_encode(),
+        OracleMechanism::Adapter => ISettableAggregator::setAnswerCall {
+            answer: answer_of(field(), adapter_base_answer(price))?,
+        }
+        .abi_encode(),
+        OracleMechanism::SourceSwap => ISourceSwapper::swapCall {
+            asset,
+            answer: answer_of(field(), price)?,
+        }
+        .abi_encode(),
+        OracleMechanism::Fallback => {
+            IPriceOracleMock::setAssetPriceCall { asset, price }.abi_encode()
+        }
+        OracleMechanism::Push => IPushOracle::updatePriceCall {
+            id: push_feed_id(symbol),
+            price: int64_of(field(), price, answer_decimals)?,
+        }
+        .abi_encode(),
+    };
+    Ok(Call {
+        to: mover,
+        input: input.into(),
+    })
+}
+
+/// The oracle's own scheduled transactions in the block `offset` blocks into a window: under
+/// `adapter`, every exchange rate in `rate_sources` accrues every [`RATE_ACCRUAL_BLOCKS`] blocks.
+pub fn scheduled_calls(
+    mechanism: OracleMechanism,
+    offset: u64,
+    rate_sources: impl Iterator<Item = Address>,
+) -> Vec<Call> {
+    if mechanism != OracleMechanism::Adapter
+        || offset == 0
+        || !offset.is_multiple_of(RATE_ACCRUAL_BLOCKS)
+    {
+        return Vec::new();
+    }
+    rate_sources
+        .map(|rate| Call {
+            to: rate,
+            input: IExchangeRate::accrueCall {}.abi_encode().into(),
+        })
+        .collect()
 }
 
 sol! {

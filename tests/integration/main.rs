@@ -11,6 +11,7 @@ mod funding;
 mod independent;
 mod layers;
 mod notebook;
+mod oracle_mechanisms;
 mod oracles;
 mod protocols;
 mod referee;

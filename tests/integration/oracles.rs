@@ -22,7 +22,7 @@ use liqsim::protocol::oracles::{
     IAaveOracleEvents, IAggregatorProxy, IExchangeRate, IPriceOracleMock, IPushOracle,
     IRateAdapter, ISettableAggregator, OracleMechanism, RATE_INITIAL,
 };
-use liqsim::protocol::{AnyMarket, PositionBook};
+use liqsim::protocol::{AnyMarket, LendingMarket, PositionBook};
 use liqsim::scenario::{apply_overrides, LoadedScenario};
 use liqsim::source::devnet::build_window;
 use revm::database::EmptyDB;
@@ -31,7 +31,7 @@ use crate::common::aave_v3_artifacts;
 
 /// Opportunities a mechanism's window must open at least, so the referee compared liquidatable
 /// states and not only healthy ones.
-const MIN_OPPORTUNITIES: usize = 5;
+pub(crate) const MIN_OPPORTUNITIES: usize = 5;
 
 /// `small-crash` with `oracle = mechanism` and real token bytecode, shortened to the crash's end
 /// (240 blocks) with 30 borrowers of health factors 1.05 to 1.6.
@@ -70,32 +70,36 @@ fn built(mechanism: OracleMechanism) -> (Window, AaveV3Market) {
     (built.window, market.clone())
 }
 
+/// The protocol oracle's own price of reserve `i`, executed in the EVM.
+pub(crate) type Truth<'a> = &'a dyn Fn(&mut Evm<EmptyDB>, usize) -> liqsim::Result<U256>;
+
 /// Referee hooks that also compare, after every transaction, each reserve's price in the book
-/// with `AaveOracle.getAssetPrice` executed in the EVM.
-struct PriceCheck {
+/// with the protocol oracle's own view (`truth`) executed in the EVM.
+struct PriceCheck<'a> {
     referee: Referee,
-    market: AaveV3Market,
+    truth: Truth<'a>,
+    symbols: Vec<String>,
     compared: u64,
     wrong: Vec<String>,
 }
 
-impl PriceCheck {
+impl PriceCheck<'_> {
     fn compare(&mut self, evm: &mut Evm<EmptyDB>, block: u64, tx: u32) {
         let book = self.referee.tracker.book.oracle_prices();
         for (i, ours) in book.iter().enumerate() {
-            let truth = self.market.price(evm, i).unwrap();
+            let truth = (self.truth)(evm, i).unwrap();
             self.compared += 1;
             if *ours != truth {
                 self.wrong.push(format!(
                     "block {block} tx {tx}: {} book {ours}, oracle {truth}",
-                    self.market.reserves[i].symbol
+                    self.symbols[i]
                 ));
             }
         }
     }
 }
 
-impl ReplayHooks<EmptyDB> for PriceCheck {
+impl ReplayHooks<EmptyDB> for PriceCheck<'_> {
     fn on_block_start(
         &mut self,
         evm: &mut Evm<EmptyDB>,
@@ -167,16 +171,18 @@ impl ReplayHooks<EmptyDB> for EventOnly {
 }
 
 /// Replays `w` strictly under the referee (what `liqsim check-window` runs) and the
-/// per-transaction price check; returns the EVM at the window's end. Asserts every receipt
-/// matched, 0 mismatches, 0 wrong prices and enough opportunities.
-fn refereed(w: &Window, market: &AaveV3Market) -> Evm<EmptyDB> {
+/// per-transaction price check against `truth`; returns the EVM at the window's end. Asserts
+/// every receipt matched, 0 mismatches, 0 wrong prices and enough opportunities.
+pub(crate) fn refereed(w: &Window, label: &str, truth: Truth<'_>) -> Evm<EmptyDB> {
     let started = std::time::Instant::now();
     let (details, mut evm) = open_window(w).unwrap();
     let tracker =
         OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start).unwrap();
+    let symbols = details.market.symbols();
     let mut hooks = PriceCheck {
         referee: Referee::new(tracker),
-        market: market.clone(),
+        truth,
+        symbols: symbols.clone(),
         compared: 0,
         wrong: Vec::new(),
     };
@@ -185,7 +191,7 @@ fn refereed(w: &Window, market: &AaveV3Market) -> Evm<EmptyDB> {
         fidelity.receipts_matched, fidelity.transactions,
         "{fidelity:?}"
     );
-    let reserves = market.reserves.len() as u64;
+    let reserves = symbols.len() as u64;
     assert!(
         hooks.compared >= fidelity.transactions * reserves,
         "{} price comparisons for {} transactions",
@@ -212,8 +218,7 @@ fn refereed(w: &Window, market: &AaveV3Market) -> Evm<EmptyDB> {
         hooks.referee.comparisons
     );
     eprintln!(
-        "{}: refereed in {:.1} s: {} transactions, {} referee points, {} comparisons, {} price comparisons, {opportunities} opportunities, 0 mismatches",
-        market.config.oracle.as_str(),
+        "{label}: refereed in {:.1} s: {} transactions, {} referee points, {} comparisons, {} price comparisons, {opportunities} opportunities, 0 mismatches",
         started.elapsed().as_secs_f64(),
         fidelity.transactions,
         hooks.referee.points,
@@ -224,7 +229,7 @@ fn refereed(w: &Window, market: &AaveV3Market) -> Evm<EmptyDB> {
 }
 
 /// Logs of `w` whose first topic is `topic`.
-fn logs_with(w: &Window, topic: B256) -> Vec<&liqsim::data::records::LogRecord> {
+pub(crate) fn logs_with(w: &Window, topic: B256) -> Vec<&liqsim::data::records::LogRecord> {
     w.logs
         .iter()
         .filter(|l| l.topics.first() == Some(&topic))
@@ -243,7 +248,7 @@ fn source_of(evm: &mut Evm<EmptyDB>, market: &AaveV3Market, i: usize) -> Address
 }
 
 /// An EVM at the window's pre-state.
-fn at_start(w: &Window) -> Evm<EmptyDB> {
+pub(crate) fn at_start(w: &Window) -> Evm<EmptyDB> {
     open_window(w).unwrap().1
 }
 
@@ -285,7 +290,9 @@ fn oracle_mechanism_chainlink_proxy_aggregator_emits_the_event() {
         w.logs.iter().all(|l| !sources.contains(&l.address)),
         "a proxy emitted a log"
     );
-    let mut end = refereed(&w, &market);
+    let mut end = refereed(&w, market.config.oracle.as_str(), &|evm, i| {
+        market.price(evm, i)
+    });
     // The proxy forwards: the oracle's price is the aggregator's answer at the end too.
     for (i, r) in market.reserves.iter().enumerate() {
         let answer: I256 = end
@@ -316,7 +323,9 @@ fn oracle_mechanism_source_swap_moves_prices_without_answer_updated() {
     let first: Vec<Address> = (0..market.reserves.len())
         .map(|i| source_of(&mut start, &market, i))
         .collect();
-    let mut end = refereed(&w, &market);
+    let mut end = refereed(&w, market.config.oracle.as_str(), &|evm, i| {
+        market.price(evm, i)
+    });
     let weth = market.asset("WETH").unwrap();
     let last = source_of(&mut end, &market, weth);
     assert_ne!(last, first[weth], "WETH's source was swapped");
@@ -345,7 +354,9 @@ fn oracle_mechanism_fallback_prices_come_from_the_fallback_oracle() {
             );
         }
     }
-    let mut end = refereed(&w, &market);
+    let mut end = refereed(&w, market.config.oracle.as_str(), &|evm, i| {
+        market.price(evm, i)
+    });
     for (i, r) in market.reserves.iter().enumerate() {
         let theirs: U256 = end
             .view(
@@ -380,7 +391,9 @@ fn oracle_mechanism_push_oracle_emits_no_chainlink_event() {
             "the source is an adapter"
         );
     }
-    refereed(&w, &market);
+    refereed(&w, market.config.oracle.as_str(), &|evm, i| {
+        market.price(evm, i)
+    });
     // `liqsim inspect` counts the push oracle's updates too (one transaction each), not 0.
     let update_txs: std::collections::BTreeSet<(u64, u32)> =
         updates.iter().map(|l| (l.block, l.tx_index)).collect();
@@ -389,20 +402,30 @@ fn oracle_mechanism_push_oracle_emits_no_chainlink_event() {
 
     // The check can fail: a book that waits for AnswerUpdated never sees these moves, and the
     // referee says so.
-    let (details, mut evm) = open_window(&w).unwrap();
+    let (mismatches, points) = event_only_mismatches(&w, "health factor");
+    eprintln!("push, event-only book: {mismatches} mismatches over {points} points");
+}
+
+/// Replays `w` under the referee over a book told of price moves only by `AnswerUpdated`
+/// events; asserts the referee caught it (some mismatch on `what`: the health factor, or
+/// Compound's shortfall) and returns (mismatches, points).
+pub(crate) fn event_only_mismatches(w: &Window, what: &str) -> (usize, u64) {
+    let (details, mut evm) = open_window(w).unwrap();
     let tracker =
         OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start).unwrap();
     let mut blind = EventOnly(Referee::new(tracker));
-    replay(&mut evm, &w, true, &mut blind, None).unwrap();
-    eprintln!(
-        "push, event-only book: {} mismatches over {} points",
-        blind.0.mismatches.len(),
-        blind.0.points
-    );
+    replay(&mut evm, w, true, &mut blind, None).unwrap();
     assert!(
-        blind.0.mismatches.iter().any(|m| m.what == "health factor"),
-        "an event-only book went unnoticed on a push oracle"
+        blind.0.mismatches.iter().any(|m| m.what == what),
+        "an event-only book went unnoticed: {:?}",
+        blind
+            .0
+            .mismatches
+            .iter()
+            .map(|m| m.what)
+            .collect::<BTreeSet<_>>()
     );
+    (blind.0.mismatches.len(), blind.0.points)
 }
 
 #[test]
@@ -427,7 +450,9 @@ fn oracle_mechanism_adapter_follows_its_exchange_rate() {
     assert!(accruals
         .iter()
         .any(|l| !answer_txs.contains(&(l.block, l.tx_index))));
-    let mut end = refereed(&w, &market);
+    let mut end = refereed(&w, market.config.oracle.as_str(), &|evm, i| {
+        market.price(evm, i)
+    });
     for (i, r) in market.reserves.iter().enumerate() {
         let adapter = source_of(&mut end, &market, i);
         let base: Address = end

@@ -35,6 +35,15 @@ sol! {
         event EthPriceUpdated(uint256 _price, uint256 timestamp);
     }
 
+    interface IAaveOracleV2 {
+        function getAssetPrice(address asset) external view returns (uint256);
+        function getSourceOfAsset(address asset) external view returns (address);
+        function getFallbackOracle() external view returns (address);
+        function WETH() external view returns (address);
+        function owner() external view returns (address);
+        function transferOwnership(address newOwner) external;
+    }
+
     interface ILendingRateOracle {
         function setMarketBorrowRate(address asset, uint256 rate) external;
     }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::math::fixed::percent_mul;
+use crate::protocol::oracles::OracleMechanism;
 use crate::protocol::tokens::{check_decimals, TokenBytecode};
 use crate::units::DecimalText;
 
@@ -68,6 +69,13 @@ pub struct MarketConfig {
     /// funded by storage).
     #[serde(default, skip_serializing_if = "TokenBytecode::is_mintable")]
     pub tokens: TokenBytecode,
+    /// How the devnet's oracle is wired and moved (`protocol::oracles::OracleMechanism`):
+    /// `"settable"` (default: the package's mock `PriceOracle` is the market's oracle) or, behind
+    /// Aave V2's own `AaveOracle` (ETH prices, 18 decimals, the native asset as its WETH, the mock
+    /// as its fallback oracle and ETH/USD source), `"chainlink-proxy"`, `"source-swap"`,
+    /// `"fallback"`, `"push"` or `"adapter"`.
+    #[serde(default, skip_serializing_if = "OracleMechanism::is_settable")]
+    pub oracle: OracleMechanism,
 }
 
 fn default_eth_usd() -> DecimalText {
@@ -188,6 +196,21 @@ impl MarketConfig {
                 ));
             }
         }
+        if !self.oracle.is_settable() {
+            let native = self.native_symbol();
+            if let Some(i) = self.assets.iter().position(|a| a.symbol == native) {
+                if self.price(i)? != U256::from(10u64).pow(U256::from(18u64)) {
+                    return Err(Error::config(
+                        format!("assets[{i}].price_eth"),
+                        &self.assets[i].price_eth.0,
+                        format!(
+                            "\"1\" with oracle = \"{}\" (AaveOracle prices its WETH, the native asset {native}, at 1 ether)",
+                            self.oracle.as_str()
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -253,6 +276,7 @@ impl MarketConfig {
                 asset("DAI", 18, "0.0005", 7500, 8000, 10_500),
             ],
             tokens: TokenBytecode::Mintable,
+            oracle: OracleMechanism::Settable,
         }
     }
 }
@@ -319,6 +343,13 @@ mod tests {
                 c.assets[0].decimals = 6;
             },
             "assets[0].decimals",
+        );
+        rejects(
+            |c| {
+                c.oracle = OracleMechanism::Push;
+                c.assets[0].price_eth = DecimalText("1.5".into());
+            },
+            "assets[0].price_eth",
         );
     }
 }

@@ -9,8 +9,8 @@ use revm::database_interface::DBErrorMarker;
 use revm::DatabaseRef;
 
 use super::abi::{
-    ILendingPool, ILendingPoolAddressesProvider, ILendingPoolConfigurator, ILendingRateOracle,
-    IPriceOracle,
+    IAaveOracleV2, ILendingPool, ILendingPoolAddressesProvider, ILendingPoolConfigurator,
+    ILendingRateOracle, IPriceOracle,
 };
 use super::config::MarketConfig;
 use super::{AaveV2Market, ReserveV2};
@@ -18,6 +18,7 @@ use crate::error::Result;
 use crate::evm::executor::Evm;
 use crate::evm::keys::actor;
 use crate::protocol::artifacts::ArtifactStore;
+use crate::protocol::oracles::{deploy_sources, OracleMechanism, OracleWiring, SourcePlan};
 use crate::protocol::tokens::deploy_real_market_token;
 
 fn ray(numerator: u64, denominator: u64) -> U256 {
@@ -165,14 +166,16 @@ where
         "mocks/oracle/PriceOracle",
         Vec::new(),
     )?;
-    evm.send_call(
-        admin,
-        provider,
-        &ILendingPoolAddressesProvider::setPriceOracleCall {
-            priceOracle: oracle,
-        },
-        "setPriceOracle",
-    )?;
+    if config.oracle.is_settable() {
+        evm.send_call(
+            admin,
+            provider,
+            &ILendingPoolAddressesProvider::setPriceOracleCall {
+                priceOracle: oracle,
+            },
+            "setPriceOracle",
+        )?;
+    }
     let rate_oracle = deploy(
         evm,
         artifacts,
@@ -198,6 +201,7 @@ where
         },
         "PriceOracle.setEthUsdPrice",
     )?;
+    let aave_oracle = aave_oracle(evm, artifacts, config, admin, provider, oracle, &tokens)?;
     let mut reserves = Vec::new();
     for (i, a) in config.assets.iter().enumerate() {
         let asset = tokens[i];
@@ -334,8 +338,14 @@ where
             liquidation_threshold_bps: a.liquidation_threshold_bps,
             ltv_bps: a.ltv_bps,
             liquidation_bonus_bps: a.liquidation_bonus_bps,
+            price_mover: aave_oracle.as_ref().map(|(_, w)| w.movers[i]),
+            rate_source: aave_oracle.as_ref().and_then(|(_, w)| w.rate_sources[i]),
         });
     }
+    let (oracle, price_oracle_mock) = match &aave_oracle {
+        Some((aave_oracle, _)) => (*aave_oracle, Some(oracle)),
+        None => (oracle, None),
+    };
     Ok(AaveV2Market {
         native_asset: native,
         tokens: config.tokens,
@@ -344,8 +354,89 @@ where
         configurator,
         collateral_manager,
         oracle,
+        price_oracle_mock,
+        oracle_mechanism: config.oracle,
         admin,
         treasury,
         reserves,
     })
+}
+
+/// Under any mechanism but `settable`: the sources of `config.oracle` (ETH prices, 18
+/// decimals) and Aave V2's own `AaveOracle` over them (the native asset as its WETH, priced
+/// 1 ether; the mock `PriceOracle`, `mock`, as its fallback oracle), installed in the provider.
+/// Under `source-swap` the `SourceSwapper` owns `AaveOracle` (`setAssetSources` is
+/// `onlyOwner`).
+fn aave_oracle<DB>(
+    evm: &mut Evm<DB>,
+    artifacts: &ArtifactStore,
+    config: &MarketConfig,
+    admin: Address,
+    provider: Address,
+    mock: Address,
+    tokens: &[Address],
+) -> Result<Option<(Address, OracleWiring)>>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    if config.oracle == OracleMechanism::Settable {
+        return Ok(None);
+    }
+    let prices = (0..tokens.len())
+        .map(|i| config.price(i))
+        .collect::<Result<Vec<U256>>>()?;
+    let symbols: Vec<String> = config.assets.iter().map(|a| a.symbol.clone()).collect();
+    let plan = SourcePlan {
+        mechanism: config.oracle,
+        admin,
+        tokens,
+        symbols: &symbols,
+        prices: &prices,
+        price_field: "price_eth",
+        answer_decimals: 18,
+        fallback: Some(mock),
+    };
+    let mut wiring = deploy_sources(evm, artifacts, &plan, Vec::new())?;
+    let native = config.native_symbol();
+    let weth = config
+        .assets
+        .iter()
+        .position(|a| a.symbol == native)
+        .map(|i| tokens[i])
+        .unwrap_or_default();
+    let libs = HashMap::new();
+    let aave_oracle = deploy(
+        evm,
+        artifacts,
+        &libs,
+        admin,
+        "misc/AaveOracle",
+        (tokens.to_vec(), wiring.sources.clone(), mock, weth).abi_encode_params(),
+    )?;
+    wiring.finish(
+        evm,
+        config.oracle,
+        admin,
+        "SourceSwapper",
+        aave_oracle,
+        |evm, swapper| {
+            evm.send_call(
+                admin,
+                aave_oracle,
+                &IAaveOracleV2::transferOwnershipCall { newOwner: swapper },
+                "AaveOracle.transferOwnership(SourceSwapper)",
+            )?;
+            Ok(())
+        },
+    )?;
+    evm.send_call(
+        admin,
+        provider,
+        &ILendingPoolAddressesProvider::setPriceOracleCall {
+            priceOracle: aave_oracle,
+        },
+        "setPriceOracle(AaveOracle)",
+    )?;
+    Ok(Some((aave_oracle, wiring)))
 }

@@ -91,6 +91,7 @@ pub fn random_market(rng: &mut ChaCha8Rng, index: usize) -> MarketConfig {
         eth_usd: DecimalText("2000".into()),
         assets,
         tokens: crate::protocol::tokens::TokenBytecode::Mintable,
+        oracle: crate::protocol::oracles::OracleMechanism::Settable,
     }
 }
 

@@ -232,7 +232,7 @@ impl AaveV2Book {
             self.price_slots.extend(reads);
         }
         let (eth_usd, reads) = evm.view_with_reads(
-            self.market.oracle,
+            self.market.eth_usd_oracle(),
             &IPriceOracle::getEthUsdPriceCall {},
             "PriceOracle.getEthUsdPrice",
         )?;
@@ -427,7 +427,7 @@ where
         tx.outcome
             .logs
             .iter()
-            .any(|l| l.address == self.market.oracle)
+            .any(|l| l.address == self.market.oracle || l.address == self.market.eth_usd_oracle())
             || self.price_slots.written_by(tx.outcome)
     }
 
@@ -466,6 +466,12 @@ impl LendingMarket for AaveV2Market {
             ),
             ("price_oracle".to_string(), self.oracle),
         ])
+        .into_iter()
+        .chain(
+            self.price_oracle_mock
+                .map(|mock| ("price_oracle_fallback".to_string(), mock)),
+        )
+        .collect()
     }
     fn liquidation_log(
         &self,
@@ -577,21 +583,16 @@ impl DevnetMarket for AaveV2Market {
             return Err(Error::config("price_usd", &self.native_asset, "above 0"));
         }
         let set = |j: usize| -> Result<Call> {
-            Ok(Call {
-                to: self.oracle,
-                input: IPriceOracle::setAssetPriceCall {
-                    asset: self.reserve(j)?.underlying,
-                    price: usd_prices.get(j).copied().unwrap_or_default() * WAD / eth_usd,
-                }
-                .abi_encode()
-                .into(),
-            })
+            self.price_call(
+                j,
+                usd_prices.get(j).copied().unwrap_or_default() * WAD / eth_usd,
+            )
         };
         if i != native {
             return Ok(vec![set(i)?]);
         }
         let mut calls = vec![Call {
-            to: self.oracle,
+            to: self.eth_usd_oracle(),
             input: IPriceOracle::setEthUsdPriceCall { price: eth_usd }
                 .abi_encode()
                 .into(),
@@ -600,6 +601,18 @@ impl DevnetMarket for AaveV2Market {
             calls.push(set(j)?);
         }
         Ok(calls)
+    }
+
+    fn price_call_gas(&self) -> Option<u64> {
+        self.oracle_mechanism.price_call_gas()
+    }
+
+    fn scheduled_oracle_calls(&self, offset: u64) -> Result<Vec<Call>> {
+        Ok(crate::protocol::oracles::scheduled_calls(
+            self.oracle_mechanism,
+            offset,
+            self.reserves.iter().filter_map(|r| r.rate_source),
+        ))
     }
 }
 

@@ -24,6 +24,7 @@ use crate::evm::executor::{Evm, TxOutcome};
 use crate::math::aave::{self as aave_math, AccountData, UserReserve};
 use crate::math::aave_v2::{liquidation_outcome_v2, LiquidationInputV2, LiquidationOutcomeV2};
 use crate::math::fixed::ray_div;
+use crate::protocol::oracles::OracleMechanism;
 use crate::protocol::tokens::TokenBytecode;
 use abi::{ILendingPool, IMintableERC20, IPriceOracle, IScaledBalanceToken};
 
@@ -48,6 +49,14 @@ pub struct ReserveV2 {
     pub liquidation_threshold_bps: u16,
     /// Liquidation bonus in bps.
     pub liquidation_bonus_bps: u16,
+    /// The contract the keeper's price transactions call under a mechanism behind `AaveOracle`
+    /// (`protocol::oracles`: the aggregator behind the proxy, the source swapper, the fallback
+    /// mock, the push oracle, the adapter's base feed); `None` under `settable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_mover: Option<Address>,
+    /// The exchange-rate contract of the reserve's rate adapter (`oracle = "adapter"` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_source: Option<Address>,
 }
 
 /// A deployed Aave V2 market.
@@ -63,8 +72,16 @@ pub struct AaveV2Market {
     pub configurator: Address,
     /// `LendingPoolCollateralManager` (runs by delegatecall from the pool).
     pub collateral_manager: Address,
-    /// The mock `PriceOracle` (ETH prices in wei).
+    /// The market's price oracle (what the provider's `getPriceOracle` returns): the mock
+    /// `PriceOracle` (ETH prices in wei) under `settable`, else Aave V2's `AaveOracle`.
     pub oracle: Address,
+    /// Under a mechanism behind `AaveOracle`: the mock `PriceOracle`, its fallback oracle and the
+    /// source of the ETH/USD price liqsim values ETH in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_oracle_mock: Option<Address>,
+    /// How the devnet's oracle is wired and moved (`[market] oracle`).
+    #[serde(default, skip_serializing_if = "OracleMechanism::is_settable")]
+    pub oracle_mechanism: OracleMechanism,
     /// Pool admin.
     pub admin: Address,
     /// Reserve treasury.
@@ -243,23 +260,90 @@ impl AaveV2Market {
         Ok(())
     }
 
-    /// Sets reserve `i`'s price in wei per whole token.
+    /// The mock `PriceOracle` holding the ETH/USD price (the market's oracle under `settable`).
+    pub fn eth_usd_oracle(&self) -> Address {
+        self.price_oracle_mock.unwrap_or(self.oracle)
+    }
+
+    /// The keeper's transaction moving reserve `i`'s price to `price` (wei per whole token):
+    /// `setAssetPrice` on the mock under `settable`, else the mechanism's move
+    /// (`protocol::oracles::price_move_call`, 18 decimals).
+    pub fn price_call(&self, i: usize, price: U256) -> Result<crate::protocol::market::Call> {
+        let r = self.reserve(i)?;
+        match (self.oracle_mechanism, r.price_mover) {
+            (OracleMechanism::Settable, _) => Ok(crate::protocol::market::Call {
+                to: self.oracle,
+                input: IPriceOracle::setAssetPriceCall {
+                    asset: r.underlying,
+                    price,
+                }
+                .abi_encode()
+                .into(),
+            }),
+            (mechanism, Some(mover)) => crate::protocol::oracles::price_move_call(
+                mechanism,
+                mover,
+                r.underlying,
+                &r.symbol,
+                price,
+                18,
+            ),
+            (mechanism, None) => Err(Error::config(
+                "market.oracle",
+                mechanism.as_str(),
+                format!("a deployment recording {}'s price mover", r.symbol),
+            )),
+        }
+    }
+
+    /// The market oracle's `getAssetPrice` of reserve `i` (wei per whole token).
+    pub fn price<DB>(&self, evm: &mut Evm<DB>, i: usize) -> Result<U256>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        evm.view(
+            self.oracle,
+            &IPriceOracle::getAssetPriceCall {
+                asset: self.reserve(i)?.underlying,
+            },
+            "getAssetPrice",
+        )
+    }
+
+    /// Sets reserve `i`'s price in wei per whole token (a transaction from the admin).
     pub fn set_price<DB>(&self, evm: &mut Evm<DB>, i: usize, price: U256) -> Result<()>
     where
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
-        let call = IPriceOracle::setAssetPriceCall {
-            asset: self.reserve(i)?.underlying,
-            price,
-        };
-        self.tx(
-            evm,
+        if self.oracle_mechanism.is_settable() {
+            let call = IPriceOracle::setAssetPriceCall {
+                asset: self.reserve(i)?.underlying,
+                price,
+            };
+            self.tx(
+                evm,
+                self.admin,
+                self.oracle,
+                &call,
+                "PriceOracle.setAssetPrice",
+            )?;
+            return Ok(());
+        }
+        let call = self.price_call(i, price)?;
+        let gas = self
+            .oracle_mechanism
+            .price_call_gas()
+            .unwrap_or(crate::protocol::oracles::MECHANISM_GAS);
+        evm.send(
             self.admin,
-            self.oracle,
-            &call,
-            "PriceOracle.setAssetPrice",
-        )?;
+            alloy_primitives::TxKind::Call(call.to),
+            call.input,
+            U256::ZERO,
+            gas,
+        )?
+        .into_result(format!("moving the price of {}", self.reserve(i)?.symbol))?;
         Ok(())
     }
 

@@ -223,7 +223,7 @@ where
             .abi_encode_params()
             .into(),
     )?;
-    wiring.finish(d.evm, config.oracle, admin, oracle, acl)?;
+    oracle::finish(&mut wiring, d.evm, config.oracle, admin, oracle, acl)?;
     d.call(
         provider,
         IPoolAddressesProvider::setPriceOracleCall {

@@ -4,6 +4,7 @@ use alloy_primitives::U256;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::protocol::oracles::OracleMechanism;
 use crate::protocol::tokens::{check_decimals, TokenBytecode};
 use crate::units::DecimalText;
 
@@ -85,6 +86,13 @@ pub struct MarketConfig {
     /// every actor is funded by storage).
     #[serde(default, skip_serializing_if = "TokenBytecode::is_mintable")]
     pub tokens: TokenBytecode,
+    /// How the devnet's oracle is wired and moved (`protocol::oracles::OracleMechanism`):
+    /// `"settable"` (default: the package's `MockPriceOracle` is the comptroller's oracle) or,
+    /// behind Venus' own `ResilientOracle` over its `ChainlinkOracle` (`@venusprotocol/oracle`,
+    /// USD feeds with 8 decimals), `"chainlink-proxy"`, `"source-swap"`, `"fallback"`, `"push"`
+    /// or `"adapter"`.
+    #[serde(default, skip_serializing_if = "OracleMechanism::is_settable")]
+    pub oracle: OracleMechanism,
 }
 
 fn default_kind() -> String {
@@ -201,6 +209,25 @@ impl MarketConfig {
                     "at most 10000",
                 ));
             }
+            if !self.oracle.is_settable() && a.decimals > 18 {
+                return Err(Error::config(
+                    f("decimals"),
+                    a.decimals,
+                    format!(
+                        "at most 18 with oracle = \"{}\" (Venus' ChainlinkOracle scales prices by 10^(18 − decimals))",
+                        self.oracle.as_str()
+                    ),
+                ));
+            }
+            if self.oracle == OracleMechanism::Push
+                && self.usd_answer(i)? > U256::from(i64::MAX as u64)
+            {
+                return Err(Error::config(
+                    f("price_usd"),
+                    &a.price_usd.0,
+                    "a price below 9.2e10 with oracle = \"push\" (the push oracle stores int64 prices with 8 decimals)",
+                ));
+            }
             if self.initial_exchange_rate(i)?.is_zero() {
                 return Err(Error::config(
                     f("initial_exchange_rate"),
@@ -227,6 +254,14 @@ impl MarketConfig {
         let scale = MAX_DECIMALS.saturating_sub(a.decimals);
         a.price_usd
             .to_units(scale)
+            .map_err(|e| Error::config(format!("assets[{i}].price_usd"), &a.price_usd.0, e))
+    }
+
+    /// USD price of asset `i` with 8 decimals: what a Chainlink USD feed answers for it.
+    pub fn usd_answer(&self, i: usize) -> Result<U256> {
+        let a = self.asset(i)?;
+        a.price_usd
+            .to_units(8)
             .map_err(|e| Error::config(format!("assets[{i}].price_usd"), &a.price_usd.0, e))
     }
 
@@ -313,6 +348,7 @@ impl MarketConfig {
                 asset("HT", 18, "5.5", 7500, 8000, 0),
             ],
             tokens: TokenBytecode::Mintable,
+            oracle: OracleMechanism::Settable,
         }
     }
 }

@@ -38,7 +38,7 @@ const ADMIN_FUNCTIONS: [&str; 8] = [
     "setReserveFactor(uint256)",
 ];
 
-fn deploy<DB>(
+pub(super) fn deploy<DB>(
     evm: &mut Evm<DB>,
     artifacts: &ArtifactStore,
     from: Address,
@@ -303,7 +303,7 @@ where
             vtoken,
         });
     }
-    Ok(CompoundMarket {
+    let mut market = CompoundMarket {
         native_asset: native,
         tokens: config.tokens,
         comptroller,
@@ -312,5 +312,14 @@ where
         protocol_share_reserve,
         admin,
         markets,
-    })
+        oracle_mechanism: config.oracle,
+        venus_oracles: None,
+    };
+    // Any mechanism but `settable`: the pool is listed with the mock's prices (the comptroller
+    // reads a price when a collateral factor is set), then Venus' oracles take over.
+    if let Some((resilient, stack)) = super::oracle::install(evm, artifacts, config, &market)? {
+        market.oracle = resilient;
+        market.venus_oracles = Some(stack);
+    }
+    Ok(market)
 }

@@ -109,6 +109,7 @@ pub fn random_market(rng: &mut ChaCha8Rng, index: usize) -> MarketConfig {
         native_asset: None,
         assets,
         tokens: crate::protocol::tokens::TokenBytecode::Mintable,
+        oracle: crate::protocol::oracles::OracleMechanism::Settable,
     }
 }
 

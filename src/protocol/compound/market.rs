@@ -542,6 +542,9 @@ impl LendingMarket for CompoundMarket {
         for m in &self.markets {
             out.insert(format!("v{}", m.symbol), m.vtoken);
         }
+        if let Some(stack) = &self.venus_oracles {
+            out.insert("chainlink_oracle".to_string(), stack.chainlink);
+        }
         out
     }
     fn liquidation_log(
@@ -637,6 +640,9 @@ impl DevnetMarket for CompoundMarket {
     fn price_calls(&self, i: usize, usd_prices: &[U256]) -> Result<Vec<Call>> {
         let m = self.market(i)?;
         let usd = usd_prices.get(i).copied().unwrap_or_default();
+        if let Some(call) = self.mechanism_price_call(i, usd)? {
+            return Ok(vec![call]);
+        }
         Ok(vec![Call {
             to: self.oracle,
             input: IMockPriceOracle::setPriceCall {
@@ -646,6 +652,20 @@ impl DevnetMarket for CompoundMarket {
             .abi_encode()
             .into(),
         }])
+    }
+
+    fn price_call_gas(&self) -> Option<u64> {
+        self.oracle_mechanism.price_call_gas()
+    }
+
+    fn scheduled_oracle_calls(&self, offset: u64) -> Result<Vec<Call>> {
+        Ok(crate::protocol::oracles::scheduled_calls(
+            self.oracle_mechanism,
+            offset,
+            self.venus_oracles
+                .iter()
+                .flat_map(|s| s.rate_sources.iter().flatten().copied()),
+        ))
     }
 }
 

@@ -37,6 +37,7 @@ pub mod config;
 pub mod deploy;
 pub mod differential;
 pub mod market;
+pub mod oracle;
 
 use alloy_primitives::{Address, Log, U256};
 use alloy_sol_types::{SolCall, SolEvent, SolInterface};
@@ -49,6 +50,7 @@ use crate::math::compound::{
     liquidate_calculate_seize_tokens, max_repay, venus_liquidity_snapshot,
     venus_split_seize_tokens, VenusAccountAsset, VenusLiquiditySnapshot,
 };
+use crate::protocol::oracles::OracleMechanism;
 use crate::protocol::tokens::TokenBytecode;
 use abi::{IComptroller, IMockToken, IVToken, VenusErrors};
 
@@ -72,7 +74,8 @@ pub struct CompoundMarket {
     pub native_asset: String,
     /// The Comptroller (a `BeaconProxy`).
     pub comptroller: Address,
-    /// The package's settable `MockPriceOracle`.
+    /// The comptroller's oracle: the package's settable `MockPriceOracle` under `settable`,
+    /// else Venus' `ResilientOracle` (`oracle::VenusOracles`).
     pub oracle: Address,
     /// `AccessControlManager`.
     pub access_control_manager: Address,
@@ -85,6 +88,12 @@ pub struct CompoundMarket {
     /// Token bytecode the pool was deployed with (real tokens are funded by storage).
     #[serde(default, skip_serializing_if = "TokenBytecode::is_mintable")]
     pub tokens: TokenBytecode,
+    /// How the devnet's oracle is wired and moved (`[market] oracle`).
+    #[serde(default, skip_serializing_if = "OracleMechanism::is_settable")]
+    pub oracle_mechanism: OracleMechanism,
+    /// Venus' oracle stack behind `oracle` under any mechanism but `settable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venus_oracles: Option<oracle::VenusOracles>,
 }
 
 /// A decoded `LiquidateBorrow` event.
@@ -294,6 +303,13 @@ impl CompoundMarket {
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
+        if !self.oracle_mechanism.is_settable() {
+            return Err(Error::config(
+                "market.oracle",
+                self.oracle_mechanism.as_str(),
+                "\"settable\" to set a price mantissa directly (other mechanisms move prices with the keeper's price_calls)",
+            ));
+        }
         let m = self.market(i)?;
         let call = abi::IMockPriceOracle::setPriceCall {
             asset: m.underlying,
