@@ -500,3 +500,188 @@ fn flash_loans_through_the_contract_pay_the_evms_premium_and_a_pool_too_thin_to_
         assert!(reason.contains("cannot repay the flash loan"), "{reason}");
     }
 }
+
+/// One flow's gas, as the EVM measured it.
+struct Flow {
+    name: String,
+    bundle: u64,
+    liquidation: u64,
+}
+
+fn bundle_flows(
+    at: &WhatIfAt<'_, revm::database::EmptyDB>,
+    position: &dyn liqsim::protocol::Position,
+    user: Address,
+    request: &LiquidationRequest,
+    prices: (U256, U256),
+    protocol: &str,
+) -> Vec<Flow> {
+    let mut flows = Vec::new();
+    for (kind, tier) in [
+        (DexKind::UniswapV2, None),
+        (DexKind::UniswapV3, Some(500)),
+        (DexKind::UniswapV3, Some(3000)),
+    ] {
+        let dex = dex_for_market(at.market, kind, tier);
+        for (flash_loan, sell) in [(false, false), (false, true), (true, true)] {
+            if !flash_loan && !sell && kind != DexKind::UniswapV2 {
+                continue; // keeps the collateral: no DEX involved
+            }
+            let plan = BundlePlan {
+                dex: &dex,
+                flash_loan,
+                sell,
+                usd_sell: prices.0,
+                usd_buy: prices.1,
+                max_slippage_bps: 100,
+                min_out: None,
+            };
+            let b = what_if_contract_bundle(
+                at,
+                actor("dex-flow-bot"),
+                user,
+                position,
+                request,
+                0,
+                &plan,
+            )
+            .unwrap();
+            assert!(b.success, "{protocol} {kind:?} {flash_loan} {sell}: {b:?}");
+            if flash_loan {
+                assert!(!b.premium.is_zero(), "{b:?}");
+            }
+            if sell {
+                assert_eq!(Some(b.amount_out), b.quote, "{b:?}");
+            }
+            let funding = if flash_loan {
+                "flash loan"
+            } else {
+                "own funds"
+            };
+            let name = match sell {
+                false => format!("{protocol}: contract, {funding}, collateral kept"),
+                true => format!(
+                    "{protocol}: contract, {funding}, sale through {}",
+                    b.route.map(|r| r.name()).unwrap_or_default()
+                ),
+            };
+            flows.push(Flow {
+                name,
+                bundle: b.gas_used,
+                liquidation: b.liquidation_gas,
+            });
+        }
+    }
+    flows
+}
+
+fn dex_for_market(market: &AnyMarket, kind: DexKind, fee_tier: Option<u32>) -> RealDex {
+    (*real_dex(&config(kind, fee_tier), market).unwrap().unwrap()).clone()
+}
+
+/// Gas per flow per protocol (README's table): `cargo test --test integration gas_per_flow --
+/// --nocapture` prints it.
+#[test]
+fn gas_per_flow_on_aave_v3_and_v2() {
+    let mut table = Vec::new();
+    // Aave V3: WETH collateral, USDC debt.
+    {
+        let (mut evm, position, user, weth, usdc) = liquidatable("dex-flow-v3");
+        let market = &default_market().market;
+        evm.send_call(
+            market.admin,
+            market.pool_configurator,
+            &liqsim::protocol::aave_v3::abi::IPoolConfigurator::setReserveFlashLoaningCall {
+                asset: market.reserves[usdc].underlying,
+                enabled: true,
+            },
+            "setReserveFlashLoaning",
+        )
+        .unwrap();
+        let any = AnyMarket::AaveV3(market.clone());
+        let at = WhatIfAt {
+            state: evm.db(),
+            block: evm.block(),
+            chain_id: evm.chain_id(),
+            market: &any,
+        };
+        let request = LiquidationRequest {
+            collateral: weth,
+            debt: usdc,
+            debt_to_cover: U256::MAX,
+            receive_shares: false,
+        };
+        let plain =
+            what_if_liquidations(&at, actor("dex-flow-eoa"), user, &position, &[request], 0)
+                .unwrap()
+                .remove(0);
+        assert!(plain.success);
+        table.push(Flow {
+            name: "aave-v3: liquidationCall from an account".into(),
+            bundle: plain.gas_used,
+            liquidation: plain.gas_used,
+        });
+        let flows = bundle_flows(
+            &at,
+            &position,
+            user,
+            &request,
+            (usd(3_200), usd(1)),
+            "aave-v3",
+        );
+        assert!(flows.iter().all(|f| f.bundle > plain.gas_used));
+        table.extend(flows);
+    }
+    // Aave V2: WETH collateral (reserve 0), USDC debt (reserve 2), prices in ETH.
+    {
+        use liqsim::protocol::aave_v2::differential::amount_for_value;
+        use liqsim::protocol::PositionBook;
+        let p = crate::aave_v2::default_market();
+        let m = &p.market;
+        let mut evm =
+            Evm::<revm::database::EmptyDB>::from_cache_db(p.state.clone(), p.config.chain_id);
+        evm.set_block(p.block.clone());
+        let user = actor("dex-flow-v2");
+        let weth = amount_for_value(10_000, p.config.price(0).unwrap(), 18);
+        m.fund(&mut evm, 0, user, weth).unwrap();
+        m.deposit(&mut evm, user, 0, weth).unwrap();
+        m.borrow(&mut evm, user, 2, U256::from(15_000_000_000u64))
+            .unwrap();
+        m.set_price(&mut evm, 2, U256::from(600_000_000_000_000u64))
+            .unwrap();
+        let book =
+            liqsim::protocol::aave_v2::market::AaveV2Book::new(m, &mut evm, &[user]).unwrap();
+        let position = book.position(&user).unwrap().unwrap();
+        let prices = (book.usd_price(0), book.usd_price(2));
+        let any = AnyMarket::AaveV2(m.clone());
+        let at = WhatIfAt {
+            state: evm.db(),
+            block: evm.block(),
+            chain_id: evm.chain_id(),
+            market: &any,
+        };
+        let request = LiquidationRequest {
+            collateral: 0,
+            debt: 2,
+            debt_to_cover: U256::MAX,
+            receive_shares: false,
+        };
+        let plain =
+            what_if_liquidations(&at, actor("dex-flow-eoa"), user, &*position, &[request], 0)
+                .unwrap()
+                .remove(0);
+        assert!(plain.success, "{plain:?}");
+        table.push(Flow {
+            name: "aave-v2: liquidationCall from an account".into(),
+            bundle: plain.gas_used,
+            liquidation: plain.gas_used,
+        });
+        let flows = bundle_flows(&at, &*position, user, &request, prices, "aave-v2");
+        assert!(flows.iter().all(|f| f.bundle > plain.gas_used));
+        table.extend(flows);
+    }
+    println!("| flow | transaction gas | the liquidation call's part |\n|---|---|---|");
+    for f in &table {
+        println!("| {} | {} | {} |", f.name, f.bundle, f.liquidation);
+    }
+}

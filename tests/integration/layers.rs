@@ -411,7 +411,10 @@ fn the_layer_check_catches_wrong_imports() {
             "engine/runner.rs",
             &format!("use crate::protocol::{folder}::Whatever;"),
         );
-        assert!(p.iter().any(|l| l.contains("protocol-neutral")), "{folder}: {p:?}");
+        assert!(
+            p.iter().any(|l| l.contains("protocol-neutral")),
+            "{folder}: {p:?}"
+        );
     }
     let p = with("engine/runner.rs", "use crate::protocol::dex::RealDex;");
     assert!(!p.iter().any(|l| l.contains("protocol-neutral")), "{p:?}");
