@@ -464,6 +464,44 @@ pub fn real_dex(
     let Some(route) = dex.route()? else {
         return Ok(None);
     };
+    deploy_route(route, dex, market).map(Some)
+}
+
+/// The real DEXes a run sells through: the scenario's (first), then every other route a strategy
+/// instance names (`route`); empty for the formula model, where an instance naming a route is an
+/// error naming it.
+pub fn real_dexes(
+    dex: &crate::scenario::DexConfig,
+    market: &crate::protocol::AnyMarket,
+    instances: &[crate::strategy::Instance],
+) -> Result<Vec<std::sync::Arc<crate::protocol::dex::RealDex>>> {
+    let default = real_dex(dex, market)?;
+    let mut out: Vec<_> = default.iter().cloned().collect();
+    for (i, inst) in instances.iter().enumerate() {
+        let Some(text) = inst.params.get("route") else {
+            continue;
+        };
+        let field = format!("strategies: instance {i} ({}).route", inst.kind);
+        let route = crate::protocol::dex::Route::parse(&field, text)?;
+        if default.is_none() {
+            return Err(crate::error::Error::config(
+                field,
+                text,
+                "no route with [dex] kind = \"formula\" (set kind = \"uniswap-v2\" or \"uniswap-v3\")",
+            ));
+        }
+        if !out.iter().any(|d| d.route() == route) {
+            out.push(deploy_route(route, dex, market)?);
+        }
+    }
+    Ok(out)
+}
+
+fn deploy_route(
+    route: crate::protocol::dex::Route,
+    dex: &crate::scenario::DexConfig,
+    market: &crate::protocol::AnyMarket,
+) -> Result<std::sync::Arc<crate::protocol::dex::RealDex>> {
     if !crate::protocol::liquidator::supports(market) {
         return Err(crate::error::Error::config(
             "dex.kind",
@@ -493,9 +531,9 @@ pub fn real_dex(
         .get(market.native_asset()?)
         .copied()
         .unwrap_or_default();
-    Ok(Some(std::sync::Arc::new(
-        crate::protocol::dex::RealDex::deploy(route, weth, assets)?,
-    )))
+    Ok(std::sync::Arc::new(crate::protocol::dex::RealDex::deploy(
+        route, weth, assets,
+    )?))
 }
 
 /// Replays `window` once, evaluating every strategy instance at every hook point.
@@ -526,7 +564,7 @@ pub fn run_strategies_lazy(
     let tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
     let history = competition(window, &details.market)?;
     let dex_config = dex;
-    let real_dex = real_dex(dex, &details.market)?;
+    let real_dex = real_dexes(dex, &details.market, instances)?;
     let dex = dex.model(&details.market.symbols())?;
     let mut runner = StrategyRunner::new(tracker, history, instances, dex)?
         .with_real_dex(real_dex, dex_config.slippage_bps()?);

@@ -189,7 +189,7 @@ pub struct StrategyRunner {
     native: usize,
     symbols: Vec<String>,
     dex: crate::math::cost::DexModel,
-    real_dex: Option<std::sync::Arc<crate::protocol::dex::RealDex>>,
+    real_dex: Vec<std::sync::Arc<crate::protocol::dex::RealDex>>,
     max_slippage_bps: u16,
     competition: BTreeMap<Address, Vec<Competition>>,
     instances: Vec<InstanceState>,
@@ -243,7 +243,7 @@ impl StrategyRunner {
             market,
             native,
             dex,
-            real_dex: None,
+            real_dex: Vec::new(),
             max_slippage_bps: MAX_SLIPPAGE_BPS,
             competition,
             instances: states,
@@ -257,11 +257,12 @@ impl StrategyRunner {
         })
     }
 
-    /// Sells seized collateral through `dex` (a real DEX in the what-if EVM) instead of the
-    /// formula model.
+    /// Sells seized collateral through real DEXes in the what-if EVM instead of the formula model:
+    /// `dex[0]` unless an intent names another of their routes; `max_slippage_bps` unless an
+    /// intent names its own.
     pub fn with_real_dex(
         mut self,
-        dex: Option<std::sync::Arc<crate::protocol::dex::RealDex>>,
+        dex: Vec<std::sync::Arc<crate::protocol::dex::RealDex>>,
         max_slippage_bps: u16,
     ) -> Self {
         self.real_dex = dex;
@@ -371,7 +372,7 @@ impl StrategyRunner {
             competition: &self.competition,
             next_tx_index,
             last_block: self.last_block,
-            real_dex: self.real_dex.as_deref(),
+            real_dex: &self.real_dex,
             usd_prices: (0..self.symbols.len())
                 .map(|i| self.tracker.book.usd_price(i))
                 .collect(),
@@ -469,7 +470,7 @@ struct Hook<'a> {
     competition: &'a BTreeMap<Address, Vec<Competition>>,
     next_tx_index: u32,
     last_block: Option<u64>,
-    real_dex: Option<&'a crate::protocol::dex::RealDex>,
+    real_dex: &'a [std::sync::Arc<crate::protocol::dex::RealDex>],
     usd_prices: Vec<U256>,
     max_slippage_bps: u16,
 }
@@ -613,7 +614,23 @@ fn execute(hook: &Hook<'_>, liquidator: Address, c: &Candidate, p: &Planned) -> 
         chain_id: hook.chain_id,
         market: hook.market,
     };
-    if let (Some(dex), [request]) = (hook.real_dex, steps.as_slice()) {
+    let chosen = match intent.sale.route {
+        Some(route) => Some(
+            hook.real_dex
+                .iter()
+                .find(|d| d.route() == route)
+                .ok_or_else(|| {
+                    crate::error::Error::config(
+                        "route",
+                        route.name(),
+                        "a route the run deployed (a strategy's `route` needs a real [dex] kind)",
+                    )
+                })?
+                .as_ref(),
+        ),
+        None => hook.real_dex.first().map(|d| d.as_ref()),
+    };
+    if let (Some(dex), [request]) = (chosen, steps.as_slice()) {
         if crate::protocol::liquidator::supports(hook.market)
             && !request.receive_shares
             && request.collateral != request.debt
@@ -624,7 +641,10 @@ fn execute(hook: &Hook<'_>, liquidator: Address, c: &Candidate, p: &Planned) -> 
                 sell: intent.sell_collateral,
                 usd_sell: price(intent.collateral),
                 usd_buy: price(intent.debt),
-                max_slippage_bps: hook.max_slippage_bps,
+                max_slippage_bps: intent
+                    .sale
+                    .max_slippage_bps
+                    .unwrap_or(hook.max_slippage_bps),
                 min_out: None,
             };
             let b = what_if_contract_bundle(
@@ -648,7 +668,7 @@ fn execute(hook: &Hook<'_>, liquidator: Address, c: &Candidate, p: &Planned) -> 
             });
         }
     }
-    let sale = match hook.real_dex {
+    let sale = match chosen {
         Some(dex) if intent.sell_collateral => Some(SaleRequest {
             dex,
             usd_sell: price(intent.collateral),

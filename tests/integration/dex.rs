@@ -123,6 +123,26 @@ fn uniswap_v2_sells_exactly_its_router_quote_and_the_published_formula() {
     );
     assert_eq!(sold.route, Route::UniswapV2);
     assert!(sold.gas_used > 50_000, "{sold:?}");
+
+    // A deeper collateral (`depth_usd_by_symbol`): both sides hold its depth, at the oracle.
+    let deep = DexConfig {
+        depth_usd_by_symbol: [(
+            "WETH".to_string(),
+            liqsim::units::DecimalText("120000000".into()),
+        )]
+        .into(),
+        ..config(DexKind::UniswapV2, None)
+    };
+    let any = AnyMarket::AaveV3(default_market().market.clone());
+    let dex = (*real_dex(&deep, &any).unwrap().unwrap()).clone();
+    let (mut evm, weth, usdc, _) = market_with(&dex);
+    let pool = dex.seed(&mut evm, weth, usdc, usd(3_400), usd(1)).unwrap();
+    let (r_in, r_out) = uniswap_v2::reserves(&mut evm, pool, weth_token).unwrap();
+    assert_eq!(r_out, U256::from(120_000_000u64) * U256::from(1_000_000u64));
+    assert_eq!(
+        r_in,
+        U256::from(120_000_000u64) * eth / U256::from(3_400u64)
+    );
 }
 
 #[test]
@@ -706,4 +726,84 @@ fn gas_per_flow_on_aave_v3_and_v2() {
     for f in &table {
         println!("| {} | {} | {} |", f.name, f.bundle, f.liquidation);
     }
+}
+
+#[test]
+fn strategies_choose_their_route_and_tolerance() {
+    #[derive(serde::Deserialize)]
+    struct W {
+        strategies: Vec<StrategySpec>,
+    }
+    let instances = expand(
+        &toml::from_str::<W>(
+            "[[strategies]]\nkind = \"flash-loan\"\nroute = [\"uniswap-v2\", \"uniswap-v3-500\"]\n\
+             [[strategies]]\nkind = \"flash-loan\"\n\
+             [[strategies]]\nkind = \"greedy\"\n",
+        )
+        .unwrap()
+        .strategies,
+    )
+    .unwrap();
+    assert_eq!(
+        instances[2].params_text(),
+        "latency_blocks=1;min_profit_usd=0;priority_fee_gwei=2"
+    );
+    let run = run_strategies(
+        flash_window(),
+        &instances,
+        &config(DexKind::UniswapV3, Some(3000)),
+        true,
+        false,
+    )
+    .unwrap();
+    let routes: Vec<Vec<Option<Route>>> = run
+        .actions
+        .iter()
+        .map(|a| a.iter().map(|x| x.route).collect())
+        .collect();
+    assert!(routes.iter().all(|r| !r.is_empty()), "{routes:?}");
+    assert!(routes[0].iter().all(|r| *r == Some(Route::UniswapV2)));
+    assert!(routes[1]
+        .iter()
+        .all(|r| *r == Some(Route::UniswapV3 { fee: 500 })));
+    assert!(routes[2]
+        .iter()
+        .all(|r| *r == Some(Route::UniswapV3 { fee: 3000 })));
+    // greedy keeps the collateral: no sale, yet one transaction through the contract
+    assert!(run.actions[3]
+        .iter()
+        .all(|a| a.route.is_none() && a.gas_used > a.liquidation_gas));
+    // The same liquidations, different pools: different proceeds.
+    let (v2, v3) = (&run.actions[0][0], &run.actions[1][0]);
+    assert_eq!(v2.debt_repaid, v3.debt_repaid);
+    assert_ne!(v2.amount_out, v3.amount_out);
+
+    // A route without a real DEX, a route that does not exist: errors naming them.
+    let err = match run_strategies(
+        flash_window(),
+        &instances,
+        &DexConfig::default(),
+        true,
+        false,
+    ) {
+        Ok(_) => panic!("a route with the formula model ran"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("route") && err.contains("formula"), "{err}");
+    let bad = expand(
+        &toml::from_str::<W>("[[strategies]]\nkind = \"backstop-pool\"\nroute = \"sushi\"\n")
+            .unwrap()
+            .strategies,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(bad.contains("sushi") && bad.contains("uniswap-v2"), "{bad}");
+    let bad = expand(
+        &toml::from_str::<W>("[[strategies]]\nkind = \"flash-loan\"\nmax_slippage_bps = 10000\n")
+            .unwrap()
+            .strategies,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(bad.contains("max_slippage_bps"), "{bad}");
 }

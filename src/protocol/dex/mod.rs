@@ -67,6 +67,26 @@ pub enum Route {
 }
 
 impl Route {
+    /// Parses a route name (`uniswap-v2`, `uniswap-v3-500`, `uniswap-v3-3000`,
+    /// `uniswap-v3-10000`); anything else is an error naming `field` and the routes there are.
+    pub fn parse(field: &str, text: &str) -> Result<Self> {
+        let route = match text {
+            "uniswap-v2" => Some(Route::UniswapV2),
+            _ => text
+                .strip_prefix("uniswap-v3-")
+                .and_then(|fee| fee.parse::<u32>().ok())
+                .filter(|fee| V3_FEE_TIERS.contains(fee))
+                .map(|fee| Route::UniswapV3 { fee }),
+        };
+        route.ok_or_else(|| {
+            Error::config(
+                field,
+                text,
+                "a route: uniswap-v2, uniswap-v3-500, uniswap-v3-3000 or uniswap-v3-10000",
+            )
+        })
+    }
+
     /// Column value in outputs: `uniswap-v2`, `uniswap-v3-3000`.
     pub fn name(&self) -> String {
         match self {
@@ -271,8 +291,9 @@ impl RealDex {
                 "two different assets to trade",
             ));
         }
-        let amount_sell = side_amount(s, usd_sell)?;
-        let amount_buy = side_amount(b, usd_buy)?;
+        // Both sides worth the sold asset's depth: the pool sits at the oracle price.
+        let amount_sell = side_amount(s, s.depth_base, usd_sell)?;
+        let amount_buy = side_amount(b, s.depth_base, usd_buy)?;
         let lp = liquidity_provider();
         if evm.account(lp)?.balance.is_zero() {
             evm.set_balance(lp, gas_money())?;
@@ -417,8 +438,8 @@ impl RealDex {
     }
 }
 
-/// Token units of `asset` worth its depth at `usd_price` (8 decimals).
-fn side_amount(asset: DexAsset, usd_price: U256) -> Result<U256> {
+/// Token units of `asset` worth `depth_base` (USD, 8 decimals) at `usd_price` (8 decimals).
+fn side_amount(asset: DexAsset, depth_base: U256, usd_price: U256) -> Result<U256> {
     if usd_price.is_zero() {
         return Err(Error::config(
             "dex pool price",
@@ -426,11 +447,11 @@ fn side_amount(asset: DexAsset, usd_price: U256) -> Result<U256> {
             "an oracle price above 0 to seed the pool at",
         ));
     }
-    let amount = asset.depth_base * U256::from(10u64).pow(U256::from(asset.decimals)) / usd_price;
+    let amount = depth_base * U256::from(10u64).pow(U256::from(asset.decimals)) / usd_price;
     if amount.is_zero() {
         return Err(Error::config(
             "dex depth",
-            asset.depth_base,
+            depth_base,
             format!("a depth worth at least one unit of token {}", asset.token),
         ));
     }
@@ -534,12 +555,19 @@ mod tests {
             depth_base: U256::from(1_000_000u64) * U256::from(100_000_000u64),
         };
         // 1,000,000 USD of WETH at 2,000 USD = 500 WETH
-        let amount = side_amount(weth, U256::from(2_000u64) * U256::from(100_000_000u64)).unwrap();
+        let amount = side_amount(
+            weth,
+            weth.depth_base,
+            U256::from(2_000u64) * U256::from(100_000_000u64),
+        )
+        .unwrap();
         assert_eq!(
             amount,
             U256::from(500u64) * U256::from(10u64).pow(U256::from(18u64))
         );
-        let err = side_amount(weth, U256::ZERO).unwrap_err().to_string();
+        let err = side_amount(weth, weth.depth_base, U256::ZERO)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("oracle price above 0"), "{err}");
     }
 
@@ -547,5 +575,15 @@ mod tests {
     fn route_names() {
         assert_eq!(Route::UniswapV2.name(), "uniswap-v2");
         assert_eq!(Route::UniswapV3 { fee: 500 }.name(), "uniswap-v3-500");
+        for r in [Route::UniswapV2, Route::UniswapV3 { fee: 10000 }] {
+            assert_eq!(Route::parse("route", &r.name()).unwrap(), r);
+        }
+        let err = Route::parse("route", "uniswap-v3-100")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("route") && err.contains("uniswap-v3-100"),
+            "{err}"
+        );
     }
 }
