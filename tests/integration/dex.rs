@@ -807,3 +807,23 @@ fn strategies_choose_their_route_and_tolerance() {
     .to_string();
     assert!(bad.contains("max_slippage_bps"), "{bad}");
 }
+
+#[test]
+fn liqsim_check_warns_when_flash_loan_bundles_meet_reserves_without_flash_loans() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/small-crash-uniswap.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let warns = |text: &str| {
+        let loaded = liqsim::scenario::LoadedScenario::from_text(text, "x.toml", None).unwrap();
+        liqsim::scenario::check::check(&loaded)
+            .iter()
+            .any(|f| f.to_string().contains("FLASHLOAN_DISABLED"))
+    };
+    assert!(!warns(&text));
+    assert!(warns(&text.replacen("flash_loans_enabled = true\n", "", 1)));
+    assert!(!warns(
+        &text
+            .replacen("flash_loans_enabled = true\n", "", 1)
+            .replacen("kind = \"uniswap-v3\"\nfee_tier = 3000\n", "", 1)
+    ));
+}
