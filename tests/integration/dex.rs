@@ -827,3 +827,33 @@ fn liqsim_check_warns_when_flash_loan_bundles_meet_reserves_without_flash_loans(
             .replacen("kind = \"uniswap-v3\"\nfee_tier = 3000\n", "", 1)
     ));
 }
+
+#[test]
+fn real_dex_runs_are_the_same_on_one_thread_and_on_two() {
+    #[derive(serde::Deserialize)]
+    struct W {
+        strategies: Vec<StrategySpec>,
+    }
+    let instances = expand(
+        &toml::from_str::<W>(
+            "[[strategies]]\nkind = \"flash-loan\"\n[[strategies]]\nkind = \"backstop-pool\"\n",
+        )
+        .unwrap()
+        .strategies,
+    )
+    .unwrap();
+    let dex = config(DexKind::UniswapV2, None);
+    let on = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| run_strategies(flash_window(), &instances, &dex, true, false))
+            .unwrap()
+    };
+    let (a, b) = (on(1), on(2));
+    assert!(a.actions.iter().all(|x| !x.is_empty()));
+    assert_eq!(a.actions, b.actions);
+    assert_eq!(a.misses, b.misses);
+    assert_eq!(a.summary, b.summary);
+}
