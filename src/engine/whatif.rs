@@ -474,6 +474,20 @@ where
             .find(|e| e.user == user),
         false => None,
     };
+    if outcome.success && (executed.is_none() || event.is_none()) {
+        return Err(crate::error::Error::Decode {
+            what: "the liquidator contract's transaction".into(),
+            message: format!(
+                "it succeeded without {} among its {} logs",
+                if executed.is_none() {
+                    "the contract's Executed event"
+                } else {
+                    "the protocol's liquidation event for the borrower"
+                },
+                outcome.logs.len()
+            ),
+        });
+    }
     let quote = match (&executed, before_sale) {
         (Some(x), Some(mut pre)) if !x.collateralSeized.is_zero() => {
             Some(plan.dex.quote(&mut pre, c, d, x.collateralSeized)?)

@@ -249,6 +249,10 @@ where
         ));
     }
     let upper = MAX_TICK / spacing * spacing;
+    let tick = |t: i32| {
+        I24::try_from(t).map_err(|_| Error::config("dex pool tick", t, "a tick within int24"))
+    };
+    let (tick_lower, tick_upper) = (tick(-upper)?, tick(upper)?);
     for (token, amount) in [(token0, amount0), (token1, amount1)] {
         crate::evm::deal::deal_add(evm, token, lp, amount)?;
         evm.send_call(
@@ -269,8 +273,8 @@ where
                 token0,
                 token1,
                 fee: U24::from(fee),
-                tickLower: I24::try_from(-upper).unwrap_or(I24::ZERO),
-                tickUpper: I24::try_from(upper).unwrap_or(I24::ZERO),
+                tickLower: tick_lower,
+                tickUpper: tick_upper,
                 amount0Desired: amount0,
                 amount1Desired: amount1,
                 amount0Min: U256::ZERO,
