@@ -235,11 +235,27 @@ pub struct Scenario {
     pub dex: DexConfig,
 }
 
-/// The constant-product DEX model: a pool per asset against USD, with a swap fee.
+/// Where seized collateral is sold: the constant-product formula (a pool per asset against USD,
+/// with a swap fee), or a real Uniswap V2 / V3 deployed in the what-if EVM, a pool per (sold,
+/// bought) asset pair seeded at the oracle price with the sold asset's depth on each side.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DexConfig {
-    /// Swap fee, basis points.
+    /// `formula` (default), `uniswap-v2` or `uniswap-v3`.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::protocol::dex::DexKind::is_formula"
+    )]
+    pub kind: crate::protocol::dex::DexKind,
+    /// Uniswap V3 fee tier (hundredths of a bip: 500, 3000, 10000; default 3000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee_tier: Option<u32>,
+    /// Tolerance of a real sale (`uniswap-v2`, `uniswap-v3`): the liquidator contract's minimum
+    /// output is the pool's quote for the expected seizure less this many bps (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_slippage_bps: Option<u16>,
+    /// Swap fee of the formula model, basis points (Uniswap V2's is fixed at 30, V3's is the
+    /// fee tier).
     #[serde(default = "DexConfig::default_fee_bps")]
     pub fee_bps: u16,
     /// USD value of each side of an asset's pool, unless `depth_usd_by_symbol` names the asset.
@@ -253,6 +269,9 @@ pub struct DexConfig {
 impl Default for DexConfig {
     fn default() -> Self {
         Self {
+            kind: crate::protocol::dex::DexKind::Formula,
+            fee_tier: None,
+            max_slippage_bps: None,
             fee_bps: Self::default_fee_bps(),
             depth_usd: Self::default_depth_usd(),
             depth_usd_by_symbol: BTreeMap::new(),
@@ -268,8 +287,56 @@ impl DexConfig {
         DecimalText("50000000".into())
     }
 
+    /// The real pool kind sales go through, `None` for the formula model; a fee tier that does
+    /// not exist (or one given to a DEX without tiers) is an error naming `dex.fee_tier`.
+    pub fn route(&self) -> Result<Option<crate::protocol::dex::Route>> {
+        use crate::protocol::dex::{DexKind, Route, V3_FEE_TIERS};
+        match (self.kind, self.fee_tier) {
+            (DexKind::UniswapV3, tier) => {
+                let fee = tier.unwrap_or(3000);
+                if !V3_FEE_TIERS.contains(&fee) {
+                    return Err(Error::config(
+                        "dex.fee_tier",
+                        fee,
+                        "a Uniswap V3 fee tier: 500, 3000 or 10000",
+                    ));
+                }
+                Ok(Some(Route::UniswapV3 { fee }))
+            }
+            (kind, Some(fee)) => Err(Error::config(
+                "dex.fee_tier",
+                fee,
+                format!(
+                    "no fee tier with kind = \"{}\" (fee tiers are Uniswap V3's; V2 charges a fixed \
+                     30 bps, the formula `fee_bps`)",
+                    match kind {
+                        DexKind::UniswapV2 => "uniswap-v2",
+                        _ => "formula",
+                    }
+                ),
+            )),
+            (DexKind::UniswapV2, None) => Ok(Some(Route::UniswapV2)),
+            (DexKind::Formula, None) => Ok(None),
+        }
+    }
+
+    /// The real sale's tolerance below the pool's quote, bps (`max_slippage_bps`, default 100).
+    pub fn slippage_bps(&self) -> Result<u16> {
+        match self.max_slippage_bps {
+            None => Ok(crate::engine::runner::MAX_SLIPPAGE_BPS),
+            Some(b) if b < 10_000 => Ok(b),
+            Some(b) => Err(Error::config(
+                "dex.max_slippage_bps",
+                b,
+                "a tolerance below 10000 bps",
+            )),
+        }
+    }
+
     /// The model for reserves named `symbols` (index order); errors name the field.
     pub fn model(&self, symbols: &[String]) -> Result<crate::math::cost::DexModel> {
+        self.route()?;
+        self.slippage_bps()?;
         if self.fee_bps >= 10_000 {
             return Err(Error::config("dex.fee_bps", self.fee_bps, "below 10000"));
         }

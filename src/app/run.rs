@@ -455,6 +455,87 @@ pub fn inspect_window(window: &Window) -> Result<Inspection> {
     Ok(i)
 }
 
+/// The real DEX `[dex]` names for `market` (deployed from npm into an empty EVM, installed into
+/// every what-if), `None` for the formula model.
+pub fn real_dex(
+    dex: &crate::scenario::DexConfig,
+    market: &crate::protocol::AnyMarket,
+) -> Result<Option<std::sync::Arc<crate::protocol::dex::RealDex>>> {
+    let Some(route) = dex.route()? else {
+        return Ok(None);
+    };
+    deploy_route(route, dex, market).map(Some)
+}
+
+/// The real DEXes a run sells through: the scenario's (first), then every other route a strategy
+/// instance names (`route`); empty for the formula model, where an instance naming a route is an
+/// error naming it.
+pub fn real_dexes(
+    dex: &crate::scenario::DexConfig,
+    market: &crate::protocol::AnyMarket,
+    instances: &[crate::strategy::Instance],
+) -> Result<Vec<std::sync::Arc<crate::protocol::dex::RealDex>>> {
+    let default = real_dex(dex, market)?;
+    let mut out: Vec<_> = default.iter().cloned().collect();
+    for (i, inst) in instances.iter().enumerate() {
+        let Some(text) = inst.params.get("route") else {
+            continue;
+        };
+        let field = format!("strategies: instance {i} ({}).route", inst.kind);
+        let route = crate::protocol::dex::Route::parse(&field, text)?;
+        if default.is_none() {
+            return Err(crate::error::Error::config(
+                field,
+                text,
+                "no route with [dex] kind = \"formula\" (set kind = \"uniswap-v2\" or \"uniswap-v3\")",
+            ));
+        }
+        if !out.iter().any(|d| d.route() == route) {
+            out.push(deploy_route(route, dex, market)?);
+        }
+    }
+    Ok(out)
+}
+
+fn deploy_route(
+    route: crate::protocol::dex::Route,
+    dex: &crate::scenario::DexConfig,
+    market: &crate::protocol::AnyMarket,
+) -> Result<std::sync::Arc<crate::protocol::dex::RealDex>> {
+    if !crate::protocol::liquidator::supports(market) {
+        return Err(crate::error::Error::config(
+            "dex.kind",
+            route.name(),
+            format!(
+                "a market whose seized collateral arrives as the underlying token (Aave V3, Aave \
+                 V2): {} markets pay the protocol's shares, which liqsim's liquidator does not \
+                 redeem yet (use kind = \"formula\")",
+                market.kind().as_str()
+            ),
+        ));
+    }
+    let model = dex.model(&market.symbols())?;
+    let tokens = market.asset_addresses();
+    let decimals = market.decimals();
+    let assets = tokens
+        .iter()
+        .zip(&decimals)
+        .zip(&model.pools)
+        .map(|((token, decimals), pool)| crate::protocol::dex::DexAsset {
+            token: *token,
+            decimals: *decimals,
+            depth_base: pool.map(|p| p.depth_base).unwrap_or_default(),
+        })
+        .collect();
+    let weth = tokens
+        .get(market.native_asset()?)
+        .copied()
+        .unwrap_or_default();
+    Ok(std::sync::Arc::new(crate::protocol::dex::RealDex::deploy(
+        route, weth, assets,
+    )?))
+}
+
 /// Replays `window` once, evaluating every strategy instance at every hook point.
 pub fn run_strategies(
     window: &Window,
@@ -482,8 +563,11 @@ pub fn run_strategies_lazy(
     let prestate = evm.db().db.clone();
     let tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
     let history = competition(window, &details.market)?;
+    let dex_config = dex;
+    let real_dex = real_dexes(dex, &details.market, instances)?;
     let dex = dex.model(&details.market.symbols())?;
-    let mut runner = StrategyRunner::new(tracker, history, instances, dex)?;
+    let mut runner = StrategyRunner::new(tracker, history, instances, dex)?
+        .with_real_dex(real_dex, dex_config.slippage_bps()?);
     runner.last_block = window.blocks.last().map(|b| b.number);
     if let Some(first) = window.blocks.first() {
         runner.record_capital(first.number);

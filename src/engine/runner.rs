@@ -13,7 +13,7 @@ use crate::data::records::{BlockRecord, Window};
 use crate::engine::opportunities::OpportunityTracker;
 use crate::engine::replay::ReplayHooks;
 use crate::engine::whatif::{
-    what_if_liquidations, what_if_liquidator, WhatIfAt, WhatIfLiquidation,
+    what_if_bundle, what_if_contract_bundle, what_if_liquidator, BundlePlan, SaleRequest, WhatIfAt,
 };
 use crate::error::Result;
 use crate::evm::executor::Evm;
@@ -118,6 +118,19 @@ pub struct Action {
     pub net_profit_base: I256,
     /// Funding source.
     pub funding: Funding,
+    /// The real pool the collateral was sold through (`None`: kept, or the formula model).
+    pub route: Option<crate::protocol::dex::Route>,
+    /// What the sale through the real pool brought, debt-asset units (0 without one).
+    pub amount_out: U256,
+    /// Gas of the liquidation call(s) alone (`gas_used` is everything sent: with the liquidator
+    /// contract, the whole bundle's receipt).
+    pub liquidation_gas: u64,
+    /// Flash-loan premium the lending pool charged in the EVM, debt-asset units (0 without a
+    /// contract flash loan).
+    pub flash_premium: U256,
+    /// The real sale's shortfall against the oracle value of what it sold (fee and price
+    /// impact), bps, rounded down (0 without a real sale).
+    pub price_impact_bps: u64,
 }
 
 /// An opportunity a strategy did not capture, with the reason.
@@ -177,6 +190,8 @@ pub struct StrategyRunner {
     native: usize,
     symbols: Vec<String>,
     dex: crate::math::cost::DexModel,
+    real_dex: Vec<std::sync::Arc<crate::protocol::dex::RealDex>>,
+    max_slippage_bps: u16,
     competition: BTreeMap<Address, Vec<Competition>>,
     instances: Vec<InstanceState>,
     /// Capital of capital-limited strategies over time.
@@ -229,6 +244,8 @@ impl StrategyRunner {
             market,
             native,
             dex,
+            real_dex: Vec::new(),
+            max_slippage_bps: MAX_SLIPPAGE_BPS,
             competition,
             instances: states,
             capital: Vec::new(),
@@ -239,6 +256,19 @@ impl StrategyRunner {
             evaluation_seconds: 0.0,
             last_block: None,
         })
+    }
+
+    /// Sells seized collateral through real DEXes in the what-if EVM instead of the formula model:
+    /// `dex[0]` unless an intent names another of their routes; `max_slippage_bps` unless an
+    /// intent names its own.
+    pub fn with_real_dex(
+        mut self,
+        dex: Vec<std::sync::Arc<crate::protocol::dex::RealDex>>,
+        max_slippage_bps: u16,
+    ) -> Self {
+        self.real_dex = dex;
+        self.max_slippage_bps = max_slippage_bps;
+        self
     }
 
     /// Records the capital of every capital-limited strategy at `block`.
@@ -343,6 +373,11 @@ impl StrategyRunner {
             competition: &self.competition,
             next_tx_index,
             last_block: self.last_block,
+            real_dex: &self.real_dex,
+            usd_prices: (0..self.symbols.len())
+                .map(|i| self.tracker.book.usd_price(i))
+                .collect(),
+            max_slippage_bps: self.max_slippage_bps,
         };
         // One parallel region per hook point: a task per instance. An instance whose decisions
         // are independent of its earlier executions judges every candidate, then runs all its
@@ -362,7 +397,7 @@ impl StrategyRunner {
                         planned.extend(record(inst, &hook, candidate, judgement));
                     }
                     let liquidator = inst.liquidator;
-                    let executed: Vec<Result<Vec<WhatIfLiquidation>>> = planned
+                    let executed: Vec<Result<Done>> = planned
                         .par_iter()
                         .map(|p| execute(&hook, liquidator, &candidates[p.candidate], p))
                         .collect();
@@ -436,6 +471,9 @@ struct Hook<'a> {
     competition: &'a BTreeMap<Address, Vec<Competition>>,
     next_tx_index: u32,
     last_block: Option<u64>,
+    real_dex: &'a [std::sync::Arc<crate::protocol::dex::RealDex>],
+    usd_prices: Vec<U256>,
+    max_slippage_bps: u16,
 }
 
 /// An intent a strategy decided on, to execute at this hook point.
@@ -528,37 +566,148 @@ fn record(
     }
 }
 
-/// Runs a planned intent's `liquidationCall`s on a throwaway overlay of the hook's state.
-fn execute(
-    hook: &Hook<'_>,
-    liquidator: Address,
-    c: &Candidate,
-    p: &Planned,
-) -> Result<Vec<WhatIfLiquidation>> {
-    let steps: Vec<LiquidationRequest> = p
-        .intent
+/// What an executed intent did, however it was sent (the protocol's call(s) from the
+/// liquidator's account, or one transaction through the liquidator contract).
+#[derive(Debug, Clone)]
+struct Done {
+    /// The decoded reason when it reverted.
+    failure: Option<String>,
+    /// Liquidation calls made.
+    calls: usize,
+    /// Debt repaid, debt-asset units.
+    debt_repaid: U256,
+    /// Collateral received, collateral-asset units.
+    collateral_received: U256,
+    /// Gas of everything sent (the bundle's receipt, or the sum of the transactions).
+    gas_used: u64,
+    /// Gas of the liquidation call(s) alone.
+    liquidation_gas: u64,
+    /// The real pool the collateral was sold through and what it paid, debt-asset units.
+    sale: Option<(crate::protocol::dex::Route, U256)>,
+    /// The flash-loan premium the pool charged (from the EVM), debt-asset units.
+    premium: Option<U256>,
+}
+
+/// Tolerance of a real sale below the pool's quote for the expected seizure, bps (the default
+/// of `[dex] max_slippage_bps`).
+pub const MAX_SLIPPAGE_BPS: u16 = 100;
+
+/// Runs a planned intent on a throwaway overlay of the hook's state: with a real DEX, a
+/// one-call intent on a market the liquidator contract supports goes through it as one
+/// transaction (flash loan and sale included); otherwise the protocol's `liquidationCall`s are
+/// sent from the liquidator's account (then, with a real DEX and an intent that sells, the sale).
+fn execute(hook: &Hook<'_>, liquidator: Address, c: &Candidate, p: &Planned) -> Result<Done> {
+    let intent = &p.intent;
+    let steps: Vec<LiquidationRequest> = intent
         .debt_to_cover
         .iter()
         .map(|d| LiquidationRequest {
-            collateral: p.intent.collateral,
-            debt: p.intent.debt,
+            collateral: intent.collateral,
+            debt: intent.debt,
             debt_to_cover: *d,
-            receive_shares: p.intent.receive_shares,
+            receive_shares: intent.receive_shares,
         })
         .collect();
-    what_if_liquidations(
-        &WhatIfAt {
-            state: hook.state,
-            block: &hook.env,
-            chain_id: hook.chain_id,
-            market: hook.market,
-        },
+    let price = |i: usize| hook.usd_prices.get(i).copied().unwrap_or_default();
+    let at = WhatIfAt {
+        state: hook.state,
+        block: &hook.env,
+        chain_id: hook.chain_id,
+        market: hook.market,
+    };
+    let chosen = match intent.sale.route {
+        Some(route) => Some(
+            hook.real_dex
+                .iter()
+                .find(|d| d.route() == route)
+                .ok_or_else(|| {
+                    crate::error::Error::config(
+                        "route",
+                        route.name(),
+                        "a route the run deployed (a strategy's `route` needs a real [dex] kind)",
+                    )
+                })?
+                .as_ref(),
+        ),
+        None => hook.real_dex.first().map(|d| d.as_ref()),
+    };
+    if let (Some(dex), [request]) = (chosen, steps.as_slice()) {
+        if crate::protocol::liquidator::supports(hook.market)
+            && !request.receive_shares
+            && request.collateral != request.debt
+        {
+            let plan = BundlePlan {
+                dex,
+                flash_loan: intent.funding == Funding::FlashLoan,
+                sell: intent.sell_collateral,
+                usd_sell: price(intent.collateral),
+                usd_buy: price(intent.debt),
+                max_slippage_bps: intent
+                    .sale
+                    .max_slippage_bps
+                    .unwrap_or(hook.max_slippage_bps),
+                min_out: None,
+            };
+            let b = what_if_contract_bundle(
+                &at,
+                liquidator,
+                c.user,
+                &*c.position,
+                request,
+                intent.priority_fee_wei,
+                &plan,
+            )?;
+            return Ok(Done {
+                failure: (!b.success).then(|| b.revert_reason.clone().unwrap_or_default()),
+                calls: 1,
+                debt_repaid: b.debt_repaid,
+                collateral_received: b.collateral_received,
+                gas_used: b.gas_used,
+                liquidation_gas: b.liquidation_gas,
+                sale: b.route.map(|r| (r, b.amount_out)),
+                premium: plan.flash_loan.then_some(b.premium),
+            });
+        }
+    }
+    let sale = match chosen {
+        Some(dex) if intent.sell_collateral => Some(SaleRequest {
+            dex,
+            usd_sell: price(intent.collateral),
+            usd_buy: price(intent.debt),
+            min_out: U256::ZERO,
+        }),
+        _ => None,
+    };
+    let bundle = what_if_bundle(
+        &at,
         liquidator,
         c.user,
         &*c.position,
         &steps,
-        p.intent.priority_fee_wei,
-    )
+        intent.priority_fee_wei,
+        sale.as_ref(),
+    )?;
+    let results = &bundle.steps;
+    let swap = bundle.sale.as_ref().map(|s| &s.swap);
+    let failure = results
+        .iter()
+        .find(|r| !r.success)
+        .map(|failed| failed.revert_reason.clone().unwrap_or_default())
+        .or_else(|| {
+            swap.filter(|s| !s.success)
+                .map(|s| format!("swap: {}", s.revert_reason.clone().unwrap_or_default()))
+        });
+    let liquidation_gas: u64 = results.iter().map(|r| r.gas_used).sum();
+    Ok(Done {
+        failure,
+        calls: results.len(),
+        debt_repaid: results.iter().map(|r| r.debt_repaid).sum(),
+        collateral_received: results.iter().map(|r| r.collateral_received).sum(),
+        gas_used: liquidation_gas + swap.map(|s| s.gas_used).unwrap_or(0),
+        liquidation_gas,
+        sale: swap.map(|s| (s.route, s.amount_out)),
+        premium: None,
+    })
 }
 
 /// Records what an execution did (an action, or a `reverted` miss) and tells the strategy;
@@ -568,19 +717,20 @@ fn apply(
     hook: &Hook<'_>,
     c: &Candidate,
     p: &Planned,
-    results: &[WhatIfLiquidation],
+    done: &Done,
 ) -> Result<Option<CapitalRow>> {
     let view = hook.view;
     let intent = &p.intent;
-    if let Some(failed) = results.iter().find(|r| !r.success) {
-        let reason = failed.revert_reason.clone().unwrap_or_default();
-        inst.last_reason
-            .insert(c.opportunity_id, (MissReason::Reverted(reason), view.block));
+    if let Some(reason) = &done.failure {
+        inst.last_reason.insert(
+            c.opportunity_id,
+            (MissReason::Reverted(reason.clone()), view.block),
+        );
         return Ok(None);
     }
-    let debt_repaid: U256 = results.iter().map(|r| r.debt_repaid).sum();
-    let collateral_received: U256 = results.iter().map(|r| r.collateral_received).sum();
-    let gas_used: u64 = results.iter().map(|r| r.gas_used).sum();
+    let (debt_repaid, collateral_received) = (done.debt_repaid, done.collateral_received);
+    let real_sale = done.sale;
+    let gas_used = done.gas_used;
     let cr = &c.holdings()[intent.collateral];
     let dr = &c.holdings()[intent.debt];
     let received = aave_math::collateral_value_base(collateral_received, cr.price, cr.decimals)?;
@@ -592,18 +742,25 @@ fn apply(
         intent.priority_fee_wei,
         view.native_price,
     );
-    let funding_cost_base = match intent.funding {
-        Funding::Own | Funding::BackstopPool => U256::ZERO,
-        Funding::FlashLoan => aave_math::debt_value_base(
+    let funding_cost_base = match (intent.funding, done.premium) {
+        (_, Some(premium)) => aave_math::debt_value_base(premium, dr.price, dr.decimals)?,
+        (Funding::Own | Funding::BackstopPool, None) => U256::ZERO,
+        (Funding::FlashLoan, None) => aave_math::debt_value_base(
             crate::math::cost::flash_loan_premium(debt_repaid, view.flash_loan_premium_bps)?,
             dr.price,
             dr.decimals,
         )?,
     };
-    let sale = if intent.sell_collateral {
-        view.dex.sell(intent.collateral, received)?
-    } else {
-        None
+    let sale = match real_sale {
+        Some((_, amount_out)) => {
+            let proceeds_base = aave_math::debt_value_base(amount_out, dr.price, dr.decimals)?;
+            Some(crate::math::cost::SaleOutcome {
+                proceeds_base,
+                slippage_base: received.saturating_sub(proceeds_base),
+            })
+        }
+        None if intent.sell_collateral => view.dex.sell(intent.collateral, received)?,
+        None => None,
     };
     let slippage_base = sale.map(|s| s.slippage_base).unwrap_or_default();
     let net = bonus_base
@@ -626,7 +783,7 @@ fn apply(
         user: c.user,
         collateral: intent.collateral,
         debt: intent.debt,
-        calls: results.len(),
+        calls: done.calls,
         debt_repaid,
         collateral_received,
         bonus_base,
@@ -638,6 +795,17 @@ fn apply(
         slippage_base,
         net_profit_base: net,
         funding: intent.funding,
+        route: real_sale.map(|s| s.0),
+        amount_out: real_sale.map(|s| s.1).unwrap_or_default(),
+        liquidation_gas: done.liquidation_gas,
+        flash_premium: done.premium.unwrap_or_default(),
+        price_impact_bps: match (real_sale, sale) {
+            (Some(_), Some(s)) if !received.is_zero() => {
+                u64::try_from(s.slippage_base * U256::from(10_000u64) / received)
+                    .unwrap_or(u64::MAX)
+            }
+            _ => 0,
+        },
     });
     Ok(inst.strategy.capital_base().map(|capital_base| CapitalRow {
         instance: p.instance,

@@ -313,6 +313,40 @@ pub fn actions(
                 .collect::<Vec<_>>(),
         ),
     ]);
+    // Runs selling through a real DEX (`[dex] kind = "uniswap-v2" | "uniswap-v3"`) only, so
+    // formula runs keep their table byte for byte.
+    if rows.iter().any(|a| a.route.is_some()) {
+        columns.extend([
+            col(
+                "route",
+                rows.iter()
+                    .map(|a| a.route.map(|r| r.name()))
+                    .collect::<Vec<Option<String>>>(),
+            ),
+            col(
+                "amount_out",
+                rows.iter()
+                    .map(|a| a.amount_out.to_string())
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "price_impact_bps",
+                rows.iter()
+                    .map(|a| a.price_impact_bps)
+                    .collect::<Vec<u64>>(),
+            ),
+            col(
+                "flash_premium",
+                rows.iter()
+                    .map(|a| a.flash_premium.to_string())
+                    .collect::<Vec<_>>(),
+            ),
+            col(
+                "liquidation_gas",
+                rows.iter().map(|a| a.liquidation_gas).collect::<Vec<u64>>(),
+            ),
+        ]);
+    }
     frame(rows.len(), columns, "actions table")
 }
 

@@ -184,7 +184,29 @@ pub fn check(loaded: &LoadedScenario) -> Vec<Finding> {
         }
     }
     out.extend(sweep_findings(loaded));
+    out.extend(dex_findings(loaded));
     out
+}
+
+/// A real DEX with the `flash-loan` strategy on an Aave V3 devnet whose reserves have flash loans
+/// off: every bundle would revert.
+fn dex_findings(loaded: &LoadedScenario) -> Vec<Finding> {
+    let s = &loaded.scenario;
+    let flash = loaded.instances.iter().any(|i| i.kind == "flash-loan");
+    match &s.market {
+        crate::protocol::AnyMarketConfig::AaveV3(c)
+            if flash && !s.dex.kind.is_formula() && !c.flash_loans_enabled =>
+        {
+            vec![finding(
+                Level::Warning,
+                "market.flash_loans_enabled",
+                "off (Aave V3 lists reserves with flash loans off), yet `flash-loan` sends its \
+                 decisions through the liquidator contract with a real [dex]: every one reverts \
+                 with 91 (FLASHLOAN_DISABLED); set flash_loans_enabled = true",
+            )]
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// Sweep points that cannot differ: gas caps all above the window's highest gas price (or all

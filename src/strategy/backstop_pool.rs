@@ -27,8 +27,10 @@ pub const KIND: StrategyKind = StrategyKind {
     params: &[
         ("capital_usd", "1000000"),
         ("latency_blocks", "1"),
+        super::SALE_PARAMS[0],
         ("min_profit_usd", "0"),
         ("priority_fee_gwei", "2"),
+        super::SALE_PARAMS[1],
         ("stablecoins", "USDC,DAI"),
     ],
     build,
@@ -57,6 +59,7 @@ fn build(params: &Params) -> Result<Box<dyn Strategy>> {
         capital_base: param_units(params, "capital_usd", 8)?,
         stablecoins,
         min_profit_base: super::param_min_profit(params)?,
+        sale: super::param_sale(params)?,
     }))
 }
 
@@ -73,6 +76,8 @@ pub struct BackstopPool {
     pub stablecoins: Vec<String>,
     /// Minimum expected profit after gas and slippage, base currency.
     pub min_profit_base: I256,
+    /// The real pool and tolerance its sales use (`route`, `max_slippage_bps`).
+    pub sale: super::SaleChoice,
 }
 
 /// The pool's best liquidation of one position within its capital.
@@ -207,6 +212,7 @@ impl Strategy for BackstopPool {
             priority_fee_wei: self.priority_fee_wei,
             funding: Funding::BackstopPool,
             sell_collateral: true,
+            sale: self.sale,
         }))
     }
     fn on_executed(&mut self, e: &Execution) {

@@ -16,8 +16,10 @@ pub const KIND: StrategyKind = StrategyKind {
     name: "flash-loan",
     params: &[
         ("latency_blocks", "1"),
+        super::SALE_PARAMS[0],
         ("min_profit_usd", "0"),
         ("priority_fee_gwei", "2"),
+        super::SALE_PARAMS[1],
     ],
     build,
 };
@@ -27,6 +29,7 @@ fn build(params: &Params) -> Result<Box<dyn Strategy>> {
         latency_blocks: param_u64(params, "latency_blocks")?,
         priority_fee_wei: param_wei(params, "priority_fee_gwei")?,
         min_profit_base: super::param_min_profit(params)?,
+        sale: super::param_sale(params)?,
     }))
 }
 
@@ -39,6 +42,8 @@ pub struct FlashLoan {
     pub priority_fee_wei: u128,
     /// Minimum expected profit after gas and premium, base currency.
     pub min_profit_base: I256,
+    /// The real pool and tolerance its sale uses (`route`, `max_slippage_bps`).
+    pub sale: super::SaleChoice,
 }
 
 impl Strategy for FlashLoan {
@@ -55,6 +60,7 @@ impl Strategy for FlashLoan {
             self.priority_fee_wei,
             Funding::FlashLoan,
             self.min_profit_base,
+            self.sale,
         )
     }
 }

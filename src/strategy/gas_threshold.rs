@@ -63,6 +63,7 @@ impl Strategy for GasThreshold {
             self.priority_fee_wei,
             Funding::Own,
             self.min_profit_base,
+            super::SaleChoice::default(),
         )
     }
 }

@@ -48,6 +48,7 @@ impl Strategy for Greedy {
             self.priority_fee_wei,
             Funding::Own,
             I256::ZERO,
+            super::SaleChoice::default(),
         )
     }
 }

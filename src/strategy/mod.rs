@@ -97,6 +97,43 @@ pub struct Intent {
     pub funding: Funding,
     /// Sell the seized collateral through the DEX model right away (its slippage is a cost).
     pub sell_collateral: bool,
+    /// Which real pool and tolerance a sale uses (with `[dex] kind` real; empty: the scenario's).
+    pub sale: SaleChoice,
+}
+
+/// A strategy's choice of real pool and tolerance (`route`, `max_slippage_bps`; each unset means
+/// the scenario's `[dex]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SaleChoice {
+    /// The pool kind to sell through.
+    pub route: Option<crate::protocol::dex::Route>,
+    /// The minimum output's tolerance below the pool's quote, bps.
+    pub max_slippage_bps: Option<u16>,
+}
+
+/// Parameters every strategy that sells or flash-borrows takes, unset by default (so that
+/// scenarios without them keep their `params`): `route` and `max_slippage_bps`.
+pub const SALE_PARAMS: [(&str, &str); 2] = [("max_slippage_bps", ""), ("route", "")];
+
+/// Reads the optional `route` and `max_slippage_bps` parameters.
+pub fn param_sale(params: &Params) -> Result<SaleChoice> {
+    let route = params
+        .get("route")
+        .map(|r| crate::protocol::dex::Route::parse("route", r))
+        .transpose()?;
+    let max_slippage_bps = match params.get("max_slippage_bps") {
+        None => None,
+        Some(text) => Some(
+            text.parse::<u16>()
+                .ok()
+                .filter(|b| *b < 10_000)
+                .ok_or_else(|| Error::config("max_slippage_bps", text, "whole bps below 10000"))?,
+        ),
+    };
+    Ok(SaleChoice {
+        route,
+        max_slippage_bps,
+    })
 }
 
 /// What an executed intent did, in base currency (USD, 8 decimals), as the EVM and the cost models
@@ -289,6 +326,7 @@ pub fn liquidate_best_if_profitable(
     priority_fee_wei: u128,
     funding: Funding,
     min_profit_base: I256,
+    sale: SaleChoice,
 ) -> Result<Decision> {
     let Some(best) = candidate.best else {
         return Ok(Decision::Skip(MissReason::Unprofitable));
@@ -305,6 +343,7 @@ pub fn liquidate_best_if_profitable(
         priority_fee_wei,
         funding,
         sell_collateral: false,
+        sale,
     }))
 }
 
@@ -456,6 +495,8 @@ pub fn expand(specs: &[StrategySpec]) -> Result<Vec<Instance>> {
         for (name, _) in kind.params {
             let field = format!("strategies[{i}].{name}");
             let values = match spec.params.get(*name) {
+                // An optional parameter (empty default) left unset stays out of the instance.
+                None if kind.params.iter().any(|(n, d)| n == name && d.is_empty()) => continue,
                 None => vec![kind
                     .params
                     .iter()

@@ -128,6 +128,7 @@ impl Strategy for TwoStep {
             priority_fee_wei: self.priority_fee_wei,
             funding: Funding::Own,
             sell_collateral: false,
+            sale: super::SaleChoice::default(),
         }))
     }
 }

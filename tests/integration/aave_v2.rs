@@ -19,7 +19,7 @@ pub(crate) fn v2_artifacts() -> &'static ArtifactStore {
     crate::common::artifacts(liqsim::protocol::ProtocolKind::AaveV2)
 }
 
-fn default_market() -> &'static PreparedMarket {
+pub(crate) fn default_market() -> &'static PreparedMarket {
     static MARKET: OnceLock<PreparedMarket> = OnceLock::new();
     MARKET.get_or_init(|| {
         prepare_market(v2_artifacts(), &MarketConfig::default_devnet())

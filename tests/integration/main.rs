@@ -6,6 +6,7 @@ mod address_book;
 mod common;
 mod compound;
 mod dataset;
+mod dex;
 mod explore;
 mod funding;
 mod independent;

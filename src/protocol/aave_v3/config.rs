@@ -103,6 +103,11 @@ pub struct MarketConfig {
     /// Flash-loan premium in basis points (Aave's FLASHLOAN_PREMIUM_TOTAL).
     #[serde(default = "default_premium")]
     pub flash_loan_premium_bps: u16,
+    /// Enable flash loans on every reserve at deployment (`setReserveFlashLoaning`; Aave V3
+    /// lists reserves with flash loans off). Off by default so that existing devnet windows stay
+    /// the same; the liquidator contract's flash-loan bundles need it (`[dex] kind` real).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flash_loans_enabled: bool,
     /// Listed assets, in reserve order.
     pub assets: Vec<AssetConfig>,
     /// Token bytecode the devnet deploys: `"mintable"` (default: the package's mintable test
@@ -309,6 +314,7 @@ impl MarketConfig {
             chain_id: default_chain_id(),
             native_asset: "WETH".into(),
             flash_loan_premium_bps: 9,
+            flash_loans_enabled: false,
             assets: vec![
                 asset("WETH", 18, "3400", 8000, 8250, 10500, 1000),
                 asset("WBTC", 8, "56000", 7000, 7500, 10650, 1000),

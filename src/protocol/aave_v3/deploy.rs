@@ -351,6 +351,18 @@ where
         },
         "updateFlashloanPremiumTotal",
     )?;
+    if config.flash_loans_enabled {
+        for token in &tokens {
+            d.call(
+                configurator,
+                IPoolConfigurator::setReserveFlashLoaningCall {
+                    asset: *token,
+                    enabled: true,
+                },
+                "setReserveFlashLoaning",
+            )?;
+        }
+    }
 
     let mut reserves = Vec::new();
     for (i, asset) in config.assets.iter().enumerate() {

@@ -100,6 +100,7 @@ pub fn random_market(rng: &mut ChaCha8Rng, index: usize) -> MarketConfig {
         chain_id: 31337,
         native_asset: assets[0].symbol.clone(),
         flash_loan_premium_bps: 9,
+        flash_loans_enabled: false,
         assets,
         tokens: crate::protocol::tokens::TokenBytecode::Mintable,
         oracle: crate::protocol::oracles::OracleMechanism::Settable,

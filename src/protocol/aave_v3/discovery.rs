@@ -317,6 +317,8 @@ where
             flash_loan_premium_bps: u16::try_from(premium).map_err(|_| {
                 Error::config("FLASHLOAN_PREMIUM_TOTAL", premium, "at most 65535 bps")
             })?,
+            // Describes deployment only (the discovered reserves' own flags decide).
+            flash_loans_enabled: false,
             assets,
             // Describes deployment only; a discovered market is never deployed, and its what-if
             // liquidators are funded by storage whatever its tokens are.

@@ -1,0 +1,140 @@
+//! liqsim's liquidator contract (`contracts/liquidator/Liquidator.sol`, compiled at first use by
+//! `protocol::solc`): one transaction per decision, funding it from its own balance or an Aave
+//! flash loan, sending the protocol's own liquidation call, selling the seized collateral
+//! through a real DEX router for a minimum output, repaying the loan with its premium.
+
+use std::sync::OnceLock;
+
+use alloy_primitives::aliases::U24;
+use alloy_primitives::{Address, Bytes, U256};
+use alloy_sol_types::{sol, SolCall, SolEvent};
+use revm::database_interface::DBErrorMarker;
+use revm::DatabaseRef;
+
+use crate::error::{Error, Result};
+use crate::evm::executor::Evm;
+use crate::protocol::dex::{RealDex, Route};
+use crate::protocol::market::Call;
+use crate::protocol::solc::{compile_sources, Compiled};
+use crate::protocol::AnyMarket;
+
+/// The contract's source: (path, text).
+pub const SOURCES: [(&str, &str); 1] = [(
+    "liquidator/Liquidator.sol",
+    include_str!("../../contracts/liquidator/Liquidator.sol"),
+)];
+
+sol! {
+    #![sol(all_derives)]
+    /// `Liquidator` (contracts/liquidator).
+    interface ILiquidator {
+        struct Sale {
+            uint8 kind;
+            address router;
+            uint24 fee;
+            uint256 minOut;
+        }
+        struct Job {
+            address liqTarget;
+            bytes liqData;
+            address collateral;
+            address debt;
+            uint8 flashKind;
+            address flashPool;
+            uint256 flashAmount;
+            Sale sale;
+        }
+        event Executed(uint256 debtRepaid, uint256 collateralSeized, uint256 amountOut, uint256 flashAmount, uint256 premium, uint256 liquidationGas);
+        function execute(Job job) external;
+    }
+}
+
+/// The compiled contract (once per process; the compiler's output is cached on disk).
+pub fn compiled() -> Result<&'static Compiled> {
+    static COMPILED: OnceLock<std::result::Result<Compiled, String>> = OnceLock::new();
+    COMPILED
+        .get_or_init(|| compile_sources(&SOURCES).map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| Error::Compile {
+            what: "contracts/liquidator/Liquidator.sol".into(),
+            message: e.clone(),
+        })
+}
+
+/// The account that deploys a what-if's liquidator contract.
+pub fn liquidator_deployer() -> Address {
+    crate::evm::keys::actor("liqsim liquidator contract deployer")
+}
+
+/// Deploys a `Liquidator` owned by `owner` (only it may call `execute`).
+pub fn deploy<DB>(evm: &mut Evm<DB>, owner: Address) -> Result<Address>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    let from = liquidator_deployer();
+    if evm.account(from)?.balance.is_zero() {
+        evm.set_balance(from, U256::from(10u64).pow(U256::from(21u64)))?;
+    }
+    let compiled = compiled()?;
+    let mut code = compiled.contract("Liquidator")?.bytecode.to_vec();
+    code.extend_from_slice(&alloy_sol_types::SolValue::abi_encode(&owner));
+    evm.deploy(from, Bytes::from(code), "Liquidator")
+}
+
+/// How a market's liquidations can be flash-funded through the contract: `(kind, pool)` with the
+/// liquidation call `liq` (Aave V3 `flashLoanSimple`: 1, Aave V2 `flashLoan`: 2, both at the pool
+/// the liquidation goes to); `None` on markets without flash loans.
+pub fn flash_source(market: &AnyMarket, liq: &Call) -> Option<(u8, Address)> {
+    match market {
+        AnyMarket::AaveV3(_) => Some((1, liq.to)),
+        AnyMarket::AaveV2(_) => Some((2, liq.to)),
+        _ => None,
+    }
+}
+
+/// Whether the contract can run `market`'s liquidations: the seized collateral must arrive as
+/// the underlying token (Aave V3 and V2). Compound-style markets pay vTokens, which the contract
+/// does not redeem yet.
+pub fn supports(market: &AnyMarket) -> bool {
+    matches!(market, AnyMarket::AaveV3(_) | AnyMarket::AaveV2(_))
+}
+
+/// The sale part of a job: through `dex` for at least `min_out`, or none.
+pub fn sale(dex: Option<&RealDex>, min_out: U256) -> ILiquidator::Sale {
+    match dex {
+        None => ILiquidator::Sale {
+            kind: 0,
+            router: Address::ZERO,
+            fee: U24::ZERO,
+            minOut: U256::ZERO,
+        },
+        Some(dex) => {
+            let (kind, fee) = match dex.route() {
+                Route::UniswapV2 => (1, 0),
+                Route::UniswapV3 { fee } => (2, fee),
+            };
+            ILiquidator::Sale {
+                kind,
+                router: dex.contracts().router,
+                fee: U24::from(fee),
+                minOut: min_out,
+            }
+        }
+    }
+}
+
+/// `execute(job)` calldata.
+pub fn execute_call(job: ILiquidator::Job) -> Bytes {
+    ILiquidator::executeCall { job }.abi_encode().into()
+}
+
+/// The contract's `Executed` event among `logs`.
+pub fn executed(
+    contract: Address,
+    logs: &[revm::primitives::Log],
+) -> Option<ILiquidator::Executed> {
+    logs.iter()
+        .filter(|l| l.address == contract)
+        .find_map(|l| ILiquidator::Executed::decode_log_data(&l.data).ok())
+}
