@@ -180,6 +180,46 @@ impl Default for ActivityConfig {
     }
 }
 
+/// Background traffic in devnet windows, so blocks look like mainnet's: ETH transfers, ERC-20
+/// transfers of the market's own tokens and calls to a storage-heavy contract, sent by accounts
+/// that never touch the market (they change no position, price or liquidation). Off (0
+/// transactions) by default, and then absent from the scenario's canonical form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficConfig {
+    /// Background transactions in every block.
+    #[serde(default)]
+    pub transactions_per_block: u64,
+    /// Gas the background transactions of a block use in all (about: the storage-heavy calls
+    /// are sized to it); 0 = transfers and one-slot calls only.
+    #[serde(default)]
+    pub gas_per_block: u64,
+    /// Accounts that send them.
+    #[serde(default = "default_traffic_accounts")]
+    pub accounts: u64,
+}
+
+fn default_traffic_accounts() -> u64 {
+    1000
+}
+
+impl Default for TrafficConfig {
+    fn default() -> Self {
+        Self {
+            transactions_per_block: 0,
+            gas_per_block: 0,
+            accounts: default_traffic_accounts(),
+        }
+    }
+}
+
+impl TrafficConfig {
+    /// True when the window has no background traffic (serde then skips the table).
+    pub fn is_off(&self) -> bool {
+        self.transactions_per_block == 0
+    }
+}
+
 /// A historical competitor liquidator whose liquidations become part of the recorded history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -224,6 +264,9 @@ pub struct Scenario {
     /// User activity.
     #[serde(default)]
     pub activity: ActivityConfig,
+    /// Background traffic (mainnet-like blocks).
+    #[serde(default, skip_serializing_if = "TrafficConfig::is_off")]
+    pub traffic: TrafficConfig,
     /// Historical competitor liquidators.
     #[serde(default)]
     pub competitors: Vec<CompetitorConfig>,
@@ -542,6 +585,36 @@ impl LoadedScenario {
         ] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(invalid(field, &p, "a probability between 0 and 1"));
+            }
+        }
+        let t = &scenario.traffic;
+        if !t.is_off() {
+            if t.transactions_per_block > 2_000 {
+                return Err(invalid(
+                    "traffic.transactions_per_block",
+                    &t.transactions_per_block,
+                    "at most 2000",
+                ));
+            }
+            if !(1..=100_000).contains(&t.accounts) {
+                return Err(invalid(
+                    "traffic.accounts",
+                    &t.accounts,
+                    "between 1 and 100000",
+                ));
+            }
+            // Every background transaction costs at least 21,000 gas; the market's own
+            // transactions need the other half of the block.
+            let floor = t.transactions_per_block * 21_000;
+            let half = scenario.window.gas_limit / 2;
+            if floor.max(t.gas_per_block) > half {
+                return Err(invalid(
+                    "traffic.gas_per_block",
+                    &t.gas_per_block,
+                    &format!(
+                        "at most half the block's gas limit ({half}) and at least transactions_per_block × 21000 ({floor}) fitting in it"
+                    ),
+                ));
             }
         }
         for (i, c) in scenario.competitors.iter().enumerate() {

@@ -103,6 +103,18 @@ pub fn sign_call(
     nonce: u64,
     req: &CallRequest,
 ) -> Result<SignedTx> {
+    sign_call_with_value(signer, chain_id, nonce, req, U256::ZERO)
+}
+
+/// Signs an EIP-1559 call transaction sending `value` wei with it (a plain ether transfer when
+/// the input is empty).
+pub fn sign_call_with_value(
+    signer: &PrivateKeySigner,
+    chain_id: u64,
+    nonce: u64,
+    req: &CallRequest,
+    value: U256,
+) -> Result<SignedTx> {
     let tx = TxEip1559 {
         chain_id,
         nonce,
@@ -110,7 +122,7 @@ pub fn sign_call(
         max_fee_per_gas: req.max_fee_per_gas,
         max_priority_fee_per_gas: req.max_priority_fee_per_gas,
         to: TxKind::Call(req.to),
-        value: U256::ZERO,
+        value,
         access_list: Default::default(),
         input: req.input.clone(),
     };

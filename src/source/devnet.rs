@@ -22,7 +22,7 @@ use crate::evm::executor::{Evm, TxOutcome};
 use crate::evm::keys::{actor, actor_signer};
 use crate::evm::replayed::ReplayedTx;
 use crate::evm::state::{block_env, snapshot};
-use crate::evm::tx::{sign_call, CallRequest, SignedTx};
+use crate::evm::tx::{sign_call_with_value, CallRequest, SignedTx};
 use crate::math::fixed::WAD;
 use crate::protocol::artifacts::ArtifactStore;
 use crate::protocol::devnet::{DevnetMarket, DevnetState};
@@ -56,6 +56,8 @@ struct Intent {
     signer: String,
     request: CallRequest,
     oracle: bool,
+    /// Wei sent with it (background ether transfers; 0 otherwise).
+    value: U256,
 }
 
 fn usd(text: &crate::units::DecimalText) -> Result<U256> {
@@ -112,11 +114,14 @@ pub fn build_window(
     let s = &loaded.scenario;
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
     let mut setup = set_up(loaded, artifacts, &mut rng)?;
+    let traffic =
+        crate::source::traffic::Traffic::set_up(&s.traffic, &mut setup.evm, &setup.market, s.seed)?;
     // Pre-state: everything the window starts from.
     let (accounts, code, storage) = snapshot(setup.evm.db());
     let users_at_start: Vec<Address> = setup.borrowers.iter().map(|b| b.user).collect();
     let book = setup.market.book(&mut setup.evm, &users_at_start)?;
     let mut run = WindowRun::new(loaded, setup, book, rng)?;
+    run.traffic = traffic;
     for offset in 0..s.window.blocks {
         run.block(offset).map_err(|e| {
             Error::config(
@@ -416,6 +421,8 @@ struct WindowRun<'a> {
     competitor_liquidations: u64,
     beneficiary: Address,
     competitor_addresses: Vec<Address>,
+    /// Background traffic (`[traffic]`), if any.
+    traffic: Option<crate::source::traffic::Traffic>,
 }
 
 impl<'a> WindowRun<'a> {
@@ -447,6 +454,7 @@ impl<'a> WindowRun<'a> {
             competitor_liquidations: 0,
             beneficiary: actor("block-builder"),
             competitor_addresses: s.competitors.iter().map(|c| actor(&c.name)).collect(),
+            traffic: None,
         })
     }
 
@@ -459,6 +467,19 @@ impl<'a> WindowRun<'a> {
         intents.extend(self.oracle_intents(&header)?);
         intents.extend(self.competitor_intents(&header)?);
         intents.extend(self.activity_intents(&header)?);
+        if let Some(traffic) = &mut self.traffic {
+            intents.extend(traffic.transactions(&header).into_iter().map(|t| {
+                (
+                    crate::source::traffic::TRAFFIC_PRIORITY_FEE,
+                    Intent {
+                        signer: t.signer,
+                        request: t.request,
+                        oracle: false,
+                        value: t.value,
+                    },
+                )
+            }));
+        }
         // Oracle updates first, then by priority fee (stable).
         intents.sort_by_key(|i| std::cmp::Reverse(i.0));
         let prices_moved = self.execute(&header, intents)?;
@@ -525,6 +546,7 @@ impl<'a> WindowRun<'a> {
                     max_priority_fee_per_gas: DEFAULT_PRIORITY_FEE,
                 },
                 oracle: true,
+                value: U256::ZERO,
             },
         )
     }
@@ -643,6 +665,7 @@ impl<'a> WindowRun<'a> {
                             max_priority_fee_per_gas: priority,
                         },
                         oracle: false,
+                        value: U256::ZERO,
                     },
                 ));
             }
@@ -710,6 +733,7 @@ impl<'a> WindowRun<'a> {
                         max_priority_fee_per_gas: DEFAULT_PRIORITY_FEE,
                     },
                     oracle: false,
+                    value: U256::ZERO,
                 },
             ));
         }
@@ -737,7 +761,7 @@ impl<'a> WindowRun<'a> {
                 Some(n) => *n,
                 None => self.evm.account(sender)?.nonce,
             };
-            let tx = sign_call(signer, chain_id, nonce, &intent.request)?;
+            let tx = sign_call_with_value(signer, chain_id, nonce, &intent.request, intent.value)?;
             let outcome = self.evm.execute(tx.tx_env(), true)?;
             self.nonces.insert(sender, nonce + 1);
             gas_reserved += intent.request.gas_limit;

@@ -5,3 +5,4 @@ pub mod address_book;
 pub mod devnet;
 pub mod discovery;
 pub mod record;
+pub mod traffic;

@@ -22,3 +22,4 @@ mod rpc;
 mod strategies;
 mod strict;
 mod study;
+mod traffic;
