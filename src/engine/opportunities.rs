@@ -1,7 +1,7 @@
 //! Opportunity ledger: one row per stretch of time a position is liquidatable (health factor < 1),
 //! from the first block it was seen below 1 to how it ended.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use alloy_primitives::{Address, B256, I256, U256};
 use serde::{Deserialize, Serialize};
@@ -243,6 +243,19 @@ pub struct OpportunityTracker {
     decimals: Vec<u8>,
     /// Per user: health factor and prices when it was last computed.
     last_check: BTreeMap<Address, LastCheck>,
+    /// Users whose health-factor bound was at most [`MARGIN`] when last evaluated (by a check or
+    /// a scan): while prices stay those of the last full scan, exactly these are due.
+    near: BTreeSet<Address>,
+    /// Prices and user count at the last full scan of [`Self::observe_all`].
+    scan: Option<(Vec<f64>, usize)>,
+}
+
+/// The skip filter's margin for interest accrued between checks.
+const MARGIN: f64 = 1.002;
+
+/// True when a health-factor bound does not clear the margin (the user must be checked).
+fn within_margin(bound: f64) -> bool {
+    bound.partial_cmp(&MARGIN) != Some(std::cmp::Ordering::Greater)
 }
 
 impl OpportunityTracker {
@@ -263,6 +276,8 @@ impl OpportunityTracker {
             ledger: OpportunityLedger::new(),
             liquidations_by: BTreeMap::new(),
             last_check: BTreeMap::new(),
+            near: BTreeSet::new(),
+            scan: None,
         })
     }
 
@@ -284,10 +299,16 @@ impl OpportunityTracker {
             .into_iter()
             .map(price_f64)
             .collect();
+        let hf = health_factor.saturating_to::<u128>() as f64 / 1e18;
+        if within_margin(hf) {
+            self.near.insert(user);
+        } else {
+            self.near.remove(&user);
+        }
         self.last_check.insert(
             user,
             LastCheck {
-                health_factor: health_factor.saturating_to::<u128>() as f64 / 1e18,
+                health_factor: hf,
                 prices,
             },
         );
@@ -300,14 +321,31 @@ impl OpportunityTracker {
     /// factor scaled by the worst collateral price ratio and the worst debt price ratio since
     /// then, with a margin for interest accrued between checks. This is only a filter; every
     /// health factor that is recorded comes from the exact shared math.
+    ///
+    /// While prices are those of the last full scan (no update since: the top of most blocks),
+    /// the users due are exactly those whose bound did not clear the margin when last evaluated
+    /// (every check since then was at these prices), so only they are checked; any price move, or
+    /// a user count that changed, makes a full scan.
     fn observe_all(&mut self, block: u64, tx_index: Option<u32>) -> Result<()> {
-        const MARGIN: f64 = 1.002;
         let now: Vec<f64> = self
             .book
             .oracle_prices()
             .into_iter()
             .map(price_f64)
             .collect();
+        let users = self.book.user_count();
+        if self
+            .scan
+            .as_ref()
+            .is_some_and(|(prices, count)| *prices == now && *count == users)
+        {
+            let due: Vec<Address> = self.near.iter().copied().collect();
+            for user in due {
+                self.observe(user, block, tx_index)?;
+            }
+            return Ok(());
+        }
+        self.near.clear();
         let mut due = Vec::new();
         for user in self.book.users() {
             let Some(last) = self.last_check.get(&user) else {
@@ -329,13 +367,14 @@ impl OpportunityTracker {
                     bound /= ratio;
                 }
             }
-            if bound.partial_cmp(&MARGIN) != Some(std::cmp::Ordering::Greater) {
+            if within_margin(bound) {
                 due.push(user);
             }
         }
         for user in due {
             self.observe(user, block, tx_index)?;
         }
+        self.scan = Some((now, users));
         Ok(())
     }
 
