@@ -295,7 +295,7 @@ fn open_borrowers(loaded: &LoadedScenario, setup: &mut SetUp, rng: &mut ChaCha8R
             Error::config(
                 "borrowers",
                 format!("borrower {k} of {}", b.count),
-                format!("positions the market accepts (check borrowers.position_usd_min/max, health_factor_min/max and the assets' decimals and price_usd); opening it failed: {e}"),
+                format!("positions the market accepts (check borrowers.position_usd_min/max, health_factor_min/max and the assets' decimals and price_usd; all borrowers together can borrow at most the devnet's $2e9 of liquidity per reserve); opening it failed: {e}"),
             )
         })?;
     }
