@@ -89,26 +89,11 @@ pub struct StudyArgs {
     pub artifacts: ArtifactArgs,
 }
 
-/// Writes `bytes` to `path` atomically (a temporary file beside it, renamed into place).
-fn write_file_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp-{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io("creating folder", parent, e))?;
-    }
-    crate::data::dataset::write_file_synced(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io("moving into place", path, e)
-    })
-}
-
 /// `liqsim plan`.
 pub fn plan(args: &PlanArgs) -> Result<()> {
     let study = LoadedStudy::from_file(&args.study)?;
     let plan = study.plan();
-    write_file_atomically(&args.out, &plan.to_json()?)?;
+    crate::data::dataset::write_file_atomic(&args.out, &plan.to_json()?)?;
     println!(
         "study {} ({}): {} windows × {} parameter sets in {} shards; plan in {}",
         plan.study_id,

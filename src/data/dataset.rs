@@ -151,6 +151,27 @@ pub(crate) fn write_file_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     file.sync_all().map_err(|e| Error::io("syncing", path, e))
 }
 
+/// Writes `bytes` to `path` atomically: a synced temporary file beside it (named by process and
+/// thread, so concurrent writers never share one), renamed into place; the parent folder is
+/// created when missing, and the temporary file removed when the rename fails.
+pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(
+        ".tmp-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let tmp = std::path::PathBuf::from(tmp.to_string_lossy().replace(['(', ')'], ""));
+    write_file_synced(&tmp, bytes)?;
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::io("renaming into place", path, e)
+    })
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }

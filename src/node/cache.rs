@@ -181,23 +181,7 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
         path: path.to_path_buf(),
         message: format!("cannot serialize: {e}"),
     })?;
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
-    }
-    let tmp = path.with_extension(format!(
-        "tmp-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let tmp = PathBuf::from(tmp.to_string_lossy().replace(['(', ')'], ""));
-    {
-        use std::io::Write;
-        let mut file = fs::File::create(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
-        file.write_all(&bytes)
-            .map_err(|e| Error::io("writing", &tmp, e))?;
-        file.sync_all().map_err(|e| Error::io("syncing", &tmp, e))?;
-    }
-    fs::rename(&tmp, path).map_err(|e| Error::io("renaming into place", path, e))
+    crate::data::dataset::write_file_atomic(path, &bytes)
 }
 
 #[cfg(test)]
