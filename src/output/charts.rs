@@ -403,6 +403,48 @@ where
     Ok(())
 }
 
+/// A chart of categorical bars: x at 0, 1, … labelled by `names`, `y` the value range, with the
+/// bar charts' common margins, mesh and tick labels drawn.
+fn category_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    (title, title_size): (&str, u32),
+    names: &[String],
+    y: std::ops::Range<f64>,
+    y_desc: &str,
+) -> std::result::Result<
+    plotters::chart::ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    String,
+>
+where
+    DB::ErrorType: 'static,
+{
+    let n = names.len().max(1);
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", title_size))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(90)
+        .build_cartesian_2d(-0.5f64..n as f64 - 0.5, y)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_labels(n)
+        .x_label_formatter(&|x| {
+            let k = x.round();
+            if (x - k).abs() < 0.01 && k >= 0.0 {
+                names.get(k as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .disable_x_mesh()
+        .y_label_formatter(&tick)
+        .y_desc(y_desc)
+        .draw()
+        .map_err(e)?;
+    Ok(chart)
+}
+
 /// Stacked bars: one bar per category, one segment per named part (same part order everywhere).
 fn stacked_bars<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -422,31 +464,8 @@ where
         .map(|b| b.1.iter().map(|p| p.1.max(0.0)).sum::<f64>())
         .fold(1.0, f64::max)
         * 1.15;
-    let n = bars.len().max(1);
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(90)
-        .build_cartesian_2d(-0.5f64..n as f64 - 0.5, 0.0..top)
-        .map_err(e)?;
     let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
-    chart
-        .configure_mesh()
-        .x_labels(n)
-        .x_label_formatter(&|x| {
-            let k = x.round();
-            if (x - k).abs() < 0.01 && k >= 0.0 {
-                names.get(k as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
-        .disable_x_mesh()
-        .y_label_formatter(&tick)
-        .y_desc(y_desc)
-        .draw()
-        .map_err(e)?;
+    let mut chart = category_chart(area, (title, 18), &names, 0.0..top, y_desc)?;
     for (j, part) in parts.iter().enumerate() {
         let color = okabe(j);
         let rects: Vec<Rectangle<(f64, f64)>> = bars
@@ -1324,34 +1343,14 @@ where
     let values = || sets.iter().flat_map(|s| s.1.iter().copied());
     let top = values().fold(1.0, f64::max) * 1.15;
     let bottom = values().fold(0.0, f64::min) * 1.15;
-    let n = sets.len().max(1);
-    let mut chart = ChartBuilder::on(root)
-        .caption(
-            "Net profit per parameter set on each window (USD)",
-            ("sans-serif", 20),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(90)
-        .build_cartesian_2d(-0.5f64..n as f64 - 0.5, bottom..top)
-        .map_err(e)?;
     let names: Vec<String> = sets.iter().map(|s| s.0.clone()).collect();
-    chart
-        .configure_mesh()
-        .x_labels(n)
-        .x_label_formatter(&|x| {
-            let k = x.round();
-            if (x - k).abs() < 0.01 && k >= 0.0 {
-                names.get(k as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
-        .disable_x_mesh()
-        .y_label_formatter(&tick)
-        .y_desc("net profit, USD")
-        .draw()
-        .map_err(e)?;
+    let mut chart = category_chart(
+        root,
+        ("Net profit per parameter set on each window (USD)", 20),
+        &names,
+        bottom..top,
+        "net profit, USD",
+    )?;
     let width = 0.8 / windows.len().max(1) as f64;
     for (j, window) in windows.iter().enumerate() {
         let color = okabe(j);
