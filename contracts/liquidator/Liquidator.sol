@@ -4,11 +4,15 @@ pragma solidity 0.8.24;
 /// liqsim's liquidator: one transaction per decision, as liquidation bots send them.
 ///
 /// The liquidation itself is the protocol's own call (`liqTarget`, `liqData`: Aave's
-/// `liquidationCall`, built by liqsim from the protocol's ABI), sent by this contract after it
-/// approved `liqTarget` for the debt asset. Around it:
-///  - funding: the contract's own debt-asset balance (`flashKind` 0), an Aave V3
+/// `liquidationCall`, a Compound-style vToken's `liquidateBorrow`, built by liqsim from the
+/// protocol's ABI), sent by this contract after it approved `liqTarget` for the debt asset.
+/// Around it:
+///  - funding: the contract's own debt-asset balance (`flashKind` 0: own funds, or a backstop
+///    pool's balance held by the contract), an Aave V3
 ///    `flashLoanSimple` (1) or an Aave V2 `flashLoan` (2) of `flashAmount` from `flashPool`,
 ///    repaid with its premium at the end of the callback;
+///  - when the protocol pays shares (`shares` set: a Compound-style collateral vToken), the
+///    `redeem` of every share the liquidation paid for the underlying `collateral`;
 ///  - the sale of the seized collateral through a Uniswap V2 Router02 (`sale.kind` 1) or a
 ///    Uniswap V3 SwapRouter (2) for at least `sale.minOut`, or none (0).
 /// Anything that fails (the liquidation, a sale below `minOut`, a loan it cannot repay) reverts
@@ -25,6 +29,7 @@ contract Liquidator {
         address liqTarget;
         bytes liqData;
         address collateral;
+        address shares;
         address debt;
         uint8 flashKind;
         address flashPool;
@@ -34,15 +39,26 @@ contract Liquidator {
 
     /// What one decision did, from the contract's own balance deltas; `premium` is what the
     /// lending pool asked for on top of the loan; `liquidationGas` the gas the liquidation call
-    /// itself used.
+    /// itself used; `sharesRedeemed` the protocol's shares the liquidation paid and the contract
+    /// redeemed (0 when the collateral arrived as the underlying), `collateralSeized` then being
+    /// the underlying the redeem paid.
     event Executed(
         uint256 debtRepaid,
         uint256 collateralSeized,
         uint256 amountOut,
         uint256 flashAmount,
         uint256 premium,
-        uint256 liquidationGas
+        uint256 liquidationGas,
+        uint256 sharesRedeemed
     );
+
+    struct Done {
+        uint256 repaid;
+        uint256 seized;
+        uint256 out;
+        uint256 gasUsed;
+        uint256 shares;
+    }
 
     address public immutable owner;
 
@@ -54,8 +70,8 @@ contract Liquidator {
     function execute(Job calldata job) external {
         require(msg.sender == owner, "Liquidator: not the owner");
         if (job.flashKind == 0) {
-            (uint256 repaid, uint256 seized, uint256 out, uint256 gasUsed) = _run(job);
-            emit Executed(repaid, seized, out, 0, 0, gasUsed);
+            Done memory d = _run(job);
+            emit Executed(d.repaid, d.seized, d.out, 0, 0, d.gasUsed, d.shares);
         } else if (job.flashKind == 1) {
             IPoolV3(job.flashPool).flashLoanSimple(address(this), job.debt, job.flashAmount, abi.encode(job), 0);
         } else if (job.flashKind == 2) {
@@ -101,29 +117,39 @@ contract Liquidator {
         Job memory job = abi.decode(params, (Job));
         require(msg.sender == job.flashPool && initiator == address(this), "Liquidator: not our loan");
         require(asset == job.debt && amount == job.flashAmount, "Liquidator: not the loan asked for");
-        (uint256 repaid, uint256 seized, uint256 out, uint256 gasUsed) = _run(job);
+        Done memory d = _run(job);
         uint256 owed = amount + premium;
         require(IERC20(asset).balanceOf(address(this)) >= owed, "Liquidator: cannot repay the flash loan");
         _approve(asset, job.flashPool, owed);
-        emit Executed(repaid, seized, out, amount, premium, gasUsed);
+        emit Executed(d.repaid, d.seized, d.out, amount, premium, d.gasUsed, d.shares);
     }
 
-    function _run(Job memory job) internal returns (uint256 repaid, uint256 seized, uint256 out, uint256 gasUsed) {
+    function _run(Job memory job) internal returns (Done memory d) {
         uint256 debtBefore = IERC20(job.debt).balanceOf(address(this));
         uint256 collBefore = IERC20(job.collateral).balanceOf(address(this));
+        uint256 sharesBefore = job.shares == address(0) ? 0 : IERC20(job.shares).balanceOf(address(this));
         _approve(job.debt, job.liqTarget, debtBefore);
         uint256 g = gasleft();
         (bool ok, bytes memory reason) = job.liqTarget.call(job.liqData);
-        gasUsed = g - gasleft();
+        d.gasUsed = g - gasleft();
         if (!ok) {
             assembly {
                 revert(add(reason, 32), mload(reason))
             }
         }
-        repaid = debtBefore - IERC20(job.debt).balanceOf(address(this));
-        seized = IERC20(job.collateral).balanceOf(address(this)) - collBefore;
+        // Compound-style markets answer failures with an error code instead of reverting.
+        if (job.shares != address(0) && reason.length == 32) {
+            require(abi.decode(reason, (uint256)) == 0, "Liquidator: liquidateBorrow failed");
+        }
+        d.repaid = debtBefore - IERC20(job.debt).balanceOf(address(this));
+        if (job.shares != address(0)) {
+            d.shares = IERC20(job.shares).balanceOf(address(this)) - sharesBefore;
+            require(d.shares > 0, "Liquidator: no shares seized");
+            require(IVToken(job.shares).redeem(d.shares) == 0, "Liquidator: redeem failed");
+        }
+        d.seized = IERC20(job.collateral).balanceOf(address(this)) - collBefore;
         if (job.sale.kind != 0) {
-            out = _sell(job.collateral, job.debt, seized, job.sale);
+            d.out = _sell(job.collateral, job.debt, d.seized, job.sale);
         }
     }
 
@@ -164,6 +190,10 @@ contract Liquidator {
 interface IERC20 {
     function approve(address spender, uint256 amount) external returns (bool);
     function balanceOf(address account) external view returns (uint256);
+}
+
+interface IVToken {
+    function redeem(uint256 redeemTokens) external returns (uint256);
 }
 
 interface IPoolV3 {

@@ -507,9 +507,8 @@ fn deploy_route(
             "dex.kind",
             route.name(),
             format!(
-                "a market whose seized collateral arrives as the underlying token (Aave V3, Aave \
-                 V2): {} markets pay the protocol's shares, which liqsim's liquidator does not \
-                 redeem yet (use kind = \"formula\")",
+                "a market liqsim's liquidator contract supports (Aave V3, Aave V2, \
+                 Compound-style): it cannot run {} markets' liquidations (use kind = \"formula\")",
                 market.kind().as_str()
             ),
         ));

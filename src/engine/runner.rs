@@ -647,6 +647,19 @@ fn execute(hook: &Hook<'_>, liquidator: Address, c: &Candidate, p: &Planned) -> 
                     .max_slippage_bps
                     .unwrap_or(hook.max_slippage_bps),
                 min_out: None,
+                funds: match intent.funds_base {
+                    // The pool's balance in the debt asset, as the strategy values it.
+                    Some(base) => {
+                        let dr = c.holdings().get(intent.debt).ok_or_else(|| {
+                            crate::error::Error::config("debt", intent.debt, "a market asset")
+                        })?;
+                        Some(match dr.price.is_zero() {
+                            true => U256::ZERO,
+                            false => base * crate::math::fixed::pow10(dr.decimals)? / dr.price,
+                        })
+                    }
+                    None => None,
+                },
             };
             let b = what_if_contract_bundle(
                 &at,

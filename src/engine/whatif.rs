@@ -281,8 +281,9 @@ where
 }
 
 /// A decision sent as ONE transaction through liqsim's liquidator contract
-/// (`contracts/liquidator/Liquidator.sol`): funded from the contract's own balance or an Aave
-/// flash loan, optionally selling the seized collateral through a real DEX.
+/// (`contracts/liquidator/Liquidator.sol`): funded from the contract's own balance (own funds, or
+/// a backstop pool's balance: `funds`) or an Aave flash loan, redeeming the seized vTokens on
+/// Compound-style markets, optionally selling the seized collateral through a real DEX.
 #[derive(Debug, Clone, Copy)]
 pub struct BundlePlan<'a> {
     /// The DEX (installed into the overlay; sales go through its router).
@@ -299,6 +300,10 @@ pub struct BundlePlan<'a> {
     pub max_slippage_bps: u16,
     /// An explicit minimum output instead (debt-asset units).
     pub min_out: Option<U256>,
+    /// The debt-asset balance the contract repays from (a backstop pool's stablecoins, debt-asset
+    /// units): the liquidation can repay no more. `None`: the protocol's funding for any repay it
+    /// accepts (own funds). Ignored with a flash loan.
+    pub funds: Option<U256>,
 }
 
 /// What a bundle did, from the EVM: the receipt's gas, the contract's `Executed` event (the
@@ -315,8 +320,11 @@ pub struct BundleOutcome {
     pub liquidation_gas: u64,
     /// Debt repaid (the protocol's event).
     pub debt_repaid: U256,
-    /// Collateral received, underlying units (the protocol's event).
+    /// Collateral received, underlying units (the protocol's event; on Compound-style markets
+    /// what the redeem of the seized vTokens paid, the contract's balance delta).
     pub collateral_received: U256,
+    /// vTokens the liquidation paid and the contract redeemed (0 on Aave).
+    pub shares_redeemed: U256,
     /// The sale's output, debt-asset units (the contract's balance delta).
     pub amount_out: U256,
     /// The minimum output the sale was sent with.
@@ -384,10 +392,11 @@ where
         return Err(crate::error::Error::config(
             "dex.kind",
             market.kind().as_str(),
-            "a market whose seized collateral arrives as the underlying token (Aave V3, Aave V2) \
-             and a liquidation of two different assets for the liquidator contract",
+            "a market the liquidator contract supports (Aave V3, Aave V2, Compound-style) and a \
+             liquidation of two different assets paying the underlying",
         ));
     }
+    let shares = contract::seized_shares(market, c)?;
     let mut overlay: Evm<&CacheDB<DB>> = Evm::new(at.state, at.chain_id);
     let base_fee = at.block.basefee as u128;
     overlay.set_block(at.block.clone());
@@ -412,12 +421,20 @@ where
         })?;
         (kind, pool, expected.debt_repaid)
     } else {
-        // The protocol's funding (a mint on test tokens is sent by the funded account itself, so
-        // it goes to the liquidator's account), moved to the contract by storage.
-        let before = token_balance(&mut overlay, debt, liquidator)?;
-        market.fund_liquidator(&mut overlay, d, liquidator)?;
-        let funded = token_balance(&mut overlay, debt, liquidator)?.saturating_sub(before);
-        crate::evm::deal::deal(&mut overlay, debt, liquidator, before)?;
+        let funded = match plan.funds {
+            // A backstop pool's balance, held by the contract.
+            Some(funds) => funds,
+            None => {
+                // The protocol's funding (a mint on test tokens is sent by the funded account
+                // itself, so it goes to the liquidator's account), moved to the contract by
+                // storage.
+                let before = token_balance(&mut overlay, debt, liquidator)?;
+                market.fund_liquidator(&mut overlay, d, liquidator)?;
+                let funded = token_balance(&mut overlay, debt, liquidator)?.saturating_sub(before);
+                crate::evm::deal::deal(&mut overlay, debt, liquidator, before)?;
+                funded
+            }
+        };
         crate::evm::deal::deal_add(&mut overlay, debt, bot, funded)?;
         (0, Address::ZERO, U256::ZERO)
     };
@@ -443,6 +460,7 @@ where
         liqTarget: call.to,
         liqData: call.input,
         collateral,
+        shares,
         debt,
         flashKind: flash_kind,
         flashPool: flash_pool,
@@ -509,7 +527,14 @@ where
             .map(|x| gas(x.liquidationGas))
             .unwrap_or(0),
         debt_repaid: event.map(|e| e.debt_repaid).unwrap_or_default(),
-        collateral_received: event.map(|e| e.collateral_received).unwrap_or_default(),
+        collateral_received: match (&executed, shares.is_zero()) {
+            (Some(x), false) => x.collateralSeized,
+            _ => event.map(|e| e.collateral_received).unwrap_or_default(),
+        },
+        shares_redeemed: executed
+            .as_ref()
+            .map(|x| x.sharesRedeemed)
+            .unwrap_or_default(),
         amount_out: executed.as_ref().map(|x| x.amountOut).unwrap_or_default(),
         min_out,
         flash_amount: executed.as_ref().map(|x| x.flashAmount).unwrap_or_default(),

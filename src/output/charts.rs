@@ -1,7 +1,8 @@
 //! Charts with plotters, each as PNG and SVG, with UTC time axes, thousands-separated ticks and the
 //! Okabe–Ito colour-blind-safe palette: cumulative net profit, costs, profit per liquidation,
 //! missed value by reason, latency and tip sensitivity, the gas-threshold curve, competition,
-//! time to liquidation, base fee and price with liquidations, backstop pools, health factors.
+//! time to liquidation, base fee and price with liquidations, backstop pools, health factors,
+//! gas per flow (the liquidation's part and the rest of the bundle), real sales' price impact.
 //! Strategy sets are shown as one chosen set per strategy kind (its best by net profit) unless a
 //! chart is about a sweep.
 
@@ -271,6 +272,16 @@ pub const CHARTS: &[Chart] = &[
         name: "backstop_pool_balance",
         caption: "Backstop pools' balance as a return on deposits (%), when a scenario runs one.",
         draw: backstop_pool_balance,
+    },
+    Chart {
+        name: "gas_per_flow",
+        caption: "Gas per liquidation by flow (mean over every set's liquidations, as the EVM measured it): the protocol's liquidation call, and the rest of the transaction (through liqsim's liquidator contract: the flash loan and its repayment, the vTokens' redeem on Compound-style markets, the sale through the real pool); flows are the protocol, the funding (own funds, flash loan, backstop pool's balance) and whether the collateral was sold through a real pool.",
+        draw: gas_per_flow,
+    },
+    Chart {
+        name: "slippage_by_asset",
+        caption: "Price impact of the real sales over the window (bps below the oracle value of what was sold, the pool's fee included; UTC time), a series per collateral asset; a run with the formula DEX model makes no real sale and says so.",
+        draw: slippage_by_asset,
     },
     Chart {
         name: "health_factor_distribution",
@@ -1206,6 +1217,144 @@ fn backstop_pool_balance(cx: &ChartContext<'_>) -> Result<Vec<String>> {
         )
     })(ChartData {
         series,
+        ..Default::default()
+    })
+}
+
+/// A flow's label in `gas_per_flow`: the protocol, the funding, whether it sold through a real
+/// pool.
+fn flow_label(protocol: &str, funding: crate::strategy::Funding, sold: bool) -> String {
+    let funding = match funding {
+        crate::strategy::Funding::Own => "own funds",
+        crate::strategy::Funding::FlashLoan => "flash loan",
+        crate::strategy::Funding::BackstopPool => "backstop",
+    };
+    format!("{protocol} {funding}, {}", if sold { "sold" } else { "kept" })
+}
+
+/// Mean gas per liquidation by flow, stacked: the liquidation call's part and the rest.
+fn gas_per_flow(cx: &ChartContext<'_>) -> Result<Vec<String>> {
+    let protocol = cx.run.market.kind().as_str();
+    // (funding, sold) in the Funding order, then kept before sold: (count, liquidation, rest).
+    let mut flows: BTreeMap<(u8, bool), (crate::strategy::Funding, u64, u128, u128)> =
+        BTreeMap::new();
+    for a in cx.run.actions.iter().flatten() {
+        let order = match a.funding {
+            crate::strategy::Funding::Own => 0,
+            crate::strategy::Funding::FlashLoan => 1,
+            crate::strategy::Funding::BackstopPool => 2,
+        };
+        let f = flows
+            .entry((order, a.route.is_some()))
+            .or_insert((a.funding, 0, 0, 0));
+        f.1 += 1;
+        f.2 += u128::from(a.liquidation_gas.min(a.gas_used));
+        f.3 += u128::from(a.gas_used.saturating_sub(a.liquidation_gas));
+    }
+    let bars: Vec<(String, Vec<(String, f64)>)> = flows
+        .into_iter()
+        .map(|((_, sold), (funding, n, liq, rest))| {
+            let n = n.max(1) as f64;
+            (
+                format!("{} (n={n})", flow_label(protocol, funding, sold)),
+                vec![
+                    ("liquidation call".to_string(), liq as f64 / n),
+                    ("rest of the transaction".to_string(), rest as f64 / n),
+                ],
+            )
+        })
+        .collect();
+    let title = if bars.is_empty() {
+        "Gas per liquidation by flow: no liquidation in this run".to_string()
+    } else {
+        "Gas per liquidation by flow (mean, EVM-measured)".to_string()
+    };
+    chart!(cx, "gas_per_flow", |root, cx, data| {
+        root.fill(&WHITE).map_err(e)?;
+        stacked_bars(root, &data.title, "gas", &data.bars)
+    })(ChartData {
+        bars,
+        title,
+        ..Default::default()
+    })
+}
+
+/// Real sales' price impact (bps) by block, a series of dots per collateral asset.
+fn slippage_by_asset(cx: &ChartContext<'_>) -> Result<Vec<String>> {
+    let symbols = crate::protocol::LendingMarket::symbols(&cx.run.market);
+    let mut assets: BTreeMap<usize, Vec<(f64, f64)>> = BTreeMap::new();
+    for a in cx.run.actions.iter().flatten() {
+        if a.route.is_some() {
+            assets
+                .entry(a.collateral)
+                .or_default()
+                .push((a.block as f64, a.price_impact_bps as f64));
+        }
+    }
+    let series: Vec<(String, Vec<(f64, f64)>)> = assets
+        .into_iter()
+        .map(|(c, mut pts)| {
+            pts.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.total_cmp(&y.1)));
+            pts.dedup();
+            let name = symbols.get(c).cloned().unwrap_or_else(|| format!("#{c}"));
+            (name, pts)
+        })
+        .collect();
+    let title = if series.is_empty() {
+        "Price impact of real sales: no real sales in this run (formula DEX model)".to_string()
+    } else {
+        "Price impact of real sales by collateral asset (bps)".to_string()
+    };
+    chart!(cx, "slippage_by_asset", |root, cx, data| {
+        root.fill(&WHITE).map_err(e)?;
+        let (_, yhi) = range(data.series.iter().flat_map(|s| s.1.iter().map(|p| p.1)));
+        let top = if data.series.is_empty() { 100.0 } else { yhi.max(1.0) * 1.1 };
+        let mut chart = ChartBuilder::on(root)
+            .caption(&data.title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(90)
+            .build_cartesian_2d(cx.first as f64..cx.last as f64, 0.0..top)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc(cx.time_desc())
+            .x_label_formatter(&|x| cx.time_label(*x))
+            .y_label_formatter(&tick)
+            .y_desc("price impact (bps)")
+            .x_labels(9)
+            .draw()
+            .map_err(e)?;
+        if data.series.is_empty() {
+            let middle = (cx.first as f64 + cx.last as f64) / 2.0;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    "no real sales".to_string(),
+                    (middle, top / 2.0),
+                    ("sans-serif", 18).into_font().color(&BLACK),
+                )))
+                .map_err(e)?;
+            return Ok(());
+        }
+        for (i, (label, pts)) in data.series.iter().enumerate() {
+            let color = okabe(i);
+            chart
+                .draw_series(pts.iter().map(|p| Circle::new(*p, 4, color.filled())))
+                .map_err(e)?
+                .label(label.clone())
+                .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 12))
+            .draw()
+            .map_err(e)
+    })(ChartData {
+        series,
+        title,
         ..Default::default()
     })
 }

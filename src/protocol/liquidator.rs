@@ -1,6 +1,8 @@
 //! liqsim's liquidator contract (`contracts/liquidator/Liquidator.sol`, compiled at first use by
-//! `protocol::solc`): one transaction per decision, funding it from its own balance or an Aave
-//! flash loan, sending the protocol's own liquidation call, selling the seized collateral
+//! `protocol::solc`): one transaction per decision, funding it from its own balance (own funds,
+//! or a backstop pool's) or an Aave flash loan, sending the protocol's own liquidation call
+//! (Aave's `liquidationCall`, a Compound-style vToken's `liquidateBorrow`), redeeming the seized
+//! vTokens for the underlying where the protocol pays shares, selling the seized collateral
 //! through a real DEX router for a minimum output, repaying the loan with its premium.
 
 use std::sync::OnceLock;
@@ -38,13 +40,14 @@ sol! {
             address liqTarget;
             bytes liqData;
             address collateral;
+            address shares;
             address debt;
             uint8 flashKind;
             address flashPool;
             uint256 flashAmount;
             Sale sale;
         }
-        event Executed(uint256 debtRepaid, uint256 collateralSeized, uint256 amountOut, uint256 flashAmount, uint256 premium, uint256 liquidationGas);
+        event Executed(uint256 debtRepaid, uint256 collateralSeized, uint256 amountOut, uint256 flashAmount, uint256 premium, uint256 liquidationGas, uint256 sharesRedeemed);
         function execute(Job job) external;
     }
 }
@@ -93,11 +96,24 @@ pub fn flash_source(market: &AnyMarket, liq: &Call) -> Option<(u8, Address)> {
     }
 }
 
-/// Whether the contract can run `market`'s liquidations: the seized collateral must arrive as
-/// the underlying token (Aave V3 and V2). Compound-style markets pay vTokens, which the contract
-/// does not redeem yet.
+/// Whether the contract can run `market`'s liquidations: Aave V3 and V2 (the seized collateral
+/// arrives as the underlying token) and Compound-style markets (it arrives as vTokens, which
+/// the contract redeems: [`seized_shares`]).
 pub fn supports(market: &AnyMarket) -> bool {
-    matches!(market, AnyMarket::AaveV3(_) | AnyMarket::AaveV2(_))
+    matches!(
+        market,
+        AnyMarket::AaveV3(_) | AnyMarket::AaveV2(_) | AnyMarket::Compound(_)
+    )
+}
+
+/// The share token a liquidation of collateral `c` pays and the contract redeems for the
+/// underlying: the collateral's vToken on Compound-style markets; `Address::ZERO` (none) on Aave,
+/// whose liquidations pay the underlying itself.
+pub fn seized_shares(market: &AnyMarket, c: usize) -> Result<Address> {
+    match market {
+        AnyMarket::Compound(m) => Ok(m.market(c)?.vtoken),
+        _ => Ok(Address::ZERO),
+    }
 }
 
 /// The sale part of a job: through `dex` for at least `min_out`, or none.

@@ -213,6 +213,7 @@ impl Strategy for BackstopPool {
             funding: Funding::BackstopPool,
             sell_collateral: true,
             sale: self.sale,
+            funds_base: Some(self.capital_base),
         }))
     }
     fn on_executed(&mut self, e: &Execution) {

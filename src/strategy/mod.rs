@@ -99,6 +99,10 @@ pub struct Intent {
     pub sell_collateral: bool,
     /// Which real pool and tolerance a sale uses (with `[dex] kind` real; empty: the scenario's).
     pub sale: SaleChoice,
+    /// What the liquidator holds to repay from, base currency (a backstop pool's balance: with
+    /// a real DEX the liquidator contract holds exactly that much of the debt asset); `None`:
+    /// whatever the liquidation needs.
+    pub funds_base: Option<U256>,
 }
 
 /// A strategy's choice of real pool and tolerance (`route`, `max_slippage_bps`; each unset means
@@ -344,6 +348,7 @@ pub fn liquidate_best_if_profitable(
         funding,
         sell_collateral: false,
         sale,
+        funds_base: None,
     }))
 }
 

@@ -129,6 +129,7 @@ impl Strategy for TwoStep {
             funding: Funding::Own,
             sell_collateral: false,
             sale: super::SaleChoice::default(),
+            funds_base: None,
         }))
     }
 }

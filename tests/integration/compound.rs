@@ -19,7 +19,7 @@ pub(crate) fn venus_artifacts() -> &'static ArtifactStore {
     crate::common::artifacts(liqsim::protocol::ProtocolKind::Compound)
 }
 
-fn default_pool() -> &'static PreparedMarket {
+pub(crate) fn default_pool() -> &'static PreparedMarket {
     static POOL: OnceLock<PreparedMarket> = OnceLock::new();
     POOL.get_or_init(|| {
         prepare_market(venus_artifacts(), &MarketConfig::default_devnet())

@@ -39,11 +39,11 @@ fn flash_window() -> &'static liqsim::data::records::Window {
     })
 }
 
-fn usd(v: u64) -> U256 {
+pub(crate) fn usd(v: u64) -> U256 {
     U256::from(v) * U256::from(100_000_000u64)
 }
 
-fn config(kind: DexKind, fee_tier: Option<u32>) -> DexConfig {
+pub(crate) fn config(kind: DexKind, fee_tier: Option<u32>) -> DexConfig {
     DexConfig {
         kind,
         fee_tier,
@@ -433,6 +433,7 @@ fn a_flash_loan_bundle_uses_more_gas_than_its_liquidation_pays_the_pools_premium
             usd_buy: usd(1),
             max_slippage_bps: 100,
             min_out: None,
+            funds: None,
         };
         let bot = actor("dex-flash-bot");
         let b = what_if_contract_bundle(&at, bot, user, &position, &request, 0, &plan).unwrap();
@@ -544,31 +545,57 @@ fn flash_loans_through_the_contract_pay_the_evms_premium_and_a_pool_too_thin_to_
 }
 
 /// One flow's gas, as the EVM measured it.
-struct Flow {
-    name: String,
-    bundle: u64,
-    liquidation: u64,
+pub(crate) struct Flow {
+    pub(crate) name: String,
+    pub(crate) bundle: u64,
+    pub(crate) liquidation: u64,
 }
 
-fn bundle_flows(
+/// How a flow is funded: the contract's own funds, an Aave flash loan, a backstop pool's balance
+/// (exactly the debt the liquidation repays, held by the contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Funds {
+    Own,
+    FlashLoan,
+    Backstop,
+}
+
+/// Every flow through the liquidator contract on one liquidation: collateral kept, own funds,
+/// a flash loan (when `flash`: the market lends), a backstop pool's balance, each selling
+/// through Uniswap V2 and V3 (500, 3000); every sale pays the pool's own quote.
+pub(crate) fn bundle_flows(
     at: &WhatIfAt<'_, revm::database::EmptyDB>,
     position: &dyn liqsim::protocol::Position,
     user: Address,
     request: &LiquidationRequest,
     prices: (U256, U256),
     protocol: &str,
+    flash: bool,
 ) -> Vec<Flow> {
     let mut flows = Vec::new();
+    let repaid = position
+        .liquidation(request.collateral, request.debt, request.debt_to_cover)
+        .unwrap()
+        .debt_repaid;
     for (kind, tier) in [
         (DexKind::UniswapV2, None),
         (DexKind::UniswapV3, Some(500)),
         (DexKind::UniswapV3, Some(3000)),
     ] {
         let dex = dex_for_market(at.market, kind, tier);
-        for (flash_loan, sell) in [(false, false), (false, true), (true, true)] {
-            if !flash_loan && !sell && kind != DexKind::UniswapV2 {
+        for (funds, sell) in [
+            (Funds::Own, false),
+            (Funds::Own, true),
+            (Funds::FlashLoan, true),
+            (Funds::Backstop, true),
+        ] {
+            if funds == Funds::Own && !sell && kind != DexKind::UniswapV2 {
                 continue; // keeps the collateral: no DEX involved
             }
+            if funds == Funds::FlashLoan && !flash {
+                continue;
+            }
+            let flash_loan = funds == Funds::FlashLoan;
             let plan = BundlePlan {
                 dex: &dex,
                 flash_loan,
@@ -577,6 +604,7 @@ fn bundle_flows(
                 usd_buy: prices.1,
                 max_slippage_bps: 100,
                 min_out: None,
+                funds: (funds == Funds::Backstop).then_some(repaid),
             };
             let b = what_if_contract_bundle(
                 at,
@@ -595,10 +623,10 @@ fn bundle_flows(
             if sell {
                 assert_eq!(Some(b.amount_out), b.quote, "{b:?}");
             }
-            let funding = if flash_loan {
-                "flash loan"
-            } else {
-                "own funds"
+            let funding = match funds {
+                Funds::Own => "own funds",
+                Funds::FlashLoan => "flash loan",
+                Funds::Backstop => "backstop pool's balance",
             };
             let name = match sell {
                 false => format!("{protocol}: contract, {funding}, collateral kept"),
@@ -617,7 +645,7 @@ fn bundle_flows(
     flows
 }
 
-fn dex_for_market(market: &AnyMarket, kind: DexKind, fee_tier: Option<u32>) -> RealDex {
+pub(crate) fn dex_for_market(market: &AnyMarket, kind: DexKind, fee_tier: Option<u32>) -> RealDex {
     (*real_dex(&config(kind, fee_tier), market).unwrap().unwrap()).clone()
 }
 
@@ -670,6 +698,7 @@ fn gas_per_flow_on_aave_v3_and_v2() {
             &request,
             (usd(3_200), usd(1)),
             "aave-v3",
+            true,
         );
         assert!(flows.iter().all(|f| f.bundle > plain.gas_used));
         table.extend(flows);
@@ -718,7 +747,7 @@ fn gas_per_flow_on_aave_v3_and_v2() {
             bundle: plain.gas_used,
             liquidation: plain.gas_used,
         });
-        let flows = bundle_flows(&at, &*position, user, &request, prices, "aave-v2");
+        let flows = bundle_flows(&at, &*position, user, &request, prices, "aave-v2", true);
         assert!(flows.iter().all(|f| f.bundle > plain.gas_used));
         table.extend(flows);
     }

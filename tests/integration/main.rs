@@ -8,6 +8,7 @@ mod compound;
 mod dataset;
 mod dex;
 mod explore;
+mod flows;
 mod funding;
 mod independent;
 mod layers;

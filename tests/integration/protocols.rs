@@ -21,12 +21,12 @@ use liqsim::source::devnet::{build_window, BuiltWindow};
 use crate::aave_v2::v2_artifacts;
 use crate::compound::venus_artifacts;
 
-fn fixture(name: &str) -> LoadedScenario {
+pub(crate) fn fixture(name: &str) -> LoadedScenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{name}.toml"));
     LoadedScenario::from_file(&path).unwrap()
 }
 
-fn built(name: &'static str, store: &ArtifactStore) -> BuiltWindow {
+pub(crate) fn built(name: &'static str, store: &ArtifactStore) -> BuiltWindow {
     build_window(&fixture(name), store, None).unwrap_or_else(|e| panic!("building {name}: {e}"))
 }
 
