@@ -652,7 +652,7 @@ pub(crate) fn dex_for_market(market: &AnyMarket, kind: DexKind, fee_tier: Option
 /// Gas per flow per protocol (README's table): `cargo test --test integration gas_per_flow --
 /// --nocapture` prints it.
 #[test]
-fn gas_per_flow_on_aave_v3_and_v2() {
+fn gas_per_flow_on_aave_v3_v2_and_compound() {
     let mut table = Vec::new();
     // Aave V3: WETH collateral, USDC debt.
     {
@@ -748,6 +748,32 @@ fn gas_per_flow_on_aave_v3_and_v2() {
             liquidation: plain.gas_used,
         });
         let flows = bundle_flows(&at, &*position, user, &request, prices, "aave-v2", true);
+        assert!(flows.iter().all(|f| f.bundle > plain.gas_used));
+        table.extend(flows);
+    }
+    // Compound-style (Venus isolated pools): ETH collateral, USDT debt; no flash loans; the
+    // contract redeems the seized vTokens before selling.
+    {
+        let (evm, any, position, user, prices) =
+            crate::flows::compound_liquidatable("dex-flow-compound");
+        let at = WhatIfAt {
+            state: evm.db(),
+            block: evm.block(),
+            chain_id: evm.chain_id(),
+            market: &any,
+        };
+        let request = crate::flows::COMPOUND_REQUEST;
+        let plain =
+            what_if_liquidations(&at, actor("dex-flow-eoa"), user, &*position, &[request], 0)
+                .unwrap()
+                .remove(0);
+        assert!(plain.success, "{plain:?}");
+        table.push(Flow {
+            name: "compound: liquidateBorrow from an account".into(),
+            bundle: plain.gas_used,
+            liquidation: plain.gas_used,
+        });
+        let flows = bundle_flows(&at, &*position, user, &request, prices, "compound", false);
         assert!(flows.iter().all(|f| f.bundle > plain.gas_used));
         table.extend(flows);
     }
