@@ -1222,21 +1222,29 @@ fn backstop_pool_balance(cx: &ChartContext<'_>) -> Result<Vec<String>> {
 }
 
 /// A flow's label in `gas_per_flow`: the protocol, the funding, whether it sold through a real
-/// pool.
-fn flow_label(protocol: &str, funding: crate::strategy::Funding, sold: bool) -> String {
+/// pool, and whether it took several liquidation calls (two-step decisions).
+fn flow_label(
+    protocol: &str,
+    funding: crate::strategy::Funding,
+    sold: bool,
+    calls: bool,
+) -> String {
     let funding = match funding {
         crate::strategy::Funding::Own => "own funds",
         crate::strategy::Funding::FlashLoan => "flash loan",
         crate::strategy::Funding::BackstopPool => "backstop",
     };
-    format!("{protocol} {funding}, {}", if sold { "sold" } else { "kept" })
+    let kept = if sold { "sold" } else { "kept" };
+    let calls = if calls { ", 2+ calls" } else { "" };
+    format!("{protocol} {funding}, {kept}{calls}")
 }
 
 /// Mean gas per liquidation by flow, stacked: the liquidation call's part and the rest.
 fn gas_per_flow(cx: &ChartContext<'_>) -> Result<Vec<String>> {
     let protocol = cx.run.market.kind().as_str();
-    // (funding, sold) in the Funding order, then kept before sold: (count, liquidation, rest).
-    let mut flows: BTreeMap<(u8, bool), (crate::strategy::Funding, u64, u128, u128)> =
+    // (funding, sold, several calls) in the Funding order, kept before sold: (count, liquidation
+    // gas, the rest).
+    let mut flows: BTreeMap<(u8, bool, bool), (crate::strategy::Funding, u64, u128, u128)> =
         BTreeMap::new();
     for a in cx.run.actions.iter().flatten() {
         let order = match a.funding {
@@ -1245,7 +1253,7 @@ fn gas_per_flow(cx: &ChartContext<'_>) -> Result<Vec<String>> {
             crate::strategy::Funding::BackstopPool => 2,
         };
         let f = flows
-            .entry((order, a.route.is_some()))
+            .entry((order, a.route.is_some(), a.calls > 1))
             .or_insert((a.funding, 0, 0, 0));
         f.1 += 1;
         f.2 += u128::from(a.liquidation_gas.min(a.gas_used));
@@ -1253,10 +1261,10 @@ fn gas_per_flow(cx: &ChartContext<'_>) -> Result<Vec<String>> {
     }
     let bars: Vec<(String, Vec<(String, f64)>)> = flows
         .into_iter()
-        .map(|((_, sold), (funding, n, liq, rest))| {
+        .map(|((_, sold, calls), (funding, n, liq, rest))| {
             let n = n.max(1) as f64;
             (
-                format!("{} (n={n})", flow_label(protocol, funding, sold)),
+                format!("{} (n={n})", flow_label(protocol, funding, sold, calls)),
                 vec![
                     ("liquidation call".to_string(), liq as f64 / n),
                     ("rest of the transaction".to_string(), rest as f64 / n),
@@ -1308,7 +1316,11 @@ fn slippage_by_asset(cx: &ChartContext<'_>) -> Result<Vec<String>> {
     chart!(cx, "slippage_by_asset", |root, cx, data| {
         root.fill(&WHITE).map_err(e)?;
         let (_, yhi) = range(data.series.iter().flat_map(|s| s.1.iter().map(|p| p.1)));
-        let top = if data.series.is_empty() { 100.0 } else { yhi.max(1.0) * 1.1 };
+        let top = if data.series.is_empty() {
+            100.0
+        } else {
+            yhi.max(1.0) * 1.1
+        };
         let mut chart = ChartBuilder::on(root)
             .caption(&data.title, ("sans-serif", 20))
             .margin(12)

@@ -25,7 +25,13 @@ use crate::dex::{config, dex_for_market};
 /// the book), the borrower, and the USD prices (8 decimals) of ETH and USDT.
 pub(crate) fn compound_liquidatable(
     name: &str,
-) -> (Evm<EmptyDB>, AnyMarket, Box<dyn Position>, Address, (U256, U256)) {
+) -> (
+    Evm<EmptyDB>,
+    AnyMarket,
+    Box<dyn Position>,
+    Address,
+    (U256, U256),
+) {
     let p = crate::compound::default_pool();
     let m = &p.market;
     let mut evm = Evm::from_cache_db(p.state.clone(), p.config.chain_id);
@@ -43,7 +49,13 @@ pub(crate) fn compound_liquidatable(
         liqsim::protocol::compound::market::CompoundBook::new(m, &mut evm, &[borrower]).unwrap();
     let position = book.position(&borrower).unwrap().unwrap();
     let prices = (book.usd_price(0), book.usd_price(2));
-    (evm, AnyMarket::Compound(m.clone()), position, borrower, prices)
+    (
+        evm,
+        AnyMarket::Compound(m.clone()),
+        position,
+        borrower,
+        prices,
+    )
 }
 
 /// ETH collateral (market 0), USDT debt (market 2), as much as the close factor allows.
@@ -136,7 +148,10 @@ fn compound_bundles_redeem_the_vtokens_liquidate_borrow_paid_and_sell_at_the_poo
     assert!(plain.success, "{plain:?}");
     let (shares, seize_tokens) = vtokens_a_plain_liquidation_pays(&evm, user, plain.debt_repaid);
     // ETH has a 5% protocol seize share: the liquidator gets less than the event's seizeTokens.
-    assert!(!shares.is_zero() && shares < seize_tokens, "{shares} {seize_tokens}");
+    assert!(
+        !shares.is_zero() && shares < seize_tokens,
+        "{shares} {seize_tokens}"
+    );
     for (kind, tier) in [(DexKind::UniswapV2, None), (DexKind::UniswapV3, Some(3000))] {
         let dex = dex_for_market(&market, kind, tier);
         let p = plan(&dex, prices);
@@ -159,8 +174,16 @@ fn compound_bundles_redeem_the_vtokens_liquidate_borrow_paid_and_sell_at_the_poo
         assert_eq!(b.route, Some(dex.route()));
         // liquidateBorrow, redeem, approve and swap in one transaction: more gas than the plain
         // liquidateBorrow's receipt; the liquidation's part measured inside is a share of it.
-        assert!(b.gas_used > plain.gas_used, "{} vs {}", b.gas_used, plain.gas_used);
-        assert!(b.liquidation_gas > 0 && b.liquidation_gas < b.gas_used, "{b:?}");
+        assert!(
+            b.gas_used > plain.gas_used,
+            "{} vs {}",
+            b.gas_used,
+            plain.gas_used
+        );
+        assert!(
+            b.liquidation_gas > 0 && b.liquidation_gas < b.gas_used,
+            "{b:?}"
+        );
         one_wei_too_tight(&at, &b, user, &*position, &request, p);
     }
     // Compound-style markets have no flash loans: a flash-loan plan is refused by name.
@@ -169,9 +192,17 @@ fn compound_bundles_redeem_the_vtokens_liquidate_borrow_paid_and_sell_at_the_poo
         flash_loan: true,
         ..plan(&dex, prices)
     };
-    let err = what_if_contract_bundle(&at, actor("flows-bot"), user, &*position, &request, 0, &flash)
-        .unwrap_err()
-        .to_string();
+    let err = what_if_contract_bundle(
+        &at,
+        actor("flows-bot"),
+        user,
+        &*position,
+        &request,
+        0,
+        &flash,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("flash") && err.contains("compound"), "{err}");
 }
 
@@ -213,7 +244,12 @@ fn backstop_flow(
         assert_eq!(b.debt_repaid, balance);
         assert_eq!(b.collateral_received, plain.collateral_received);
         assert_eq!(Some(b.amount_out), b.quote, "{kind:?}");
-        assert!(b.gas_used > plain.gas_used, "{} vs {}", b.gas_used, plain.gas_used);
+        assert!(
+            b.gas_used > plain.gas_used,
+            "{} vs {}",
+            b.gas_used,
+            plain.gas_used
+        );
         assert!(b.liquidation_gas > 0 && b.liquidation_gas < b.gas_used);
         assert!(b.premium.is_zero() && b.flash_amount.is_zero());
         one_wei_too_tight(&at, &b, user, position, &request, p);
@@ -222,8 +258,16 @@ fn backstop_flow(
             funds: Some(balance - U256::from(1u64)),
             ..p
         };
-        let s = what_if_contract_bundle(&at, actor("flows-pool"), user, position, &request, 0, &short)
-            .unwrap();
+        let s = what_if_contract_bundle(
+            &at,
+            actor("flows-pool"),
+            user,
+            position,
+            &request,
+            0,
+            &short,
+        )
+        .unwrap();
         assert!(!s.success, "{s:?}");
         assert!(s.revert_reason.is_some_and(|r| !r.is_empty()));
     }
@@ -258,6 +302,125 @@ fn backstop_pools_repay_from_their_own_balance_and_sell_at_the_pools_quote() {
     backstop_flow(&evm, &market, &*position, user, (0, 2), prices);
 }
 
+/// A backstop pool's books balance: its capital at the end is its deposits plus every
+/// liquidation's net profit (sale output − debt repaid − gas − funding, all from the EVM), to
+/// the base unit; and it never repaid more than it held before the liquidation.
+fn pool_accounting(
+    run: &liqsim::analytics::result::StrategyRun,
+    instance: usize,
+    deposits_usd: u64,
+) {
+    use alloy_primitives::I256;
+    let deposits = U256::from(deposits_usd) * U256::from(100_000_000u64);
+    let rows: Vec<_> = run
+        .capital
+        .iter()
+        .filter(|c| c.instance == instance)
+        .collect();
+    let end = rows.last().expect("capital rows").capital_base;
+    let net: I256 = run.actions[instance]
+        .iter()
+        .map(|a| a.net_profit_base)
+        .fold(I256::ZERO, |x, y| x + y);
+    assert!(!run.actions[instance].is_empty());
+    assert_eq!(
+        I256::from_raw(end),
+        I256::from_raw(deposits) + net,
+        "instance {instance}"
+    );
+}
+
+/// The backstop pool of `instances[1]` in `real` (a real-DEX run) against the same pool in
+/// `formula`: every action through the contract funded by the pool (`backstop_pool`), sold
+/// through `route`, the same liquidations costing more gas than the plain call; the table row
+/// in `actions.parquet` says so.
+fn backstop_run_checks(
+    real: &liqsim::analytics::result::StrategyRun,
+    formula: &liqsim::analytics::result::StrategyRun,
+    route: Route,
+    instances: &[liqsim::strategy::Instance],
+    name: &str,
+) {
+    let mut paired = 0;
+    for a in &real.actions[1] {
+        assert_eq!(a.funding, Funding::BackstopPool);
+        assert_eq!(a.route, Some(route), "{a:?}");
+        assert!(
+            !a.amount_out.is_zero() && a.flash_premium.is_zero(),
+            "{a:?}"
+        );
+        assert!(
+            a.gas_used > a.liquidation_gas && a.liquidation_gas > 0,
+            "{a:?}"
+        );
+        if let Some(f) = formula.actions[1]
+            .iter()
+            .find(|f| f.opportunity_id == a.opportunity_id && f.debt_repaid == a.debt_repaid)
+        {
+            paired += 1;
+            assert_eq!(f.collateral_received, a.collateral_received);
+            assert!(a.gas_used > f.gas_used, "{} vs {}", a.gas_used, f.gas_used);
+        }
+    }
+    assert!(paired > 0, "{name}: no liquidation in both runs");
+    pool_accounting(real, 1, 1_000_000);
+    let dir = crate::common::temp_dir("flows", name);
+    liqsim::output::write_outputs(&dir, real, instances, name).unwrap();
+    use polars::prelude::{ParquetReader, SerReader};
+    let file = std::fs::File::open(dir.join("actions.parquet")).unwrap();
+    let frame = ParquetReader::new(file).finish().unwrap();
+    let text = |c: &str| -> Vec<Option<String>> {
+        let col = frame.column(c).unwrap().as_materialized_series().clone();
+        col.str()
+            .unwrap()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect()
+    };
+    let (strategy, funding, routes) = (text("strategy"), text("funding"), text("route"));
+    let mut rows = 0;
+    for k in 0..frame.height() {
+        if strategy[k].as_deref() == Some("backstop-pool") {
+            rows += 1;
+            assert_eq!(funding[k].as_deref(), Some("backstop_pool"));
+            assert_eq!(routes[k], Some(route.name()));
+        }
+    }
+    assert_eq!(rows, real.actions[1].len());
+}
+
+#[test]
+fn backstop_pools_on_aave_v2_sell_through_the_contract_in_a_replayed_run() {
+    let instances = instances(
+        "[[strategies]]\nkind = \"greedy\"\n\
+         [[strategies]]\nkind = \"backstop-pool\"\nstablecoins = \"USDC,USDT\"\n",
+    );
+    let built = crate::protocols::built("small-hadouken-v2", crate::aave_v2::v2_artifacts());
+    let formula = run_strategies(
+        &built.window,
+        &instances,
+        &liqsim::scenario::DexConfig::default(),
+        true,
+        false,
+    )
+    .unwrap();
+    let real = run_strategies(
+        &built.window,
+        &instances,
+        &config(DexKind::UniswapV3, Some(3000)),
+        true,
+        false,
+    )
+    .unwrap();
+    backstop_run_checks(
+        &real,
+        &formula,
+        Route::UniswapV3 { fee: 3000 },
+        &instances,
+        "hadouken-uniswap",
+    );
+}
+
 /// The small Compound-style window (`tests/fixtures/small-pippi.toml`).
 fn pippi_window() -> &'static liqsim::data::records::Window {
     static WINDOW: std::sync::OnceLock<liqsim::source::devnet::BuiltWindow> =
@@ -282,9 +445,14 @@ fn a_compound_run_sells_through_real_pools_and_the_report_charts_gas_and_slippag
          [[strategies]]\nkind = \"backstop-pool\"\nstablecoins = \"USDT,HUSD\"\n",
     );
     let window = pippi_window();
-    let formula =
-        run_strategies(window, &instances, &liqsim::scenario::DexConfig::default(), true, false)
-            .unwrap();
+    let formula = run_strategies(
+        window,
+        &instances,
+        &liqsim::scenario::DexConfig::default(),
+        true,
+        false,
+    )
+    .unwrap();
     let real = run_strategies(
         window,
         &instances,
@@ -302,13 +470,17 @@ fn a_compound_run_sells_through_real_pools_and_the_report_charts_gas_and_slippag
         let mut paired = 0;
         for a in actions {
             // One transaction through the contract: more than the liquidation's part.
-            assert!(a.gas_used > a.liquidation_gas && a.liquidation_gas > 0, "{a:?}");
+            assert!(
+                a.gas_used > a.liquidation_gas && a.liquidation_gas > 0,
+                "{a:?}"
+            );
             assert!(!a.collateral_received.is_zero(), "{a:?}");
             // The same liquidation in the formula run (plain liquidateBorrow from an account):
             // the same repay and underlying, less gas than the bundle.
-            if let Some(f) = formula.actions[i].iter().find(|f| {
-                f.opportunity_id == a.opportunity_id && f.debt_repaid == a.debt_repaid
-            }) {
+            if let Some(f) = formula.actions[i]
+                .iter()
+                .find(|f| f.opportunity_id == a.opportunity_id && f.debt_repaid == a.debt_repaid)
+            {
                 paired += 1;
                 assert_eq!(f.collateral_received, a.collateral_received, "{a:?}");
                 assert!(a.gas_used > f.gas_used, "{} vs {}", a.gas_used, f.gas_used);
@@ -324,6 +496,13 @@ fn a_compound_run_sells_through_real_pools_and_the_report_charts_gas_and_slippag
         }
         assert!(paired > 0, "instance {i}: no liquidation in both runs");
     }
+    backstop_run_checks(
+        &real,
+        &formula,
+        Route::UniswapV2,
+        &instances,
+        "pippi-backstop",
+    );
     // The report: the gas-per-flow and slippage charts written and listed.
     let dir = crate::common::temp_dir("flows", "pippi-uniswap");
     liqsim::output::write_outputs(&dir, &real, &instances, "pippi-uniswap").unwrap();
@@ -339,7 +518,10 @@ fn a_compound_run_sells_through_real_pools_and_the_report_charts_gas_and_slippag
     let svg = std::fs::read_to_string(dir.join("slippage_by_asset.svg")).unwrap();
     assert!(!svg.contains("no real sales"));
     let gas = std::fs::read_to_string(dir.join("gas_per_flow.svg")).unwrap();
-    assert!(gas.contains("backstop") && gas.contains("compound"), "{gas:.400}");
+    assert!(
+        gas.contains("backstop") && gas.contains("compound"),
+        "{gas:.400}"
+    );
     // Byte-identical on a rerun.
     let again = crate::common::temp_dir("flows", "pippi-uniswap-again");
     liqsim::output::write_outputs(&again, &real, &instances, "pippi-uniswap").unwrap();
