@@ -629,6 +629,9 @@ pub(crate) fn bundle_flows(
                 Funds::Backstop => "backstop pool's balance",
             };
             let name = match sell {
+                false if protocol == "compound" => {
+                    format!("{protocol}: contract, {funding}, vTokens redeemed, collateral kept")
+                }
                 false => format!("{protocol}: contract, {funding}, collateral kept"),
                 true => format!(
                     "{protocol}: contract, {funding}, sale through {}",
