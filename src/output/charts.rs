@@ -1239,13 +1239,17 @@ fn flow_label(
     format!("{protocol} {funding}, {kept}{calls}")
 }
 
+/// A flow of `gas_per_flow`: (funding order, sold through a real pool, several calls).
+type FlowKey = (u8, bool, bool);
+/// A flow's funding, liquidations, and their liquidation-call and remaining gas.
+type FlowGas = (crate::strategy::Funding, u64, u128, u128);
+
 /// Mean gas per liquidation by flow, stacked: the liquidation call's part and the rest.
 fn gas_per_flow(cx: &ChartContext<'_>) -> Result<Vec<String>> {
     let protocol = cx.run.market.kind().as_str();
     // (funding, sold, several calls) in the Funding order, kept before sold: (count, liquidation
     // gas, the rest).
-    let mut flows: BTreeMap<(u8, bool, bool), (crate::strategy::Funding, u64, u128, u128)> =
-        BTreeMap::new();
+    let mut flows: BTreeMap<FlowKey, FlowGas> = BTreeMap::new();
     for a in cx.run.actions.iter().flatten() {
         let order = match a.funding {
             crate::strategy::Funding::Own => 0,

@@ -3,7 +3,10 @@
 //! away through the DEX model (its slippage is a cost), and the profit accrues to the depositors.
 //! The pool is capital-limited: it repays at most what it holds (a partial liquidation when the
 //! position offers more), and an opportunity it cannot afford at all is missed as
-//! `out_of_capital`. Its balance over time is reported (`capital.parquet`, a chart).
+//! `out_of_capital`. Its balance over time is reported (`capital.parquet`, a chart). With a real
+//! DEX each decision is one transaction through liqsim's liquidator contract holding exactly the
+//! pool's balance in the debt asset (`Intent::funds_base`), selling the seizure to that
+//! stablecoin; the balance then moves by the sale's output less the debt repaid and the gas.
 //!
 //! Parameters: `latency_blocks` (1), `priority_fee_gwei` (2), `capital_usd` (1000000: the
 //! deposits at the window's start), `stablecoins` ("USDC,DAI": the debt assets the pool repays,

@@ -757,8 +757,13 @@ fn gas_per_flow_on_aave_v3_v2_and_compound() {
     // Compound-style (Venus isolated pools): ETH collateral, USDT debt; no flash loans; the
     // contract redeems the seized vTokens before selling.
     {
-        let (evm, any, position, user, prices) =
-            crate::flows::compound_liquidatable("dex-flow-compound");
+        let crate::flows::Case {
+            evm,
+            market: any,
+            position,
+            user,
+            prices,
+        } = crate::flows::compound_liquidatable("dex-flow-compound");
         let at = WhatIfAt {
             state: evm.db(),
             block: evm.block(),

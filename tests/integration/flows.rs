@@ -20,18 +20,23 @@ use revm::database::EmptyDB;
 
 use crate::dex::{config, dex_for_market};
 
+/// A liquidatable borrower with everything a what-if of it needs.
+pub(crate) struct Case {
+    /// The state, the borrower in it.
+    pub(crate) evm: Evm<EmptyDB>,
+    /// The market.
+    pub(crate) market: AnyMarket,
+    /// The borrower's position, from the book.
+    pub(crate) position: Box<dyn Position>,
+    /// The borrower.
+    pub(crate) user: Address,
+    /// USD prices (8 decimals) of the collateral and the debt asset.
+    pub(crate) prices: (U256, U256),
+}
+
 /// A borrower of the default Compound-style pool in shortfall: $10,000 of ETH (LT 80%), $7,000
-/// of USDT borrowed, ETH down 20%. Returns the state, the market, the borrower's position (from
-/// the book), the borrower, and the USD prices (8 decimals) of ETH and USDT.
-pub(crate) fn compound_liquidatable(
-    name: &str,
-) -> (
-    Evm<EmptyDB>,
-    AnyMarket,
-    Box<dyn Position>,
-    Address,
-    (U256, U256),
-) {
+/// of USDT borrowed, ETH down 20%.
+pub(crate) fn compound_liquidatable(name: &str) -> Case {
     let p = crate::compound::default_pool();
     let m = &p.market;
     let mut evm = Evm::from_cache_db(p.state.clone(), p.config.chain_id);
@@ -49,13 +54,13 @@ pub(crate) fn compound_liquidatable(
         liqsim::protocol::compound::market::CompoundBook::new(m, &mut evm, &[borrower]).unwrap();
     let position = book.position(&borrower).unwrap().unwrap();
     let prices = (book.usd_price(0), book.usd_price(2));
-    (
+    Case {
         evm,
-        AnyMarket::Compound(m.clone()),
+        market: AnyMarket::Compound(m.clone()),
         position,
-        borrower,
+        user: borrower,
         prices,
-    )
+    }
 }
 
 /// ETH collateral (market 0), USDT debt (market 2), as much as the close factor allows.
@@ -139,7 +144,13 @@ fn one_wei_too_tight(
 
 #[test]
 fn compound_bundles_redeem_the_vtokens_liquidate_borrow_paid_and_sell_at_the_pools_quote() {
-    let (evm, market, position, user, prices) = compound_liquidatable("flows-compound");
+    let Case {
+        evm,
+        market,
+        position,
+        user,
+        prices,
+    } = compound_liquidatable("flows-compound");
     let at = at(&evm, &market);
     let request = COMPOUND_REQUEST;
     let plain = what_if_liquidations(&at, actor("flows-eoa"), user, &*position, &[request], 0)
@@ -298,7 +309,13 @@ fn backstop_pools_repay_from_their_own_balance_and_sell_at_the_pools_quote() {
         backstop_flow(&evm, &market, &*position, user, (0, 2), prices);
     }
     // Compound-style: the pool's stablecoins repay, the vTokens are redeemed, then sold.
-    let (evm, market, position, user, prices) = compound_liquidatable("flows-backstop-compound");
+    let Case {
+        evm,
+        market,
+        position,
+        user,
+        prices,
+    } = compound_liquidatable("flows-backstop-compound");
     backstop_flow(&evm, &market, &*position, user, (0, 2), prices);
 }
 
