@@ -151,7 +151,6 @@ impl fmt::Display for ReplayBench {
 /// Times both replays of the dataset in `dir` (best of `rounds`).
 pub fn replay(dir: &std::path::Path, rounds: usize) -> Result<ReplayBench> {
     use crate::evm::state::{block_env, load_prestate};
-    use crate::evm::tx::SignedTx;
     let window = crate::data::dataset::read_dataset(dir)?;
     let mut best_liqsim = f64::MAX;
     let mut best_bare = f64::MAX;
@@ -177,13 +176,29 @@ pub fn replay(dir: &std::path::Path, rounds: usize) -> Result<ReplayBench> {
         let db = load_prestate(&window.accounts, &window.code, &window.storage)?;
         let mut evm = Evm::from_cache_db(db, window.manifest.chain_id);
         let start = Instant::now();
+        // Senders recovered as liqsim's replay recovers them (in parallel, up front).
+        let decoded = crate::engine::replay::decode_all(&window);
         let mut cursor = 0;
         for block in &window.blocks {
             evm.set_block(block_env(block));
             while cursor < window.transactions.len()
                 && window.transactions[cursor].block == block.number
             {
-                let tx = SignedTx::decode(&window.transactions[cursor].raw)?;
+                let tx = match decoded.get(cursor) {
+                    Some(Ok(tx)) => tx,
+                    Some(Err(e)) => {
+                        return Err(Error::Decode {
+                            what: format!("transaction {cursor}"),
+                            message: e.to_string(),
+                        })
+                    }
+                    None => {
+                        return Err(Error::Decode {
+                            what: format!("transaction {cursor}"),
+                            message: "not decoded".into(),
+                        })
+                    }
+                };
                 std::hint::black_box(evm.execute(tx.tx_env(), true)?);
                 cursor += 1;
             }

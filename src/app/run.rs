@@ -558,6 +558,13 @@ pub fn run_strategies_lazy(
     lazy: Option<LazyState>,
 ) -> Result<StrategyRun> {
     use crate::engine::runner::{competition, StrategyRunner};
+    if rayon::current_num_threads() > 1 && rayon::current_thread_index().is_none() {
+        // Onto a worker of the pool, so that the replay and the evaluation it overlaps with
+        // share the pool's threads (`--threads N` is N threads in all).
+        return rayon::scope(|_| {
+            run_strategies_lazy(window, instances, dex, strict, show_progress, lazy)
+        });
+    }
     let (details, mut evm) = open_replay_lazy(window, lazy)?;
     let prestate = evm.db().db.clone();
     let tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
@@ -567,7 +574,7 @@ pub fn run_strategies_lazy(
     let dex = dex.model(&details.market.symbols())?;
     let mut runner = StrategyRunner::new(tracker, history, instances, dex)?
         .with_real_dex(real_dex, dex_config.slippage_bps()?);
-    runner.last_block = window.blocks.last().map(|b| b.number);
+    runner.evaluator.last_block = window.blocks.last().map(|b| b.number);
     if let Some(first) = window.blocks.first() {
         runner.record_capital(first.number);
     }
@@ -577,18 +584,18 @@ pub fn run_strategies_lazy(
         ProgressBar::hidden()
     };
     let start = Instant::now();
-    let fidelity = replay(&mut evm, window, strict, &mut runner, Some(&bar))?;
+    let (fidelity, mut runner) = runner.replay(&mut evm, window, strict, Some(&bar))?;
     bar.finish_and_clear();
     if let Some(last) = window.blocks.last() {
         runner.snapshot_health(last.number)?;
         runner.record_capital(last.number);
     }
-    let what_ifs = runner.what_ifs;
-    let evaluation_seconds = runner.evaluation_seconds;
-    let hooks_evaluated = runner.hooks_evaluated;
+    let what_ifs = runner.evaluator.what_ifs;
+    let evaluation_seconds = runner.evaluator.evaluation_seconds;
+    let hooks_evaluated = runner.evaluator.hooks_evaluated;
     let blocks = std::mem::take(&mut runner.blocks);
     let health_snapshots = std::mem::take(&mut runner.health_snapshots);
-    let mut capital = std::mem::take(&mut runner.capital);
+    let mut capital = std::mem::take(&mut runner.evaluator.capital);
     capital.sort_by_key(|c| (c.instance, c.block));
     let (actions, misses, opportunities) = runner.finish();
     let summary = crate::analytics::summary::summarise_run(

@@ -222,7 +222,13 @@ impl OpportunityLedger {
 #[derive(Debug, Clone)]
 struct LastCheck {
     health_factor: f64,
-    prices: Vec<f64>,
+    prices: std::sync::Arc<[f64]>,
+}
+
+/// One user's health check, before it is recorded.
+struct Assessed {
+    health_factor: U256,
+    best: Option<BestLiquidation>,
 }
 
 /// A price as a float for ratios (scale-free: only ratios of prices are taken).
@@ -249,6 +255,12 @@ pub struct OpportunityTracker {
     /// Prices and user count at the last full scan of [`Self::observe_all`].
     scan: Option<(Vec<f64>, usize)>,
 }
+
+/// Health checks per parallel task (fewer run on the calling thread: waking another costs more).
+const PARALLEL_CHECKS: usize = 32;
+
+/// Skip-filter bounds per parallel task.
+const PARALLEL_BOUNDS: usize = 4096;
 
 /// The skip filter's margin for interest accrued between checks.
 const MARGIN: f64 = 1.002;
@@ -282,6 +294,41 @@ impl OpportunityTracker {
     }
 
     fn observe(&mut self, user: Address, block: u64, tx_index: Option<u32>) -> Result<()> {
+        let prices = self.prices_now();
+        let assessed = self.assess(user)?;
+        self.record(user, assessed, block, tx_index, &prices);
+        Ok(())
+    }
+
+    /// Checks `users` in this order: their health factors and best liquidations computed in
+    /// parallel (reads only), then recorded one after another (the ledger's order is theirs).
+    fn observe_many(&mut self, users: &[Address], block: u64, tx_index: Option<u32>) -> Result<()> {
+        use rayon::prelude::*;
+        let prices = self.prices_now();
+        let this = &*self;
+        let assessed: Vec<Result<Assessed>> = users
+            .par_iter()
+            .with_min_len(PARALLEL_CHECKS)
+            .map(|u| this.assess(*u))
+            .collect();
+        for (user, assessed) in users.iter().zip(assessed) {
+            self.record(*user, assessed?, block, tx_index, &prices);
+        }
+        Ok(())
+    }
+
+    /// The oracle prices now, as floats for the skip filter.
+    fn prices_now(&self) -> std::sync::Arc<[f64]> {
+        self.book
+            .oracle_prices()
+            .into_iter()
+            .map(price_f64)
+            .collect()
+    }
+
+    /// A user's health factor (MAX without a position) and, when liquidatable, its best
+    /// liquidation, from the exact shared math.
+    fn assess(&self, user: Address) -> Result<Assessed> {
         let position = self.book.position(&user)?;
         let health_factor = match &position {
             Some(p) => p.health_factor()?,
@@ -291,14 +338,27 @@ impl OpportunityTracker {
             Some(p) if crate::math::aave::is_liquidatable(health_factor) => best_liquidation(&**p)?,
             _ => None,
         };
+        Ok(Assessed {
+            health_factor,
+            best,
+        })
+    }
+
+    /// Records a check in the ledger and the skip filter.
+    fn record(
+        &mut self,
+        user: Address,
+        assessed: Assessed,
+        block: u64,
+        tx_index: Option<u32>,
+        prices: &std::sync::Arc<[f64]>,
+    ) {
+        let Assessed {
+            health_factor,
+            best,
+        } = assessed;
         self.ledger
             .observe(user, block, tx_index, health_factor, best);
-        let prices = self
-            .book
-            .oracle_prices()
-            .into_iter()
-            .map(price_f64)
-            .collect();
         let hf = health_factor.saturating_to::<u128>() as f64 / 1e18;
         if within_margin(hf) {
             self.near.insert(user);
@@ -309,10 +369,9 @@ impl OpportunityTracker {
             user,
             LastCheck {
                 health_factor: hf,
-                prices,
+                prices: prices.clone(),
             },
         );
-        Ok(())
     }
 
     /// Checks every user whose health factor could have crossed 1 since it was last computed.
@@ -340,42 +399,47 @@ impl OpportunityTracker {
             .is_some_and(|(prices, count)| *prices == now && *count == users)
         {
             let due: Vec<Address> = self.near.iter().copied().collect();
-            for user in due {
-                self.observe(user, block, tx_index)?;
-            }
-            return Ok(());
+            return self.observe_many(&due, block, tx_index);
         }
         self.near.clear();
-        let mut due = Vec::new();
-        for user in self.book.users() {
-            let Some(last) = self.last_check.get(&user) else {
-                due.push(user);
-                continue;
-            };
-            let (collateral, debt) = self.book.exposure(&user).unwrap_or((u64::MAX, u64::MAX));
-            let mut bound = last.health_factor;
-            for (i, (p_now, p_then)) in now.iter().zip(&last.prices).enumerate() {
-                if p_now == p_then || *p_then == 0.0 {
-                    continue;
-                }
-                let ratio = p_now / p_then;
-                let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
-                if collateral & bit != 0 && ratio < 1.0 {
-                    bound *= ratio;
-                }
-                if debt & bit != 0 && ratio > 1.0 {
-                    bound /= ratio;
-                }
-            }
-            if within_margin(bound) {
-                due.push(user);
-            }
-        }
-        for user in due {
-            self.observe(user, block, tx_index)?;
-        }
+        let everyone = self.book.users();
+        let this = &*self;
+        let due: Vec<Address> = {
+            use rayon::prelude::*;
+            everyone
+                .par_iter()
+                .with_min_len(PARALLEL_BOUNDS)
+                .filter(|user| this.may_have_crossed(user, &now))
+                .copied()
+                .collect()
+        };
+        self.observe_many(&due, block, tx_index)?;
         self.scan = Some((now, users));
         Ok(())
+    }
+
+    /// True unless a lower bound of `user`'s health factor at prices `now` clears the margin
+    /// (see [`Self::observe_all`]); true for a user never checked.
+    fn may_have_crossed(&self, user: &Address, now: &[f64]) -> bool {
+        let Some(last) = self.last_check.get(user) else {
+            return true;
+        };
+        let (collateral, debt) = self.book.exposure(user).unwrap_or((u64::MAX, u64::MAX));
+        let mut bound = last.health_factor;
+        for (i, (p_now, p_then)) in now.iter().zip(last.prices.iter()).enumerate() {
+            if p_now == p_then || *p_then == 0.0 {
+                continue;
+            }
+            let ratio = p_now / p_then;
+            let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
+            if collateral & bit != 0 && ratio < 1.0 {
+                bound *= ratio;
+            }
+            if debt & bit != 0 && ratio > 1.0 {
+                bound /= ratio;
+            }
+        }
+        within_margin(bound)
     }
 
     /// The book of every tracked borrower.
@@ -447,9 +511,15 @@ where
                 },
             );
         }
-        let touched = self.book.apply_logs(evm, &tx.outcome.logs)?;
-        for user in touched {
-            self.observe(user, block.number, Some(tx.index))?;
+        let touched: Vec<Address> = self
+            .book
+            .apply_logs(evm, &tx.outcome.logs)?
+            .into_iter()
+            .collect();
+        match touched.as_slice() {
+            [] => {}
+            [user] => self.observe(*user, block.number, Some(tx.index))?,
+            _ => self.observe_many(&touched, block.number, Some(tx.index))?,
         }
         Ok(())
     }

@@ -208,6 +208,7 @@ where
 {
     let mut fidelity = Fidelity::default();
     let recorded = index_rows(window, &mut fidelity, strict)?;
+    let decoded = decode_all(window);
     let mut tx_cursor = 0usize;
     for block in &window.blocks {
         evm.set_block(block_env(block));
@@ -218,12 +219,21 @@ where
             && window.transactions[tx_cursor].block == block.number
         {
             let record = &window.transactions[tx_cursor];
-            let tx = SignedTx::decode(&record.raw).map_err(|e| {
-                Error::Mismatch(format!(
-                    "block {} tx {} ({}): cannot decode the recorded transaction: {e}",
-                    block.number, record.index, record.hash
-                ))
-            })?;
+            let tx = match decoded.get(tx_cursor) {
+                Some(Ok(tx)) => tx,
+                Some(Err(e)) => {
+                    return Err(Error::Mismatch(format!(
+                        "block {} tx {} ({}): cannot decode the recorded transaction: {e}",
+                        block.number, record.index, record.hash
+                    )))
+                }
+                None => {
+                    return Err(Error::Mismatch(format!(
+                        "block {} tx {} ({}): not decoded",
+                        block.number, record.index, record.hash
+                    )))
+                }
+            };
             let outcome = evm.execute(tx.tx_env(), true).map_err(|e| match e {
                 Error::MissingState { .. } => e.reading(format_args!(
                     "the recorded transaction at block {} tx {} ({})",
@@ -263,7 +273,7 @@ where
                     ),
                 )?,
             }
-            let replayed = ReplayedTx::new(record.index, &tx, &outcome);
+            let replayed = ReplayedTx::new(record.index, tx, &outcome);
             hooks.on_transaction(evm, block, &replayed)?;
             if hooks.moves_prices(&replayed) {
                 fidelity.price_updates += 1;
@@ -288,6 +298,18 @@ where
         )));
     }
     Ok(fidelity)
+}
+
+/// Every transaction of `window` decoded and its sender recovered, in parallel on the rayon pool
+/// (signature recovery is about half of executing a block; reth recovers senders the same way,
+/// in a stage of their own), in window order.
+pub fn decode_all(window: &Window) -> Vec<Result<SignedTx>> {
+    use rayon::prelude::*;
+    window
+        .transactions
+        .par_iter()
+        .map(|record| SignedTx::decode(&record.raw))
+        .collect()
 }
 
 /// Where a partial replay starts: a block's position in `window.blocks` and the position of that

@@ -7,11 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use alloy_primitives::{Address, I256, U256};
 use rayon::prelude::*;
 use revm::context::BlockEnv;
+use revm::state::EvmState;
 use serde::{Deserialize, Serialize};
 
 use crate::data::records::{BlockRecord, Window};
 use crate::engine::opportunities::OpportunityTracker;
-use crate::engine::replay::ReplayHooks;
+use crate::engine::replay::{replay, Fidelity, ReplayHooks};
 use crate::engine::whatif::{
     what_if_bundle, what_if_contract_bundle, what_if_liquidator, BundlePlan, SaleRequest, WhatIfAt,
 };
@@ -182,10 +183,27 @@ pub struct BlockRow {
     pub open_opportunities: u64,
 }
 
-/// Replay hooks running a whole sweep of strategies.
+/// Replay hooks running a whole sweep of strategies: the replay side (borrower index, ledger,
+/// per-block figures, hook points) and the strategy side ([`Evaluator`]). On one thread each hook
+/// point is evaluated where the replay stands; on more ([`StrategyRunner::replay`]) the replay
+/// hands each hook point with the state changes before it to the evaluator on another thread and
+/// moves on, so the replay and the evaluation overlap. Results are identical either way.
 pub struct StrategyRunner {
     /// Borrower index and ledger.
     pub tracker: OpportunityTracker,
+    native: usize,
+    /// The strategy side: instances, their decisions and executions, and its figures.
+    pub evaluator: Evaluator,
+    /// Per-block figures.
+    pub blocks: Vec<BlockRow>,
+    /// `(block, health factors of every borrower with debt)`, every 100 blocks and at the end.
+    pub health_snapshots: Vec<(u64, Vec<f64>)>,
+    /// Where hook points go when the evaluator runs on another thread.
+    feed: Option<Feed>,
+}
+
+/// The strategy side of a sweep: every strategy × parameter set, what it decided and executed.
+pub struct Evaluator {
     market: AnyMarket,
     native: usize,
     symbols: Vec<String>,
@@ -196,10 +214,6 @@ pub struct StrategyRunner {
     instances: Vec<InstanceState>,
     /// Capital of capital-limited strategies over time.
     pub capital: Vec<CapitalRow>,
-    /// Per-block figures.
-    pub blocks: Vec<BlockRow>,
-    /// `(block, health factors of every borrower with debt)`, every 100 blocks and at the end.
-    pub health_snapshots: Vec<(u64, Vec<f64>)>,
     /// Hook points at which strategies were consulted.
     pub hooks_evaluated: u64,
     /// What-if executions.
@@ -209,6 +223,40 @@ pub struct StrategyRunner {
     /// The window's last block: an action that would land after it is a `latency` miss.
     pub last_block: Option<u64>,
 }
+
+/// One hook point as the evaluators need it, taken from the replay: owned, so that it can be
+/// handed to another thread while the replay moves on.
+pub struct HookPoint {
+    block: u64,
+    timestamp: u64,
+    base_fee: u64,
+    env: BlockEnv,
+    chain_id: u64,
+    next_tx_index: u32,
+    usd_prices: Vec<U256>,
+    candidates: Vec<Candidate>,
+}
+
+/// What the replay hands the evaluator: the state changes committed since the last batch, in
+/// order, then (when it has candidates) a hook point on the state they lead to.
+struct Batch {
+    commits: Vec<EvmState>,
+    point: Option<HookPoint>,
+}
+
+/// The replay's end of the pipeline.
+struct Feed {
+    sender: std::sync::mpsc::SyncSender<Batch>,
+    /// Commits not sent yet (hook points without candidates send nothing).
+    pending: Vec<EvmState>,
+}
+
+/// Batches the replay may run ahead of the evaluator (each holds the commits up to one hook
+/// point with candidates, or [`FLUSH_COMMITS`] of them).
+pub const PIPELINE_DEPTH: usize = 64;
+
+/// Commits gathered before they are sent without a hook point (bounds the batches' size).
+const FLUSH_COMMITS: usize = 512;
 
 impl StrategyRunner {
     /// A runner for `instances` over `market`.
@@ -240,21 +288,25 @@ impl StrategyRunner {
             .collect::<Result<_>>()?;
         Ok(Self {
             tracker,
-            symbols: market.symbols(),
-            market,
             native,
-            dex,
-            real_dex: Vec::new(),
-            max_slippage_bps: MAX_SLIPPAGE_BPS,
-            competition,
-            instances: states,
-            capital: Vec::new(),
+            evaluator: Evaluator {
+                symbols: market.symbols(),
+                market,
+                native,
+                dex,
+                real_dex: Vec::new(),
+                max_slippage_bps: MAX_SLIPPAGE_BPS,
+                competition,
+                instances: states,
+                capital: Vec::new(),
+                hooks_evaluated: 0,
+                what_ifs: 0,
+                evaluation_seconds: 0.0,
+                last_block: None,
+            },
             blocks: Vec::new(),
             health_snapshots: Vec::new(),
-            hooks_evaluated: 0,
-            what_ifs: 0,
-            evaluation_seconds: 0.0,
-            last_block: None,
+            feed: None,
         })
     }
 
@@ -266,22 +318,9 @@ impl StrategyRunner {
         dex: Vec<std::sync::Arc<crate::protocol::dex::RealDex>>,
         max_slippage_bps: u16,
     ) -> Self {
-        self.real_dex = dex;
-        self.max_slippage_bps = max_slippage_bps;
+        self.evaluator.real_dex = dex;
+        self.evaluator.max_slippage_bps = max_slippage_bps;
         self
-    }
-
-    /// Records the capital of every capital-limited strategy at `block`.
-    pub fn record_capital(&mut self, block: u64) {
-        for (instance, inst) in self.instances.iter().enumerate() {
-            if let Some(capital_base) = inst.strategy.capital_base() {
-                self.capital.push(CapitalRow {
-                    instance,
-                    block,
-                    capital_base,
-                });
-            }
-        }
     }
 
     /// Records the health factor of every borrower with debt (report only).
@@ -304,6 +343,59 @@ impl StrategyRunner {
         }
         self.health_snapshots.push((block, values));
         Ok(())
+    }
+
+    /// Replays `window` on `evm` with this sweep. On a rayon pool of one thread every hook point
+    /// is evaluated in place; on more, the replay runs on this thread and the evaluator on
+    /// another worker of the pool, on a mirror of the replay's state kept equal to it by the
+    /// replay's commits, the replay running at most [`PIPELINE_DEPTH`] batches ahead (and helping
+    /// with the evaluation while it waits). It overlaps only when called on a worker of the pool
+    /// (`app::run` moves there first, so that `--threads N` means N threads in all); elsewhere
+    /// every hook point is evaluated in place.
+    pub fn replay(
+        mut self,
+        evm: &mut Evm<PrestateDb>,
+        window: &Window,
+        strict: bool,
+        progress: Option<&indicatif::ProgressBar>,
+    ) -> Result<(Fidelity, Self)> {
+        if rayon::current_num_threads() < 2 || rayon::current_thread_index().is_none() {
+            let fidelity = replay(evm, window, strict, &mut self, progress)?;
+            return Ok((fidelity, self));
+        }
+        let mirror = evm.db().clone();
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(PIPELINE_DEPTH);
+        let (started, running) = std::sync::mpsc::sync_channel::<()>(1);
+        let placeholder = self.evaluator.detached();
+        let mut evaluator = std::mem::replace(&mut self.evaluator, placeholder);
+        self.feed = Some(Feed {
+            sender,
+            pending: Vec::new(),
+        });
+        evm.record_commits(true);
+        let mut evaluated = Ok(());
+        let replayed = rayon::in_place_scope(|scope| {
+            scope.spawn(|_| {
+                // Tell the replay this job runs (on another worker: the replay waits without
+                // stealing work), then follow it.
+                let _ = started.send(());
+                evaluated = evaluator.follow(mirror, receiver);
+            });
+            // The evaluator must be running before the replay may steal work (it never blocks
+            // waiting for itself then).
+            let _ = running.recv();
+            let replayed = replay(evm, window, strict, &mut self, progress)
+                .and_then(|fidelity| self.flush(evm).map(|()| fidelity));
+            // Closing the feed ends the evaluator's loop.
+            self.feed = None;
+            replayed
+        });
+        evm.record_commits(false);
+        // The evaluator's error first: a replay stopped by it says only that it stopped.
+        evaluated?;
+        let fidelity = replayed?;
+        self.evaluator = evaluator;
+        Ok((fidelity, self))
     }
 
     /// The open opportunities still liquidatable now, in ledger order (computed in parallel).
@@ -332,51 +424,225 @@ impl StrategyRunner {
         found.into_iter().filter_map(Result::transpose).collect()
     }
 
-    fn evaluate(
+    /// A hook point: its candidates are evaluated here, or handed to the evaluator with the
+    /// state changes before it.
+    fn hook_point(
         &mut self,
-        evm: &Evm<PrestateDb>,
-        block: &BlockRecord,
-        next_tx_index: u32,
-    ) -> Result<()> {
-        let start = std::time::Instant::now();
-        let result = self.evaluate_now(evm, block, next_tx_index);
-        self.evaluation_seconds += start.elapsed().as_secs_f64();
-        result
-    }
-
-    fn evaluate_now(
-        &mut self,
-        evm: &Evm<PrestateDb>,
+        evm: &mut Evm<PrestateDb>,
         block: &BlockRecord,
         next_tx_index: u32,
     ) -> Result<()> {
         let candidates = self.candidates()?;
-        if candidates.is_empty() {
-            return Ok(());
-        }
-        self.hooks_evaluated += 1;
-        let view = HookView {
+        let point = (!candidates.is_empty()).then(|| HookPoint {
             block: block.number,
             timestamp: block.timestamp,
             base_fee: block.base_fee,
-            native_price: self.tracker.book.usd_price(self.native),
+            env: evm.block().clone(),
+            chain_id: evm.chain_id(),
+            next_tx_index,
+            usd_prices: (0..self.evaluator.symbols.len())
+                .map(|i| self.tracker.book.usd_price(i))
+                .collect(),
+            candidates,
+        });
+        match self.feed.as_mut() {
+            None => match point {
+                Some(point) => self.evaluator.evaluate(evm.db(), point),
+                None => Ok(()),
+            },
+            Some(feed) => {
+                feed.pending.extend(evm.take_commits());
+                if point.is_none() && feed.pending.len() < FLUSH_COMMITS {
+                    return Ok(());
+                }
+                let commits = std::mem::take(&mut feed.pending);
+                feed.send(Batch { commits, point })
+            }
+        }
+    }
+
+    /// Sends the commits not sent yet (the end of the replay).
+    fn flush(&mut self, evm: &mut Evm<PrestateDb>) -> Result<()> {
+        match self.feed.as_mut() {
+            Some(feed) => {
+                feed.pending.extend(evm.take_commits());
+                let commits = std::mem::take(&mut feed.pending);
+                feed.send(Batch {
+                    commits,
+                    point: None,
+                })
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Records the capital of every capital-limited strategy at `block`.
+    pub fn record_capital(&mut self, block: u64) {
+        self.evaluator.record_capital(block);
+    }
+
+    /// Ends the run: actions and misses of every instance, in instance order.
+    pub fn finish(
+        self,
+    ) -> (
+        Vec<Vec<Action>>,
+        Vec<Miss>,
+        Vec<crate::engine::opportunities::Opportunity>,
+    ) {
+        let opportunities = self.tracker.ledger.finish();
+        let mut misses = Vec::new();
+        let mut actions = Vec::new();
+        for (i, inst) in self.evaluator.instances.into_iter().enumerate() {
+            let captured: BTreeSet<u64> = inst.actions.iter().map(|a| a.opportunity_id).collect();
+            for o in &opportunities {
+                if captured.contains(&o.id) {
+                    continue;
+                }
+                let (reason, block) = match inst.last_reason.get(&o.id) {
+                    Some((r, b)) => (r.clone(), Some(*b)),
+                    None => (MissReason::Latency, None),
+                };
+                misses.push(Miss {
+                    instance: i,
+                    opportunity_id: o.id,
+                    user: o.user,
+                    reason,
+                    block,
+                });
+            }
+            actions.push(inst.actions);
+        }
+        (actions, misses, opportunities)
+    }
+}
+
+impl Feed {
+    /// Sends a batch; while the evaluator is [`PIPELINE_DEPTH`] batches behind, this thread helps
+    /// with its work (rayon's pending jobs) instead of idling.
+    fn send(&self, batch: Batch) -> Result<()> {
+        use std::sync::mpsc::TrySendError;
+        let mut batch = batch;
+        loop {
+            match self.sender.try_send(batch) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Full(b)) => {
+                    batch = b;
+                    if !matches!(rayon::yield_now(), Some(rayon::Yield::Executed)) {
+                        std::thread::sleep(std::time::Duration::from_micros(50));
+                    }
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    return Err(crate::error::Error::Mismatch(
+                        "the strategy evaluation stopped before the replay ended".into(),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+impl Evaluator {
+    /// An evaluator with this one's configuration and no instances (a placeholder while the real
+    /// one runs on another thread).
+    fn detached(&self) -> Self {
+        Self {
+            market: self.market.clone(),
+            native: self.native,
+            symbols: self.symbols.clone(),
+            dex: self.dex.clone(),
+            real_dex: Vec::new(),
+            max_slippage_bps: self.max_slippage_bps,
+            competition: BTreeMap::new(),
+            instances: Vec::new(),
+            capital: Vec::new(),
+            hooks_evaluated: 0,
+            what_ifs: 0,
+            evaluation_seconds: 0.0,
+            last_block: self.last_block,
+        }
+    }
+
+    /// Records the capital of every capital-limited strategy at `block`.
+    pub fn record_capital(&mut self, block: u64) {
+        for (instance, inst) in self.instances.iter().enumerate() {
+            if let Some(capital_base) = inst.strategy.capital_base() {
+                self.capital.push(CapitalRow {
+                    instance,
+                    block,
+                    capital_base,
+                });
+            }
+        }
+    }
+
+    /// Follows the replay: applies each batch's commits to `mirror` (the replay's state when it
+    /// started recording them), then evaluates the batch's hook point on it; ends when the
+    /// replay closes the feed. While no batch is waiting it helps with rayon's pending jobs.
+    fn follow(
+        &mut self,
+        mut mirror: ReplayDb,
+        receiver: std::sync::mpsc::Receiver<Batch>,
+    ) -> Result<()> {
+        use revm::DatabaseCommit;
+        use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
+        loop {
+            let batch = match receiver.try_recv() {
+                Ok(batch) => batch,
+                Err(TryRecvError::Disconnected) => return Ok(()),
+                Err(TryRecvError::Empty) => {
+                    if matches!(rayon::yield_now(), Some(rayon::Yield::Executed)) {
+                        continue;
+                    }
+                    match receiver.recv_timeout(std::time::Duration::from_micros(100)) {
+                        Ok(batch) => batch,
+                        Err(RecvTimeoutError::Timeout) => continue,
+                        Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                    }
+                }
+            };
+            for changes in batch.commits {
+                mirror.commit(changes);
+            }
+            if let Some(point) = batch.point {
+                self.evaluate(&mirror, point)?;
+            }
+        }
+    }
+
+    fn evaluate(&mut self, state: &ReplayDb, point: HookPoint) -> Result<()> {
+        let start = std::time::Instant::now();
+        let result = self.evaluate_now(state, point);
+        self.evaluation_seconds += start.elapsed().as_secs_f64();
+        result
+    }
+
+    fn evaluate_now(&mut self, state: &ReplayDb, point: HookPoint) -> Result<()> {
+        let candidates = point.candidates;
+        self.hooks_evaluated += 1;
+        let view = HookView {
+            block: point.block,
+            timestamp: point.timestamp,
+            base_fee: point.base_fee,
+            native_price: point
+                .usd_prices
+                .get(self.native)
+                .copied()
+                .unwrap_or_default(),
             flash_loan_premium_bps: self.market.flash_loan_premium_bps().unwrap_or(0),
             symbols: &self.symbols,
             dex: &self.dex,
         };
         let hook = Hook {
             view: &view,
-            state: evm.db(),
-            env: evm.block().clone(),
-            chain_id: evm.chain_id(),
+            state,
+            env: point.env,
+            chain_id: point.chain_id,
             market: &self.market,
             competition: &self.competition,
-            next_tx_index,
+            next_tx_index: point.next_tx_index,
             last_block: self.last_block,
             real_dex: &self.real_dex,
-            usd_prices: (0..self.symbols.len())
-                .map(|i| self.tracker.book.usd_price(i))
-                .collect(),
+            usd_prices: point.usd_prices,
             max_slippage_bps: self.max_slippage_bps,
         };
         // One parallel region per hook point: a task per instance. An instance whose decisions
@@ -424,40 +690,6 @@ impl StrategyRunner {
             self.capital.extend(capital);
         }
         Ok(())
-    }
-
-    /// Ends the run: actions and misses of every instance, in instance order.
-    pub fn finish(
-        self,
-    ) -> (
-        Vec<Vec<Action>>,
-        Vec<Miss>,
-        Vec<crate::engine::opportunities::Opportunity>,
-    ) {
-        let opportunities = self.tracker.ledger.finish();
-        let mut misses = Vec::new();
-        let mut actions = Vec::new();
-        for (i, inst) in self.instances.into_iter().enumerate() {
-            let captured: BTreeSet<u64> = inst.actions.iter().map(|a| a.opportunity_id).collect();
-            for o in &opportunities {
-                if captured.contains(&o.id) {
-                    continue;
-                }
-                let (reason, block) = match inst.last_reason.get(&o.id) {
-                    Some((r, b)) => (r.clone(), Some(*b)),
-                    None => (MissReason::Latency, None),
-                };
-                misses.push(Miss {
-                    instance: i,
-                    opportunity_id: o.id,
-                    user: o.user,
-                    reason,
-                    block,
-                });
-            }
-            actions.push(inst.actions);
-        }
-        (actions, misses, opportunities)
     }
 }
 
@@ -840,7 +1072,7 @@ impl ReplayHooks<PrestateDb> for StrategyRunner {
         if self.blocks.len() % 100 == 1 {
             self.snapshot_health(block.number)?;
         }
-        self.evaluate(evm, block, 0)
+        self.hook_point(evm, block, 0)
     }
 
     fn on_transaction(
@@ -863,6 +1095,6 @@ impl ReplayHooks<PrestateDb> for StrategyRunner {
         tx: &ReplayedTx<'_>,
     ) -> Result<()> {
         self.tracker.on_price_update(evm, block, tx)?;
-        self.evaluate(evm, block, tx.index + 1)
+        self.hook_point(evm, block, tx.index + 1)
     }
 }

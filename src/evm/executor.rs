@@ -8,7 +8,7 @@ use revm::database::CacheDB;
 use revm::database_interface::DBErrorMarker;
 use revm::handler::{MainBuilder, MainnetContext, MainnetEvm};
 use revm::primitives::hardfork::SpecId;
-use revm::state::AccountInfo;
+use revm::state::{AccountInfo, EvmState};
 use revm::{DatabaseRef, ExecuteCommitEvm, ExecuteEvm};
 
 use crate::error::{Error, Result};
@@ -150,6 +150,9 @@ where
     DB::Error: DBErrorMarker,
 {
     inner: MainnetEvm<MainnetContext<CacheDB<DB>>>,
+    /// Every committed state change since the last [`Evm::take_commits`], when recording
+    /// ([`Evm::record_commits`]): what a mirror of this state applies to stay equal to it.
+    commits: Option<Vec<EvmState>>,
 }
 
 impl<DB> Evm<DB>
@@ -171,7 +174,24 @@ where
         });
         Self {
             inner: ctx.build_mainnet(),
+            commits: None,
         }
+    }
+
+    /// Starts (or stops) recording every committed state change, for a mirror of this state
+    /// kept elsewhere (the sweep's evaluators): applying [`Evm::take_commits`] in order to a
+    /// clone of [`Evm::db`] taken when recording started gives a write layer equal to this one.
+    /// Writes made through [`Evm::db_mut`] or [`Evm::set_balance`] are not recorded.
+    pub fn record_commits(&mut self, on: bool) {
+        self.commits = on.then(Vec::new);
+    }
+
+    /// The state changes committed since the last call (empty when not recording).
+    pub fn take_commits(&mut self) -> Vec<EvmState> {
+        self.commits
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// The write layer with everything executed so far.
@@ -263,6 +283,16 @@ where
         writes.sort_unstable();
         reads.sort_unstable();
         if commit {
+            if let Some(log) = self.commits.as_mut() {
+                log.push(
+                    executed
+                        .state
+                        .iter()
+                        .filter(|(_, account)| account.is_touched())
+                        .map(|(address, account)| (*address, account.clone()))
+                        .collect(),
+                );
+            }
             self.inner.commit(executed.state);
         }
         let mut outcome = TxOutcome::from_result(executed.result);
