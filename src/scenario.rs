@@ -307,6 +307,11 @@ pub struct DexConfig {
     /// Per-asset depth (USD value of each side), by symbol.
     #[serde(default)]
     pub depth_usd_by_symbol: BTreeMap<String, DecimalText>,
+    /// Devnet windows with a real `kind` (pools on the chain itself): the arbitrageur trades each
+    /// pool back to the oracle price as it was this many blocks before (default 3; at most
+    /// [`DexConfig::MAX_ARBITRAGE_LAG_BLOCKS`]; an error with `kind = "formula"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arbitrage_lag_blocks: Option<u64>,
 }
 
 impl Default for DexConfig {
@@ -318,11 +323,40 @@ impl Default for DexConfig {
             fee_bps: Self::default_fee_bps(),
             depth_usd: Self::default_depth_usd(),
             depth_usd_by_symbol: BTreeMap::new(),
+            arbitrage_lag_blocks: None,
         }
     }
 }
 
 impl DexConfig {
+    /// Default of `arbitrage_lag_blocks`.
+    pub const DEFAULT_ARBITRAGE_LAG_BLOCKS: u64 = 3;
+    /// Largest `arbitrage_lag_blocks` (a day of 12-second blocks).
+    pub const MAX_ARBITRAGE_LAG_BLOCKS: u64 = 7_200;
+
+    /// The arbitrageur's lag in blocks (`arbitrage_lag_blocks`, default 3) with a real `kind`,
+    /// `None` for the formula model; a lag with the formula, or past the maximum, is an error
+    /// naming `dex.arbitrage_lag_blocks`.
+    pub fn arbitrage_lag(&self) -> Result<Option<u64>> {
+        let real = self.route()?.is_some();
+        match (real, self.arbitrage_lag_blocks) {
+            (false, None) => Ok(None),
+            (false, Some(lag)) => Err(Error::config(
+                "dex.arbitrage_lag_blocks",
+                lag,
+                "no arbitrage lag with kind = \"formula\" (the lag is that of the arbitrageur \
+                 trading the chain's pools: kind = \"uniswap-v2\" or \"uniswap-v3\")",
+            )),
+            (true, None) => Ok(Some(Self::DEFAULT_ARBITRAGE_LAG_BLOCKS)),
+            (true, Some(lag)) if lag <= Self::MAX_ARBITRAGE_LAG_BLOCKS => Ok(Some(lag)),
+            (true, Some(lag)) => Err(Error::config(
+                "dex.arbitrage_lag_blocks",
+                lag,
+                format!("a lag of at most {} blocks", Self::MAX_ARBITRAGE_LAG_BLOCKS),
+            )),
+        }
+    }
+
     fn default_fee_bps() -> u16 {
         30
     }
@@ -380,6 +414,7 @@ impl DexConfig {
     pub fn model(&self, symbols: &[String]) -> Result<crate::math::cost::DexModel> {
         self.route()?;
         self.slippage_bps()?;
+        self.arbitrage_lag()?;
         if self.fee_bps >= 10_000 {
             return Err(Error::config("dex.fee_bps", self.fee_bps, "below 10000"));
         }
@@ -428,7 +463,8 @@ pub struct LoadedScenario {
     /// sha256 of the file's text as read.
     pub text_sha256: String,
     /// The canonical form of the scenario as far as its dataset depends on it: every key but
-    /// `name`, `strategies` and `dex`, the price CSV replaced by the points it resolved to.
+    /// `name`, `strategies` and `dex` (kept with a real DEX kind, whose pools are on the chain),
+    /// the price CSV replaced by the points it resolved to.
     pub canonical: serde_json::Value,
     /// Per symbol, `(unix timestamp, price with 8 decimals)` points in time order.
     pub price_paths: BTreeMap<String, Vec<(u64, U256)>>,
@@ -791,8 +827,15 @@ fn canonical_form(
         message: e.to_string(),
     })?;
     if let Some(map) = value.as_object_mut() {
-        for key in ["name", "strategies", "dex"] {
-            map.remove(key);
+        // A real DEX puts pools, an arbitrageur and competitors' sales on the chain: the
+        // dataset depends on `[dex]` then; the formula model is the what-if's alone.
+        let keys: &[&str] = if scenario.dex.kind.is_formula() {
+            &["name", "strategies", "dex"]
+        } else {
+            &["name", "strategies"]
+        };
+        for key in keys {
+            map.remove(*key);
         }
         if let Some(prices) = map.get_mut("prices").and_then(|p| p.as_object_mut()) {
             prices.remove("csv");

@@ -58,6 +58,8 @@ struct Intent {
     oracle: bool,
     /// Wei sent with it (background ether transfers; 0 otherwise).
     value: U256,
+    /// The arbitrage of this chain pool (`source::pools`): its call is made as it executes.
+    arbitrage: Option<usize>,
 }
 
 fn usd(text: &crate::units::DecimalText) -> Result<U256> {
@@ -93,6 +95,8 @@ struct SetUp {
     prices: Vec<U256>,
     decimals: Vec<u8>,
     borrowers: Vec<Borrower>,
+    /// Pools on the chain (`[dex]` real), their arbitrageur and the competitors' contracts.
+    pools: Option<crate::source::pools::ChainPools>,
 }
 
 /// The records of a window being built.
@@ -134,7 +138,7 @@ pub fn build_window(
             p.inc(1);
         }
     }
-    let manifest = manifest(loaded, &run.market, users_at_start)?;
+    let manifest = manifest(loaded, &run.market, users_at_start, run.pools.as_ref())?;
     let records = run.records;
     tracing::info!(
         blocks = records.blocks.len(),
@@ -213,9 +217,16 @@ fn set_up(
         prices,
         decimals,
         borrowers: Vec::new(),
+        pools: None,
     };
     open_borrowers(loaded, &mut setup, rng)?;
     fund_competitors(loaded, &mut setup)?;
+    setup.pools = crate::source::pools::ChainPools::set_up(
+        loaded,
+        &mut setup.evm,
+        &setup.market,
+        &setup.prices,
+    )?;
     Ok(setup)
 }
 
@@ -230,6 +241,7 @@ fn open_borrowers(loaded: &LoadedScenario, setup: &mut SetUp, rng: &mut ChaCha8R
         prices,
         decimals,
         borrowers,
+        ..
     } = setup;
     let hf_min = b
         .health_factor_min
@@ -359,6 +371,7 @@ fn manifest(
     loaded: &LoadedScenario,
     market: &AnyMarket,
     users_at_start: Vec<Address>,
+    pools: Option<&crate::source::pools::ChainPools>,
 ) -> Result<Manifest> {
     let s = &loaded.scenario;
     let w = &s.window;
@@ -370,6 +383,10 @@ fn manifest(
             .iter()
             .map(|c| (c.name.clone(), actor(&c.name)))
             .collect(),
+        competitor_contracts: pools
+            .map(|p| p.competitor_contracts().clone())
+            .unwrap_or_default(),
+        chain_dex: pools.map(|p| p.chain_dex()),
     })
     .map_err(|e| Error::Decode {
         what: "window details".into(),
@@ -423,6 +440,8 @@ struct WindowRun<'a> {
     competitor_addresses: Vec<Address>,
     /// Background traffic (`[traffic]`), if any.
     traffic: Option<crate::source::traffic::Traffic>,
+    /// Pools on the chain, their arbitrageur and the competitors' contracts, if any.
+    pools: Option<crate::source::pools::ChainPools>,
 }
 
 impl<'a> WindowRun<'a> {
@@ -434,6 +453,11 @@ impl<'a> WindowRun<'a> {
     ) -> Result<Self> {
         let s = &loaded.scenario;
         let n = setup.prices.len();
+        let mut competitor_addresses: Vec<Address> =
+            s.competitors.iter().map(|c| actor(&c.name)).collect();
+        if let Some(p) = &setup.pools {
+            competitor_addresses.extend(p.competitor_contracts().values().copied());
+        }
         Ok(Self {
             loaded,
             keeper: setup.market.kind().oracle_keeper().to_string(),
@@ -453,8 +477,9 @@ impl<'a> WindowRun<'a> {
             eth: s.market.asset_index(&s.market.native_symbol())?,
             competitor_liquidations: 0,
             beneficiary: actor("block-builder"),
-            competitor_addresses: s.competitors.iter().map(|c| actor(&c.name)).collect(),
+            competitor_addresses,
             traffic: None,
+            pools: setup.pools,
         })
     }
 
@@ -476,13 +501,34 @@ impl<'a> WindowRun<'a> {
                         request: t.request,
                         oracle: false,
                         value: t.value,
+                        arbitrage: None,
                     },
                 )
             }));
         }
+        if let Some(pools) = &self.pools {
+            for k in 0..pools.pool_count() {
+                intents.push((
+                    crate::source::pools::ARBITRAGE_PRIORITY_FEE,
+                    Intent {
+                        signer: crate::source::pools::ARBITRAGEUR.to_string(),
+                        request: pools.arbitrage_placeholder(&header),
+                        oracle: false,
+                        value: U256::ZERO,
+                        arbitrage: Some(k),
+                    },
+                ));
+            }
+        }
         // Oracle updates first, then by priority fee (stable).
         intents.sort_by_key(|i| std::cmp::Reverse(i.0));
         let prices_moved = self.execute(&header, intents)?;
+        if self.pools.is_some() {
+            let prices = self.oracle_prices();
+            if let Some(pools) = &mut self.pools {
+                pools.end_block(prices);
+            }
+        }
         if prices_moved || offset.is_multiple_of(25) {
             for user in self.book.users() {
                 update_seen(&self.book, &mut self.first_seen, user, header.number)?;
@@ -490,6 +536,13 @@ impl<'a> WindowRun<'a> {
         }
         self.records.blocks.push(header);
         Ok(())
+    }
+
+    /// The book's oracle prices of every asset (USD, 8 decimals).
+    fn oracle_prices(&self) -> Vec<U256> {
+        (0..self.decimals.len())
+            .map(|i| self.book.usd_price(i))
+            .collect()
     }
 
     /// The header of the block at `offset`.
@@ -547,6 +600,7 @@ impl<'a> WindowRun<'a> {
                 },
                 oracle: true,
                 value: U256::ZERO,
+                arbitrage: None,
             },
         )
     }
@@ -592,7 +646,7 @@ impl<'a> WindowRun<'a> {
     }
 
     /// Competitors act on what they saw at the end of the previous block.
-    fn competitor_intents(&self, header: &BlockRecord) -> Result<Vec<(u128, Intent)>> {
+    fn competitor_intents(&mut self, header: &BlockRecord) -> Result<Vec<(u128, Intent)>> {
         let s = &self.loaded.scenario;
         let base_fee = header.base_fee;
         let eth_price = self.book.usd_price(self.eth);
@@ -653,6 +707,18 @@ impl<'a> WindowRun<'a> {
                         receive_shares: false,
                     },
                 )?;
+                // With pools on the chain: through the competitor's contract, selling into them.
+                let call = match &self.pools {
+                    Some(pools) => pools.competitor_call(
+                        &mut self.evm,
+                        &c.name,
+                        call,
+                        best.collateral,
+                        best.debt,
+                        best.outcome.collateral_to_liquidator,
+                    )?,
+                    None => call,
+                };
                 intents.push((
                     priority,
                     Intent {
@@ -666,6 +732,7 @@ impl<'a> WindowRun<'a> {
                         },
                         oracle: false,
                         value: U256::ZERO,
+                        arbitrage: None,
                     },
                 ));
             }
@@ -734,6 +801,7 @@ impl<'a> WindowRun<'a> {
                     },
                     oracle: false,
                     value: U256::ZERO,
+                    arbitrage: None,
                 },
             ));
         }
@@ -748,9 +816,23 @@ impl<'a> WindowRun<'a> {
         let mut gas_reserved = 0u64;
         let mut tx_index = 0u32;
         let mut prices_moved = false;
-        for (_, intent) in intents {
+        let offset = header
+            .number
+            .saturating_sub(self.loaded.scenario.window.first_block);
+        for (_, mut intent) in intents {
             if gas_reserved + intent.request.gas_limit > header.gas_limit {
                 continue;
+            }
+            if let Some(k) = intent.arbitrage {
+                // The arbitrageur trades on the state as it finds it, after what came before.
+                let current = self.oracle_prices();
+                let Some(pools) = &self.pools else {
+                    continue;
+                };
+                match pools.arbitrage_request(&mut self.evm, k, offset, &current, header)? {
+                    Some(request) => intent.request = request,
+                    None => continue,
+                }
             }
             let signer = self
                 .signers
