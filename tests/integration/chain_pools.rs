@@ -1,0 +1,346 @@
+//! Pools on the chain itself (`tests/fixtures/small-crash-chain-pools.toml`): each pool's own
+//! price lags the oracle by `[dex] arbitrage_lag_blocks` during the crash and converges after it,
+//! a competitor's sale through a pool lowers what a later what-if sale gets (the pool's own quote
+//! on the same state, to the wei), and the referee finds no mismatch on such a window.
+
+use alloy_primitives::{Address, U256};
+use liqsim::app::run::{check_window, open_window, real_dexes_on};
+use liqsim::data::records::{BlockRecord, Window};
+use liqsim::engine::replay::{replay, replay_until, ReplayHooks, ReplayStart};
+use liqsim::engine::whatif::{what_if_sale, WhatIfAt};
+use liqsim::evm::executor::Evm;
+use liqsim::evm::keys::actor;
+use liqsim::evm::tx::SignedTx;
+use liqsim::protocol::aave_v3::abi::IAaveOracle;
+use liqsim::protocol::dex::arbitrage::{deviation_bps, oracle_price_wad, pool_price_wad};
+use liqsim::protocol::dex::RealDex;
+use liqsim::protocol::window::WindowDetails;
+use liqsim::protocol::{LendingMarket, MarketState};
+use liqsim::scenario::{DexConfig, LoadedScenario};
+use revm::database::EmptyDB;
+
+use crate::common::aave_v3_artifacts;
+
+const FIXTURE: &str = "tests/fixtures/small-crash-chain-pools.toml";
+/// The fixture's `arbitrage_lag_blocks`.
+const LAG: usize = 3;
+
+fn fixture_text() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE);
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn build(text: &str) -> (Window, DexConfig) {
+    let loaded = LoadedScenario::from_text(text, FIXTURE, None).unwrap();
+    let dex = loaded.scenario.dex.clone();
+    let window = liqsim::source::devnet::build_window(&loaded, aave_v3_artifacts(), None)
+        .unwrap()
+        .window;
+    (window, dex)
+}
+
+/// The fixture's window (Uniswap V3, 0.3%).
+fn v3_window() -> &'static (Window, DexConfig) {
+    static W: std::sync::OnceLock<(Window, DexConfig)> = std::sync::OnceLock::new();
+    W.get_or_init(|| build(&fixture_text()))
+}
+
+/// The chain's DEX of a window, as what-ifs use it.
+fn chain_dex(window: &Window, dex: &DexConfig) -> (WindowDetails, RealDex) {
+    let details = WindowDetails::from_manifest(&window.manifest).unwrap();
+    let chain = details
+        .chain_dex
+        .clone()
+        .expect("a window with pools on the chain");
+    let dexes = real_dexes_on(dex, &details.market, Some(&chain), &[]).unwrap();
+    let real = (*dexes[0]).clone();
+    assert!(real.is_on_chain());
+    (details, real)
+}
+
+/// Reads, at the end of every block, each pool's own price and the oracle's price of the pair.
+struct PriceLog<'a> {
+    dex: &'a RealDex,
+    oracle: Address,
+    pairs: Vec<(usize, usize)>,
+    /// Per block, per pair: (pool price, oracle price), whole tokens with 18 decimals.
+    rows: Vec<Vec<(U256, U256)>>,
+}
+
+impl ReplayHooks<EmptyDB> for PriceLog<'_> {
+    fn on_block_end(&mut self, evm: &mut Evm<EmptyDB>, _block: &BlockRecord) -> liqsim::Result<()> {
+        let mut row = Vec::new();
+        for &(c, d) in &self.pairs {
+            let pool = pool_price_wad(evm, self.dex, c, d)?;
+            let price = |evm: &mut Evm<EmptyDB>, i: usize| -> liqsim::Result<U256> {
+                let asset = self.dex.asset(i)?.token;
+                evm.view(
+                    self.oracle,
+                    &IAaveOracle::getAssetPriceCall { asset },
+                    "getAssetPrice",
+                )
+            };
+            let (pc, pd) = (price(evm, c)?, price(evm, d)?);
+            row.push((pool, oracle_price_wad(pc, pd)?));
+        }
+        self.rows.push(row);
+        Ok(())
+    }
+}
+
+/// Worst deviation (bps) of the pools at block `b` from the oracle at block `b - shift`.
+fn worst(rows: &[Vec<(U256, U256)>], start: &[(U256, U256)], shift: usize, b: usize) -> U256 {
+    rows[b]
+        .iter()
+        .enumerate()
+        .map(|(k, (pool, _))| {
+            let oracle = match b.checked_sub(shift) {
+                Some(j) => rows[j][k].1,
+                None => start[k].1,
+            };
+            deviation_bps(*pool, oracle)
+        })
+        .max()
+        .unwrap_or_default()
+}
+
+fn lag_and_convergence(window: &Window, dex: &DexConfig) {
+    let (details, real) = chain_dex(window, dex);
+    let chain = details.chain_dex.as_ref().unwrap();
+    let market = details.market.as_aave_v3().unwrap();
+    let tokens = details.market.asset_addresses();
+    let index = |t: Address| tokens.iter().position(|x| *x == t).unwrap();
+    let pairs: Vec<(usize, usize)> = chain
+        .pools
+        .iter()
+        .map(|p| (index(p.sell), index(p.buy)))
+        .collect();
+    assert_eq!(pairs.len(), 4, "WETH and WBTC against USDC and DAI");
+    let (_, mut evm) = open_window(window).unwrap();
+    // The pools at the window's start sit at the oracle.
+    let mut start_log = PriceLog {
+        dex: &real,
+        oracle: market.oracle,
+        pairs: pairs.clone(),
+        rows: Vec::new(),
+    };
+    start_log.on_block_end(&mut evm, &window.blocks[0]).unwrap();
+    let start = start_log.rows.remove(0);
+    for (pool, oracle) in &start {
+        assert!(
+            deviation_bps(*pool, *oracle) <= U256::from(1u64),
+            "{pool} vs {oracle}"
+        );
+    }
+    let mut log = PriceLog {
+        dex: &real,
+        oracle: market.oracle,
+        pairs,
+        rows: Vec::new(),
+    };
+    replay(&mut evm, window, true, &mut log, None).unwrap();
+    let rows = &log.rows;
+    assert_eq!(rows.len(), window.blocks.len());
+    // Within the pool's fee (30 bps) of the oracle LAG blocks before, at the end of every block
+    // (the arbitrageur trades last in its block); the fee-inclusive V2 input leaves a few bps.
+    let band = U256::from(36u64);
+    for b in 0..rows.len() {
+        let w = worst(rows, &start, LAG, b);
+        assert!(
+            w <= band,
+            "block {b}: {w} bps from the oracle of {LAG} blocks before"
+        );
+    }
+    // ... and not within it of the oracle one block more or less before: the lag is LAG.
+    for shift in [LAG - 1, LAG + 1, 0] {
+        let off = (0..rows.len())
+            .map(|b| worst(rows, &start, shift, b))
+            .max()
+            .unwrap();
+        assert!(
+            off > U256::from(100u64),
+            "a lag of {shift} fits too ({off} bps at worst)"
+        );
+    }
+    // During the crash the pools lag the current oracle by far more than their fee.
+    let crash_lag = (30..70).map(|b| worst(rows, &start, 0, b)).max().unwrap();
+    assert!(crash_lag > U256::from(150u64), "{crash_lag} bps");
+    // After it (flat from block 70), the arbitrage brings them back to the oracle.
+    let last = rows.len() - 1;
+    assert!(worst(rows, &start, 0, last) <= band);
+    // The arbitrageur's swaps are real signed transactions that succeeded.
+    let arb = actor(liqsim::source::pools::ARBITRAGEUR);
+    let mut swaps = 0;
+    for (t, r) in window.transactions.iter().zip(&window.receipts) {
+        if SignedTx::decode(&t.raw).unwrap().sender == arb {
+            assert!(
+                r.success,
+                "arbitrage at block {} index {}",
+                t.block, t.index
+            );
+            swaps += 1;
+        }
+    }
+    assert!(swaps > 20, "{swaps} arbitrage swaps");
+}
+
+#[test]
+fn chain_pools_lag_the_oracle_by_the_arbitrage_lag_and_converge_uniswap_v3() {
+    let (window, dex) = v3_window();
+    lag_and_convergence(window, dex);
+}
+
+#[test]
+fn chain_pools_lag_the_oracle_by_the_arbitrage_lag_and_converge_uniswap_v2() {
+    let text = fixture_text().replacen(
+        "kind = \"uniswap-v3\"\nfee_tier = 3000",
+        "kind = \"uniswap-v2\"",
+        1,
+    );
+    assert!(text.contains("uniswap-v2"));
+    let (window, dex) = build(&text);
+    lag_and_convergence(&window, &dex);
+}
+
+#[test]
+fn a_competitor_sale_through_a_chain_pool_lowers_what_a_later_what_if_sale_gets() {
+    let (window, dex) = v3_window();
+    let (details, real) = chain_dex(window, dex);
+    let bots: Vec<Address> = details.competitor_contracts.values().copied().collect();
+    assert_eq!(bots.len(), 2);
+    // The first competitor liquidation that sold through a pool (the contract's Executed event).
+    let (_, mut evm) = open_window(window).unwrap();
+    let mut found = None;
+    for (t, r) in window.transactions.iter().zip(&window.receipts) {
+        let tx = SignedTx::decode(&t.raw).unwrap();
+        if !r.success || !tx.to().is_some_and(|to| bots.contains(&to)) {
+            continue;
+        }
+        let logs: Vec<revm::primitives::Log> = window
+            .logs
+            .iter()
+            .filter(|l| l.block == t.block && l.tx_index == t.index)
+            .map(|l| {
+                revm::primitives::Log::new_unchecked(l.address, l.topics.clone(), l.data.clone())
+            })
+            .collect();
+        let bot = tx.to().unwrap();
+        let Some(x) = liqsim::protocol::liquidator::executed(bot, &logs) else {
+            continue;
+        };
+        if x.amountOut.is_zero() {
+            continue;
+        }
+        let event = details.market.liquidations(&mut evm, &logs).unwrap();
+        let e = event.first().copied().unwrap();
+        assert_eq!(
+            e.liquidator, bot,
+            "the protocol names the contract as liquidator"
+        );
+        found = Some((t.block, t.index, e.collateral, e.debt, x.collateralSeized));
+        break;
+    }
+    let (block, index, c, d, seized) = found.expect("a competitor sale through a chain pool");
+    let position = window
+        .blocks
+        .iter()
+        .position(|b| b.number == block)
+        .unwrap();
+    let first_tx = window
+        .transactions
+        .iter()
+        .position(|t| t.block == block)
+        .unwrap();
+    // The state just before the competitor's transaction, and just after it.
+    let state_at = |stop: Option<u32>| {
+        let (_, mut evm) = open_window(window).unwrap();
+        let mut none = liqsim::engine::replay::NoHooks;
+        replay_until(
+            &mut evm,
+            window,
+            ReplayStart { block: 0, tx: 0 },
+            position,
+            stop,
+            &mut none,
+        )
+        .unwrap();
+        evm
+    };
+    let before = state_at(index.checked_sub(1));
+    let after = state_at(Some(index));
+    assert!(first_tx < window.transactions.len());
+    let seller = actor("chain pools test seller");
+    let sale = |evm: &Evm<EmptyDB>| {
+        let at = WhatIfAt {
+            state: evm.db(),
+            block: evm.block(),
+            chain_id: evm.chain_id(),
+            market: &details.market,
+        };
+        let s = what_if_sale(
+            &at,
+            &real,
+            seller,
+            c,
+            d,
+            seized,
+            U256::ZERO,
+            (U256::ZERO, U256::ZERO),
+        )
+        .unwrap();
+        // The pool's own quote on the replayed state itself, not only on the overlay.
+        let mut fork = evm.fork();
+        let direct = real.quote(&mut fork, c, d, seized).unwrap();
+        (s, direct)
+    };
+    let (first, first_direct) = sale(&before);
+    let (second, second_direct) = sale(&after);
+    for (s, direct) in [(&first, first_direct), (&second, second_direct)] {
+        assert!(s.swap.success, "{:?}", s.swap.revert_reason);
+        assert_eq!(
+            s.swap.amount_out, s.quote,
+            "the sale gets the pool's quote to the wei"
+        );
+        assert_eq!(s.quote, direct);
+        assert_eq!(s.swap.pool, first.swap.pool);
+    }
+    assert!(
+        second.swap.amount_out < first.swap.amount_out,
+        "after the competitor sold {seized}: {} vs {} before",
+        second.swap.amount_out,
+        first.swap.amount_out
+    );
+    // The pool's own price fell by the competitor's sale.
+    let p = |evm: &Evm<EmptyDB>| pool_price_wad(&mut evm.fork(), &real, c, d).unwrap();
+    assert!(p(&after) < p(&before));
+}
+
+#[test]
+fn the_referee_passes_on_a_window_with_chain_pools_arbitrage_and_competitor_sales() {
+    let (window, _) = v3_window();
+    let details = WindowDetails::from_manifest(&window.manifest).unwrap();
+    let bots: Vec<Address> = details.competitor_contracts.values().copied().collect();
+    let arb = actor(liqsim::source::pools::ARBITRAGEUR);
+    let (mut sales, mut swaps) = (0, 0);
+    for (t, r) in window.transactions.iter().zip(&window.receipts) {
+        let tx = SignedTx::decode(&t.raw).unwrap();
+        if r.success && tx.to().is_some_and(|to| bots.contains(&to)) {
+            sales += 1;
+        }
+        if tx.sender == arb {
+            swaps += 1;
+        }
+    }
+    assert!(
+        sales > 5 && swaps > 5,
+        "{sales} competitor sales, {swaps} arbitrage swaps"
+    );
+    let report = check_window(window, false).unwrap();
+    assert!(
+        report.comparisons > 1_000,
+        "{} comparisons",
+        report.comparisons
+    );
+    let shown: Vec<String> = report.mismatches.iter().map(|m| m.to_string()).collect();
+    assert!(shown.is_empty(), "{}", shown.join("\n"));
+}
