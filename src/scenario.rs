@@ -312,6 +312,20 @@ pub struct DexConfig {
     /// [`DexConfig::MAX_ARBITRAGE_LAG_BLOCKS`]; an error with `kind = "formula"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arbitrage_lag_blocks: Option<u64>,
+    /// Recorded windows: the chain's own DEX factory (`getPair`, `getPool`); with it, what-ifs
+    /// sell through the chain's pools instead of seeded ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factory: Option<alloy_primitives::Address>,
+    /// Recorded windows: the chain's router (Router02, SwapRouter); needed with `factory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router: Option<alloy_primitives::Address>,
+    /// Recorded windows: the chain's QuoterV2 (Uniswap V3); needed with a V3 `factory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quoter: Option<alloy_primitives::Address>,
+    /// Recorded windows: pools named by address, each checked at the window's start to be the
+    /// factory's pool of its two tokens (at `fee_tier` on V3), of market assets, with liquidity.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pools: Vec<alloy_primitives::Address>,
 }
 
 impl Default for DexConfig {
@@ -324,6 +338,10 @@ impl Default for DexConfig {
             depth_usd: Self::default_depth_usd(),
             depth_usd_by_symbol: BTreeMap::new(),
             arbitrage_lag_blocks: None,
+            factory: None,
+            router: None,
+            quoter: None,
+            pools: Vec::new(),
         }
     }
 }
@@ -333,6 +351,69 @@ impl DexConfig {
     pub const DEFAULT_ARBITRAGE_LAG_BLOCKS: u64 = 3;
     /// Largest `arbitrage_lag_blocks` (a day of 12-second blocks).
     pub const MAX_ARBITRAGE_LAG_BLOCKS: u64 = 7_200;
+
+    /// The chain's own DEX contracts `[dex]` names (`factory`, `router`, `quoter`: recorded
+    /// windows), `None` when it names none; a set that is incomplete, or given to the formula
+    /// model, is an error naming the field.
+    pub fn chain_contracts(&self) -> Result<Option<crate::protocol::dex::DexContracts>> {
+        use crate::protocol::dex::Route;
+        let route = self.route()?;
+        let Some(factory) = self.factory else {
+            for (field, set) in [
+                ("dex.router", self.router.is_some()),
+                ("dex.quoter", self.quoter.is_some()),
+                ("dex.pools", !self.pools.is_empty()),
+            ] {
+                if set {
+                    return Err(Error::config(
+                        field,
+                        "set",
+                        "dex.factory too (the chain's own DEX is named by its factory, router \
+                         and, for Uniswap V3, QuoterV2)",
+                    ));
+                }
+            }
+            return Ok(None);
+        };
+        let Some(route) = route else {
+            return Err(Error::config(
+                "dex.factory",
+                factory,
+                "kind = \"uniswap-v2\" or \"uniswap-v3\" with the chain's own DEX",
+            ));
+        };
+        let router = self.router.ok_or_else(|| {
+            Error::config(
+                "dex.router",
+                "missing",
+                "the chain's router next to dex.factory",
+            )
+        })?;
+        let quoter = match (route, self.quoter) {
+            (Route::UniswapV3 { .. }, None) => {
+                return Err(Error::config(
+                    "dex.quoter",
+                    "missing",
+                    "the chain's QuoterV2 next to a Uniswap V3 dex.factory",
+                ))
+            }
+            (Route::UniswapV2, Some(q)) => {
+                return Err(Error::config(
+                    "dex.quoter",
+                    q,
+                    "no quoter with kind = \"uniswap-v2\" (quotes come from Router02's \
+                     getAmountsOut)",
+                ))
+            }
+            (_, q) => q,
+        };
+        Ok(Some(crate::protocol::dex::DexContracts {
+            factory,
+            router,
+            quoter,
+            positions: None,
+        }))
+    }
 
     /// The arbitrageur's lag in blocks (`arbitrage_lag_blocks`, default 3) with a real `kind`,
     /// `None` for the formula model; a lag with the formula, or past the maximum, is an error
@@ -415,6 +496,7 @@ impl DexConfig {
         self.route()?;
         self.slippage_bps()?;
         self.arbitrage_lag()?;
+        self.chain_contracts()?;
         if self.fee_bps >= 10_000 {
             return Err(Error::config("dex.fee_bps", self.fee_bps, "below 10000"));
         }
@@ -1418,6 +1500,46 @@ mod tests {
             err.contains("x.toml") && err.contains("sede") && err.contains("line"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn arbitrage_lag_is_validated_and_the_dataset_depends_on_a_real_dex() {
+        let load = |dex: &str| {
+            let text = DEFAULT_SCENARIO_TOML.replacen("[dex]", &format!("[dex]\n{dex}"), 1);
+            assert_ne!(text, DEFAULT_SCENARIO_TOML);
+            LoadedScenario::from_text(&text, "x.toml", None)
+        };
+        let err = load("arbitrage_lag_blocks = 3").unwrap_err().to_string();
+        assert!(
+            err.contains("dex.arbitrage_lag_blocks") && err.contains("formula"),
+            "{err}"
+        );
+        let v3 = load("kind = \"uniswap-v3\"").unwrap();
+        assert_eq!(
+            v3.scenario.dex.arbitrage_lag().unwrap(),
+            Some(DexConfig::DEFAULT_ARBITRAGE_LAG_BLOCKS)
+        );
+        let err = load("kind = \"uniswap-v2\"\narbitrage_lag_blocks = 100000")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("dex.arbitrage_lag_blocks") && err.contains("100000"),
+            "{err}"
+        );
+        let err = load("arbitrage_lag = 3").unwrap_err().to_string();
+        assert!(err.contains("arbitrage_lag"), "{err}");
+        // With a real DEX the pools are on the chain: [dex] is part of what the dataset depends
+        // on; with the formula it is not.
+        let lag5 = load("kind = \"uniswap-v3\"\narbitrage_lag_blocks = 5").unwrap();
+        assert_ne!(v3.sha256, lag5.sha256);
+        let a = load("").unwrap();
+        let b = LoadedScenario::from_text(
+            &DEFAULT_SCENARIO_TOML.replacen("fee_bps = 30", "fee_bps = 31", 1),
+            "x.toml",
+            None,
+        )
+        .unwrap();
+        assert_eq!(a.sha256, b.sha256);
     }
 
     #[test]

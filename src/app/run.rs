@@ -591,7 +591,27 @@ pub fn run_strategies_lazy(
     let tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
     let history = competition(window, &details.market)?;
     let dex_config = dex;
-    let real_dex = real_dexes_on(dex, &details.market, details.chain_dex.as_ref(), instances)?;
+    // The chain's own pools: a devnet window's (its manifest), or those `[dex]` names on a
+    // recorded window (`factory`, `router`, `quoter`, `pools`).
+    let chain = match (&details.chain_dex, dex.chain_contracts()?, dex.route()?) {
+        (Some(_), Some(named), _) => {
+            return Err(crate::error::Error::config(
+                "dex.factory",
+                named.factory,
+                "a recorded window (this devnet window's chain holds its own pools)",
+            ))
+        }
+        (None, Some(contracts), Some(route)) => Some(crate::protocol::dex::ChainDex {
+            route,
+            contracts,
+            pools: Vec::new(),
+        }),
+        (chain, _, _) => chain.clone(),
+    };
+    let real_dex = real_dexes_on(dex, &details.market, chain.as_ref(), instances)?;
+    if let Some(first) = real_dex.first().filter(|_| !dex.pools.is_empty()) {
+        crate::protocol::dex::check_named_pools(&mut evm, first, &dex.pools)?;
+    }
     let dex = dex.model(&details.market.symbols())?;
     let mut runner = StrategyRunner::new(tracker, history, instances, dex)?
         .with_real_dex(real_dex, dex_config.slippage_bps()?);

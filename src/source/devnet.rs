@@ -650,7 +650,9 @@ impl<'a> WindowRun<'a> {
         let s = &self.loaded.scenario;
         let base_fee = header.base_fee;
         let eth_price = self.book.usd_price(self.eth);
-        let mut intents = Vec::new();
+        let mut intents: Vec<(u128, Intent)> = Vec::new();
+        // (intent, competitor, collateral, debt, expected seizure) of each liquidation.
+        let mut sales: Vec<(usize, String, usize, usize, U256)> = Vec::new();
         for (user, seen) in &self.first_seen {
             let Some(position) = self.book.position(user)? else {
                 continue;
@@ -707,18 +709,13 @@ impl<'a> WindowRun<'a> {
                         receive_shares: false,
                     },
                 )?;
-                // With pools on the chain: through the competitor's contract, selling into them.
-                let call = match &self.pools {
-                    Some(pools) => pools.competitor_call(
-                        &mut self.evm,
-                        &c.name,
-                        call,
-                        best.collateral,
-                        best.debt,
-                        best.outcome.collateral_to_liquidator,
-                    )?,
-                    None => call,
-                };
+                sales.push((
+                    intents.len(),
+                    c.name.clone(),
+                    best.collateral,
+                    best.debt,
+                    best.outcome.collateral_to_liquidator,
+                ));
                 intents.push((
                     priority,
                     Intent {
@@ -735,6 +732,33 @@ impl<'a> WindowRun<'a> {
                         arbitrage: None,
                     },
                 ));
+            }
+        }
+        // With pools on the chain: through the competitor's contract, selling into them, for at
+        // least what the sale would get after the competitor's other sales of the block into the
+        // same pool (so its own sales never push each other below their minimum).
+        if let Some(pools) = &self.pools {
+            let mut totals: BTreeMap<(String, usize, usize), U256> = BTreeMap::new();
+            for (_, name, c, d, seized) in &sales {
+                *totals.entry((name.clone(), *c, *d)).or_default() += *seized;
+            }
+            for (k, name, c, d, seized) in sales {
+                let total = totals.get(&(name.clone(), c, d)).copied().unwrap_or(seized);
+                let request = &mut intents[k].1.request;
+                let call = pools.competitor_call(
+                    &mut self.evm,
+                    &name,
+                    Call {
+                        to: request.to,
+                        input: std::mem::take(&mut request.input),
+                    },
+                    c,
+                    d,
+                    seized,
+                    total.saturating_sub(seized),
+                )?;
+                request.to = call.to;
+                request.input = call.input;
             }
         }
         Ok(intents)

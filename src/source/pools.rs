@@ -72,6 +72,15 @@ impl ChainPools {
         let Some(route) = s.dex.route()? else {
             return Ok(None);
         };
+        if let Some(factory) = s.dex.factory {
+            return Err(Error::config(
+                "dex.factory",
+                factory,
+                "no factory in a devnet scenario (the builder deploys the DEX and its pools on \
+                 the chain itself; dex.factory, router, quoter and pools name a recorded \
+                 window's own DEX)",
+            ));
+        }
         let lag = s
             .dex
             .arbitrage_lag()?
@@ -266,8 +275,10 @@ impl ChainPools {
 
     /// Competitor `name`'s liquidation `liq` (of collateral `c` for debt `d`, expected to seize
     /// `expected_seized`) as one call to its liquidator contract, selling the seizure through the
-    /// chain's pool of the pair for at least the pool's quote on `evm`'s state less
-    /// `[dex] max_slippage_bps` (kept, not sold, when the pair has no pool).
+    /// chain's pool of the pair for at least what the pool's quotes on `evm`'s state give it
+    /// after `sold_before` (the competitor's other sales of the block into that pool), less
+    /// `[dex] max_slippage_bps`; kept, not sold, when the pair has no pool.
+    #[allow(clippy::too_many_arguments)]
     pub fn competitor_call(
         &self,
         evm: &mut Evm<EmptyDB>,
@@ -276,6 +287,7 @@ impl ChainPools {
         c: usize,
         d: usize,
         expected_seized: U256,
+        sold_before: U256,
     ) -> Result<Call> {
         use crate::protocol::liquidator as contract;
         let bot = *self.bots.get(name).ok_or_else(|| {
@@ -288,7 +300,12 @@ impl ChainPools {
         let (collateral, debt) = (self.dex.asset(c)?.token, self.dex.asset(d)?.token);
         let sells = self.pairs.contains(&(c, d)) && !expected_seized.is_zero();
         let min_out = if sells {
-            let q = self.dex.quote(evm, c, d, expected_seized)?;
+            let after = self.dex.quote(evm, c, d, sold_before + expected_seized)?;
+            let before = match sold_before.is_zero() {
+                true => U256::ZERO,
+                false => self.dex.quote(evm, c, d, sold_before)?,
+            };
+            let q = after.saturating_sub(before);
             q * U256::from(10_000u64 - u64::from(self.slippage_bps.min(10_000)))
                 / U256::from(10_000u64)
         } else {

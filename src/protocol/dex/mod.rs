@@ -600,6 +600,73 @@ impl RealDex {
     }
 }
 
+/// Checks the pools `[dex] pools` names (`named`, in order) on `evm`'s state against the chain's
+/// DEX `dex` ([`RealDex::on_chain`]): each must hold code, trade two of the market's assets, be
+/// the factory's pool of them (`getPair`, or `getPool` at the route's fee tier) and hold
+/// liquidity; anything else is an error naming `dex.pools[i]` and the address. Returns the pools
+/// with their tokens.
+pub fn check_named_pools<DB>(
+    evm: &mut Evm<DB>,
+    dex: &RealDex,
+    named: &[Address],
+) -> Result<Vec<ChainPool>>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    let mut out = Vec::new();
+    for (i, &pool) in named.iter().enumerate() {
+        let field = format!("dex.pools[{i}]");
+        let bad = |why: String| Error::config(&field, pool, why);
+        let has_code = evm
+            .account(pool)?
+            .code
+            .as_ref()
+            .is_some_and(|c| !c.is_empty());
+        if !has_code {
+            return Err(bad("a pool contract on the chain (no code there)".into()));
+        }
+        let (t0, t1) = match dex.route {
+            Route::UniswapV2 => uniswap_v2::tokens(evm, pool),
+            Route::UniswapV3 { fee } => match uniswap_v3::tokens_and_fee(evm, pool) {
+                Ok((a, b, f)) if f == fee => Ok((a, b)),
+                Ok((_, _, f)) => {
+                    return Err(bad(format!(
+                        "a pool of the fee tier dex.fee_tier names ({fee}); it charges {f}"
+                    )))
+                }
+                Err(e) => Err(e),
+            },
+        }
+        .map_err(|e| {
+            bad(format!(
+                "a {} pool (its token views failed: {e})",
+                dex.route.name()
+            ))
+        })?;
+        let index = |t: Address| dex.assets.iter().position(|a| a.token == t);
+        let (Some(a), Some(b)) = (index(t0), index(t1)) else {
+            return Err(bad(format!(
+                "a pool of two of the market's assets (it trades {t0} and {t1})"
+            )));
+        };
+        let listed = dex.pool(evm, t0, t1)?;
+        if listed != pool {
+            return Err(bad(format!(
+                "the factory {}'s pool of {t0} and {t1} (it lists {listed})",
+                dex.contracts.factory
+            )));
+        }
+        dex.chain_pool(evm, a, b).map_err(|e| bad(e.to_string()))?;
+        out.push(ChainPool {
+            sell: t0,
+            buy: t1,
+            pool,
+        });
+    }
+    Ok(out)
+}
+
 /// Token units of `asset` worth `depth_base` (USD, 8 decimals) at `usd_price` (8 decimals).
 pub(crate) fn side_amount(asset: DexAsset, depth_base: U256, usd_price: U256) -> Result<U256> {
     if usd_price.is_zero() {

@@ -52,6 +52,9 @@ sol! {
     interface IUniswapV3PoolState {
         function slot0() external view returns (uint160 sqrtPriceX96, int24 tick, uint16 observationIndex, uint16 observationCardinality, uint16 observationCardinalityNext, uint8 feeProtocol, bool unlocked);
         function liquidity() external view returns (uint128);
+        function token0() external view returns (address);
+        function token1() external view returns (address);
+        function fee() external view returns (uint24);
     }
     /// The position manager calls liqsim makes.
     interface INonfungiblePositionManager {
@@ -335,6 +338,26 @@ where
         "UniswapV3Pool.slot0",
     )?;
     Ok(U256::from(s.sqrtPriceX96))
+}
+
+/// The pool's two tokens and fee tier (`token0`, `token1`, `fee`).
+pub fn tokens_and_fee<DB>(evm: &mut Evm<DB>, pool: Address) -> Result<(Address, Address, u32)>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    let t0 = evm.view(
+        pool,
+        &IUniswapV3PoolState::token0Call {},
+        "UniswapV3Pool.token0",
+    )?;
+    let t1 = evm.view(
+        pool,
+        &IUniswapV3PoolState::token1Call {},
+        "UniswapV3Pool.token1",
+    )?;
+    let fee = evm.view(pool, &IUniswapV3PoolState::feeCall {}, "UniswapV3Pool.fee")?;
+    Ok((t0, t1, fee.to::<u32>()))
 }
 
 /// The pool's in-range liquidity (`liquidity()`).
