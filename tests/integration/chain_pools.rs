@@ -344,3 +344,96 @@ fn the_referee_passes_on_a_window_with_chain_pools_arbitrage_and_competitor_sale
     let shown: Vec<String> = report.mismatches.iter().map(|m| m.to_string()).collect();
     assert!(shown.is_empty(), "{}", shown.join("\n"));
 }
+
+alloy_sol_types::sol! {
+    interface IV3FactoryCreate {
+        function createPool(address tokenA, address tokenB, uint24 fee) external returns (address pool);
+    }
+}
+
+#[test]
+fn named_pools_are_checked_against_the_chains_factory_by_field_and_address() {
+    use liqsim::protocol::dex::{check_named_pools, ChainDex};
+    let (window, dex) = v3_window();
+    let details = WindowDetails::from_manifest(&window.manifest).unwrap();
+    let chain = details.chain_dex.clone().unwrap();
+    // [dex] naming the chain's own DEX, as a recorded window's scenario does.
+    let named = DexConfig {
+        factory: Some(chain.contracts.factory),
+        router: Some(chain.contracts.router),
+        quoter: chain.contracts.quoter,
+        pools: vec![chain.pools[0].pool],
+        ..dex.clone()
+    };
+    let contracts = named.chain_contracts().unwrap().unwrap();
+    assert_eq!(contracts.factory, chain.contracts.factory);
+    let found = ChainDex {
+        route: chain.route,
+        contracts,
+        pools: Vec::new(),
+    };
+    let real = (*real_dexes_on(&named, &details.market, Some(&found), &[]).unwrap()[0]).clone();
+    let (_, mut evm) = open_window(window).unwrap();
+    let ok = check_named_pools(&mut evm, &real, &named.pools).unwrap();
+    assert_eq!(ok[0].pool, chain.pools[0].pool);
+    // An address with no pool there.
+    let nowhere = Address::repeat_byte(0x42);
+    let err = check_named_pools(&mut evm, &real, &[chain.pools[0].pool, nowhere])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("dex.pools[1]")
+            && err.contains(&nowhere.to_string())
+            && err.contains("no code"),
+        "{err}"
+    );
+    // A pool the factory lists without liquidity (WETH/WBTC: created, never funded).
+    let tokens = details.market.asset_addresses();
+    let (weth, wbtc) = (tokens[0], tokens[1]);
+    let err = real.chain_pool(&mut evm, 0, 1).unwrap_err().to_string();
+    assert!(
+        err.contains("returned 0") && err.contains("dex pool"),
+        "{err}"
+    );
+    evm.set_balance(actor("someone"), U256::from(10u64).pow(U256::from(21u64)))
+        .unwrap();
+    evm.send_call(
+        actor("someone"),
+        chain.contracts.factory,
+        &IV3FactoryCreate::createPoolCall {
+            tokenA: weth,
+            tokenB: wbtc,
+            fee: alloy_primitives::aliases::U24::from(3000u32),
+        },
+        "createPool",
+    )
+    .unwrap();
+    let empty = real.pool(&mut evm, weth, wbtc).unwrap();
+    assert!(!empty.is_zero());
+    let err = check_named_pools(&mut evm, &real, &[empty])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("dex.pools[0]")
+            && err.contains(&empty.to_string())
+            && err.contains("liquidity"),
+        "{err}"
+    );
+    // An incomplete [dex] is refused naming the field; a devnet window refuses a named factory.
+    let err = DexConfig {
+        quoter: None,
+        ..named.clone()
+    }
+    .chain_contracts()
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("dex.quoter"), "{err}");
+    let err = liqsim::app::run::run_strategies(window, &[], &named, true, false)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("dex.factory") && err.contains("recorded window"),
+        "{err}"
+    );
+}
