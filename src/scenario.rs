@@ -1426,6 +1426,19 @@ impl RpcScenario {
             let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
             hasher.update(&bytes);
         }
+        // A recorded window trades against the chain's own history: no arbitrageur of liqsim's.
+        if let Some(lag) = file.dex.arbitrage_lag_blocks {
+            return Err(invalid(
+                "dex.arbitrage_lag_blocks",
+                &lag,
+                "no arbitrage lag in a scenario with [source] (the devnet builder's arbitrageur; a \
+                 recorded window's pools move as the chain's history moved them)",
+            ));
+        }
+        file.dex.chain_contracts().map_err(|e| Error::InvalidFile {
+            path: PathBuf::from(source),
+            message: format!("[dex] {e}"),
+        })?;
         Ok(Self {
             window_sha256: hex::encode(hasher.finalize()),
             file,
@@ -1540,6 +1553,34 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a.sha256, b.sha256);
+    }
+
+    #[test]
+    fn a_recorded_window_names_its_own_dex_and_has_no_arbitrage_lag() {
+        let base = "name = \"m\"\n[source]\nkind = \"rpc\"\npool = \"0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2\"\nfrom_block = 10\nto_block = 20\n[[strategies]]\nkind = \"greedy\"\n[dex]\nkind = \"uniswap-v3\"\nfee_tier = 500\n";
+        let load = |extra: &str| RpcScenario::from_text(&format!("{base}{extra}"), "r.toml", None);
+        let named = load(
+            "factory = \"0x1F98431c8aD98523631AE4a59f267346ea31F984\"\nrouter = \"0xE592427A0AEce9277A4B0e0c6F2d8B52B2Fc9f6F\"\nquoter = \"0x61fFE014bA17989E743c5F6cB21bF9697530B21e\"\npools = [\"0x88e6A0c2dDD26FEEb64F039a2c41296FcB3f5640\"]\n",
+        )
+        .unwrap();
+        let c = named.file.dex.chain_contracts().unwrap().unwrap();
+        assert!(c.quoter.is_some());
+        assert_eq!(named.file.dex.pools.len(), 1);
+        let err = load("factory = \"0x1F98431c8aD98523631AE4a59f267346ea31F984\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dex.router"), "{err}");
+        let err = load("pools = [\"0x88e6A0c2dDD26FEEb64F039a2c41296FcB3f5640\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("dex.pools") && err.contains("dex.factory"),
+            "{err}"
+        );
+        let err = load("arbitrage_lag_blocks = 2\n").unwrap_err().to_string();
+        assert!(err.contains("dex.arbitrage_lag_blocks"), "{err}");
+        let err = load("factory = \"0x12\"\n").unwrap_err().to_string();
+        assert!(err.contains("factory"), "{err}");
     }
 
     #[test]
