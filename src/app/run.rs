@@ -261,6 +261,7 @@ pub fn replay_window(window: &Window, strict: bool, show_progress: bool) -> Resu
         names: details
             .competitors
             .into_iter()
+            .chain(details.competitor_contracts)
             .map(|(n, a)| (a, n))
             .collect(),
         seconds,
