@@ -45,6 +45,20 @@ fn v3_window() -> &'static (Window, DexConfig) {
     W.get_or_init(|| build(&fixture_text()))
 }
 
+/// The fixture's window on Uniswap V2.
+fn v2_window() -> &'static (Window, DexConfig) {
+    static W: std::sync::OnceLock<(Window, DexConfig)> = std::sync::OnceLock::new();
+    W.get_or_init(|| {
+        let text = fixture_text().replacen(
+            "kind = \"uniswap-v3\"\nfee_tier = 3000",
+            "kind = \"uniswap-v2\"",
+            1,
+        );
+        assert!(text.contains("uniswap-v2"));
+        build(&text)
+    })
+}
+
 /// The chain's DEX of a window, as what-ifs use it.
 fn chain_dex(window: &Window, dex: &DexConfig) -> (WindowDetails, RealDex) {
     let details = WindowDetails::from_manifest(&window.manifest).unwrap();
@@ -192,19 +206,24 @@ fn chain_pools_lag_the_oracle_by_the_arbitrage_lag_and_converge_uniswap_v3() {
 
 #[test]
 fn chain_pools_lag_the_oracle_by_the_arbitrage_lag_and_converge_uniswap_v2() {
-    let text = fixture_text().replacen(
-        "kind = \"uniswap-v3\"\nfee_tier = 3000",
-        "kind = \"uniswap-v2\"",
-        1,
-    );
-    assert!(text.contains("uniswap-v2"));
-    let (window, dex) = build(&text);
-    lag_and_convergence(&window, &dex);
+    let (window, dex) = v2_window();
+    lag_and_convergence(window, dex);
 }
 
 #[test]
-fn a_competitor_sale_through_a_chain_pool_lowers_what_a_later_what_if_sale_gets() {
+fn a_competitor_sale_through_a_chain_pool_lowers_what_a_later_what_if_sale_gets_uniswap_v3() {
     let (window, dex) = v3_window();
+    second_seller_meets_the_first_ones_price(window, dex);
+}
+
+#[test]
+fn a_competitor_sale_through_a_chain_pool_lowers_what_a_later_what_if_sale_gets_uniswap_v2() {
+    let (window, dex) = v2_window();
+    second_seller_meets_the_first_ones_price(window, dex);
+}
+
+/// The what-if sale of what a competitor seized, right before and right after its sale.
+fn second_seller_meets_the_first_ones_price(window: &Window, dex: &DexConfig) {
     let (details, real) = chain_dex(window, dex);
     let bots: Vec<Address> = details.competitor_contracts.values().copied().collect();
     assert_eq!(bots.len(), 2);
@@ -288,7 +307,7 @@ fn a_competitor_sale_through_a_chain_pool_lowers_what_a_later_what_if_sale_gets(
             (U256::ZERO, U256::ZERO),
         )
         .unwrap();
-        // The pool's own quote on the replayed state itself, not only on the overlay.
+        // The pool's own quote (QuoterV2 / getAmountsOut) on the replayed state itself.
         let mut fork = evm.fork();
         let direct = real.quote(&mut fork, c, d, seized).unwrap();
         (s, direct)
@@ -436,4 +455,92 @@ fn named_pools_are_checked_against_the_chains_factory_by_field_and_address() {
         err.contains("dex.factory") && err.contains("recorded window"),
         "{err}"
     );
+}
+
+/// Per block: the sales of a run (collateral, debt, amount sold, output) and whether one of the
+/// block's states quotes exactly that output.
+struct SaleCheck<'a> {
+    dex: &'a RealDex,
+    sales: std::collections::BTreeMap<u64, Vec<(usize, usize, U256, U256, bool)>>,
+}
+
+impl SaleCheck<'_> {
+    fn check(&mut self, evm: &mut Evm<EmptyDB>, block: u64) -> liqsim::Result<()> {
+        if let Some(list) = self.sales.get_mut(&block) {
+            for (c, d, amount, out, matched) in list.iter_mut() {
+                if !*matched {
+                    *matched = self.dex.quote(evm, *c, *d, *amount)? == *out;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ReplayHooks<EmptyDB> for SaleCheck<'_> {
+    fn on_block_start(
+        &mut self,
+        evm: &mut Evm<EmptyDB>,
+        block: &BlockRecord,
+    ) -> liqsim::Result<()> {
+        self.check(evm, block.number)
+    }
+    fn on_transaction(
+        &mut self,
+        evm: &mut Evm<EmptyDB>,
+        block: &BlockRecord,
+        _tx: &liqsim::evm::replayed::ReplayedTx<'_>,
+    ) -> liqsim::Result<()> {
+        self.check(evm, block.number)
+    }
+}
+
+#[test]
+fn strategies_sell_through_the_chains_pools_at_the_hooks_state() {
+    #[derive(serde::Deserialize)]
+    struct W {
+        strategies: Vec<liqsim::strategy::StrategySpec>,
+    }
+    let (window, dex) = v2_window();
+    let (_, real) = chain_dex(window, dex);
+    let instances = liqsim::strategy::expand(
+        &toml::from_str::<W>(
+            "[[strategies]]\nkind = \"flash-loan\"\n[[strategies]]\nkind = \"backstop-pool\"\n",
+        )
+        .unwrap()
+        .strategies,
+    )
+    .unwrap();
+    let run = liqsim::app::run::run_strategies(window, &instances, dex, true, false).unwrap();
+    let mut check = SaleCheck {
+        dex: &real,
+        sales: Default::default(),
+    };
+    let mut n = 0;
+    for actions in &run.actions {
+        for a in actions.iter().filter(|a| a.route.is_some()) {
+            // What-ifs run on the state of the hook they were decided at.
+            check.sales.entry(a.decided_block).or_default().push((
+                a.collateral,
+                a.debt,
+                a.collateral_received,
+                a.amount_out,
+                false,
+            ));
+            n += 1;
+        }
+    }
+    assert!(n >= 5, "{n} sales");
+    let (_, mut evm) = open_window(window).unwrap();
+    replay(&mut evm, window, true, &mut check, None).unwrap();
+    // Each sale got exactly the chain pool's getAmountsOut at a state of its block: the pool as
+    // the hook found it, not one seeded at the oracle.
+    for (block, list) in &check.sales {
+        for (c, d, amount, out, matched) in list {
+            assert!(
+                matched,
+                "block {block}: {amount} of asset {c} for {out} of asset {d}"
+            );
+        }
+    }
 }
