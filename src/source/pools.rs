@@ -34,9 +34,7 @@ pub const ARBITRAGEUR: &str = "liqsim arbitrageur";
 /// The account that deploys the chain's DEX (not the what-if DEX's deployer: a seeded route in a
 /// what-if must not land on the chain's addresses).
 pub const CHAIN_DEX_DEPLOYER: &str = "liqsim chain dex deployer";
-/// The arbitrageur's priority fee (0.5 gwei): after the oracle updates, users and competitors of
-/// its block, so it trades on what they left, before the background traffic.
-pub const ARBITRAGE_PRIORITY_FEE: u128 = 500_000_000;
+pub use crate::protocol::dex::arbitrage::ARBITRAGE_PRIORITY_FEE;
 /// Gas limit of an arbitrage swap.
 pub const ARBITRAGE_GAS: u64 = 400_000;
 /// Multiple of a pool's depth the arbitrageur holds of each of its tokens.

@@ -544,3 +544,34 @@ fn strategies_sell_through_the_chains_pools_at_the_hooks_state() {
         }
     }
 }
+
+#[test]
+fn liqsim_check_warns_about_a_lag_past_the_window_and_competitors_tipping_below_the_arbitrageur() {
+    let findings = |text: &str| -> Vec<String> {
+        let loaded = LoadedScenario::from_text(text, FIXTURE, None).unwrap();
+        liqsim::scenario::check::check(&loaded)
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect()
+    };
+    let quiet = findings(&fixture_text());
+    assert!(!quiet.iter().any(|f| f.contains("arbitrag")), "{quiet:?}");
+    let text = fixture_text()
+        .replacen(
+            "priority_fee_gwei = \"1.5\"",
+            "priority_fee_gwei = \"0.2\"",
+            1,
+        )
+        .replacen("arbitrage_lag_blocks = 3", "arbitrage_lag_blocks = 500", 1);
+    let loud = findings(&text);
+    assert!(
+        loud.iter()
+            .any(|f| f.starts_with("dex.arbitrage_lag_blocks: 500") && f.contains("120 blocks")),
+        "{loud:?}"
+    );
+    assert!(
+        loud.iter()
+            .any(|f| f.starts_with("competitors[1].priority_fee_gwei") && f.contains("slow-keeper")),
+        "{loud:?}"
+    );
+}

@@ -12,6 +12,10 @@ use super::{side_amount, token_balance, uniswap_v2, uniswap_v3, DexAsset, RealDe
 use crate::error::{Error, Result};
 use crate::evm::executor::Evm;
 
+/// The priority fee of a devnet chain's arbitrageur (0.5 gwei): after the oracle updates, users
+/// and competitors of its block, so it trades on what they left, before the background traffic.
+pub const ARBITRAGE_PRIORITY_FEE: u128 = 500_000_000;
+
 /// 10^18: prices below are whole bought tokens per whole sold token, 18 decimals.
 fn wad() -> U512 {
     U512::from(10u64).pow(U512::from(18u64))
