@@ -457,11 +457,13 @@ fn named_pools_are_checked_against_the_chains_factory_by_field_and_address() {
     );
 }
 
-/// Per block: the sales of a run (collateral, debt, amount sold, output) and whether one of the
-/// block's states quotes exactly that output.
+/// A sale of a run: collateral, debt, amount sold, output, and whether a state quoted exactly it.
+type Sale = (usize, usize, U256, U256, bool);
+
+/// Per block: the sales of a run decided there.
 struct SaleCheck<'a> {
     dex: &'a RealDex,
-    sales: std::collections::BTreeMap<u64, Vec<(usize, usize, U256, U256, bool)>>,
+    sales: std::collections::BTreeMap<u64, Vec<Sale>>,
 }
 
 impl SaleCheck<'_> {
