@@ -577,3 +577,123 @@ fn liqsim_check_warns_about_a_lag_past_the_window_and_competitors_tipping_below_
         "{loud:?}"
     );
 }
+
+#[test]
+fn a_recorded_window_sells_through_the_pools_its_dex_names() {
+    use liqsim::node::rpc::{RetryPolicy, RpcSource};
+    use liqsim::source::record::{record_window, RecordOptions};
+    if !crate::common::npm_available() {
+        eprintln!("SKIPPED: npm is not installed; the anvil tests fetch anvil with npm");
+        return;
+    }
+    #[derive(serde::Deserialize)]
+    struct W {
+        strategies: Vec<liqsim::strategy::StrategySpec>,
+    }
+    // The V2 fixture from block 2 (anvil's genesis is 0, block 1 holds the loaded pre-state).
+    let text = fixture_text()
+        .replacen(
+            "kind = \"uniswap-v3\"\nfee_tier = 3000",
+            "kind = \"uniswap-v2\"",
+            1,
+        )
+        .replacen("first_block = 12460000", "first_block = 2", 1);
+    let (generated, dex) = &build(&text);
+    let details = WindowDetails::from_manifest(&generated.manifest).unwrap();
+    let chain = details.chain_dex.clone().unwrap();
+    // A node holding the devnet window's history (pools, arbitrage, competitor sales).
+    let anvil =
+        liqsim::app::anvil::Anvil::spawn(&liqsim::app::anvil::options_for(generated).unwrap())
+            .unwrap();
+    liqsim::app::anvil::feed_window(&anvil.url(), generated).unwrap();
+    // Recorded from it as from any node: its manifest knows nothing of the chain's DEX.
+    let mut protocol = generated.manifest.protocol.clone();
+    let extra = protocol.details.as_object_mut().unwrap();
+    extra.remove("chain_dex");
+    extra.remove("competitor_contracts");
+    let cache = crate::common::temp_dir("chain-pools", "rpc-cache");
+    let source = std::sync::Arc::new(
+        RpcSource::open(&anvil.url(), &cache, None, RetryPolicy::default()).unwrap(),
+    );
+    let recorded = record_window(
+        source,
+        &RecordOptions {
+            max_blocks: liqsim::source::record::DEFAULT_MAX_BLOCKS,
+            name: "recorded-chain-pools".into(),
+            from: generated.manifest.first_block,
+            to: generated.manifest.last_block,
+            pool: Some(generated.manifest.protocol.addresses["pool"]),
+            protocol: Some(protocol),
+            discovery: Default::default(),
+            probe: true,
+        },
+    )
+    .unwrap()
+    .window;
+    assert!(WindowDetails::from_manifest(&recorded.manifest)
+        .unwrap()
+        .chain_dex
+        .is_none());
+    let instances = liqsim::strategy::expand(
+        &toml::from_str::<W>(
+            "[[strategies]]\nkind = \"flash-loan\"\n[[strategies]]\nkind = \"backstop-pool\"\n",
+        )
+        .unwrap()
+        .strategies,
+    )
+    .unwrap();
+    // [dex] naming the chain's own DEX (Uniswap V2: factory and router) and its pools.
+    let named = DexConfig {
+        factory: Some(chain.contracts.factory),
+        router: Some(chain.contracts.router),
+        pools: chain.pools.iter().map(|p| p.pool).collect(),
+        ..dex.clone()
+    };
+    let lazy = liqsim::app::run::lazy_state(&recorded, &anvil.url(), &cache).unwrap();
+    let on_record = liqsim::app::run::run_strategies_lazy(
+        &recorded,
+        &instances,
+        &named,
+        false,
+        false,
+        Some(lazy),
+    )
+    .unwrap();
+    let on_devnet =
+        liqsim::app::run::run_strategies(generated, &instances, dex, true, false).unwrap();
+    let sales = |run: &liqsim::analytics::result::StrategyRun| -> Vec<(u64, Address, U256, U256)> {
+        run.actions
+            .iter()
+            .flatten()
+            .filter(|a| a.route.is_some())
+            .map(|a| (a.decided_block, a.user, a.collateral_received, a.amount_out))
+            .collect()
+    };
+    let (a, b) = (sales(&on_record), sales(&on_devnet));
+    assert!(a.len() >= 5, "{} sales", a.len());
+    assert_eq!(
+        a, b,
+        "the recorded window's sales go through the chain's pools"
+    );
+    // A named address that is no pool stops the run, naming it.
+    let bad = DexConfig {
+        pools: vec![Address::repeat_byte(0x42)],
+        ..named.clone()
+    };
+    let lazy = liqsim::app::run::lazy_state(&recorded, &anvil.url(), &cache).unwrap();
+    let err = liqsim::app::run::run_strategies_lazy(
+        &recorded,
+        &instances,
+        &bad,
+        false,
+        false,
+        Some(lazy),
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(
+        err.contains("dex.pools[0]") && err.contains("0x4242"),
+        "{err}"
+    );
+}
