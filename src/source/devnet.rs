@@ -1,7 +1,8 @@
 //! Devnet window builder: drives a real market (Aave V3, Aave V2 or Compound-style, through the
 //! protocol abstraction) through a scenario (deployment, borrower
-//! book, oracle price path, base-fee path, user activity, historical competitor liquidators) and
-//! records the window as real signed EIP-1559 transactions with their receipts.
+//! book, oracle price path, base-fee path, user activity, historical competitor liquidators and,
+//! with a real `[dex]`, pools on the chain with their arbitrageur: `source::pools`) and records
+//! the window as real signed EIP-1559 transactions with their receipts.
 
 use std::collections::{BTreeMap, HashMap};
 
