@@ -307,6 +307,25 @@ pub struct DexConfig {
     /// Per-asset depth (USD value of each side), by symbol.
     #[serde(default)]
     pub depth_usd_by_symbol: BTreeMap<String, DecimalText>,
+    /// Devnet windows with a real `kind` (pools on the chain itself): the arbitrageur trades each
+    /// pool back to the oracle price as it was this many blocks before (default 3; at most
+    /// [`DexConfig::MAX_ARBITRAGE_LAG_BLOCKS`]; an error with `kind = "formula"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arbitrage_lag_blocks: Option<u64>,
+    /// Recorded windows: the chain's own DEX factory (`getPair`, `getPool`); with it, what-ifs
+    /// sell through the chain's pools instead of seeded ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factory: Option<alloy_primitives::Address>,
+    /// Recorded windows: the chain's router (Router02, SwapRouter); needed with `factory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router: Option<alloy_primitives::Address>,
+    /// Recorded windows: the chain's QuoterV2 (Uniswap V3); needed with a V3 `factory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quoter: Option<alloy_primitives::Address>,
+    /// Recorded windows: pools named by address, each checked at the window's start to be the
+    /// factory's pool of its two tokens (at `fee_tier` on V3), of market assets, with liquidity.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pools: Vec<alloy_primitives::Address>,
 }
 
 impl Default for DexConfig {
@@ -318,11 +337,107 @@ impl Default for DexConfig {
             fee_bps: Self::default_fee_bps(),
             depth_usd: Self::default_depth_usd(),
             depth_usd_by_symbol: BTreeMap::new(),
+            arbitrage_lag_blocks: None,
+            factory: None,
+            router: None,
+            quoter: None,
+            pools: Vec::new(),
         }
     }
 }
 
 impl DexConfig {
+    /// Default of `arbitrage_lag_blocks`.
+    pub const DEFAULT_ARBITRAGE_LAG_BLOCKS: u64 = 3;
+    /// Largest `arbitrage_lag_blocks` (a day of 12-second blocks).
+    pub const MAX_ARBITRAGE_LAG_BLOCKS: u64 = 7_200;
+
+    /// The chain's own DEX contracts `[dex]` names (`factory`, `router`, `quoter`: recorded
+    /// windows), `None` when it names none; a set that is incomplete, or given to the formula
+    /// model, is an error naming the field.
+    pub fn chain_contracts(&self) -> Result<Option<crate::protocol::dex::DexContracts>> {
+        use crate::protocol::dex::Route;
+        let route = self.route()?;
+        let Some(factory) = self.factory else {
+            for (field, set) in [
+                ("dex.router", self.router.is_some()),
+                ("dex.quoter", self.quoter.is_some()),
+                ("dex.pools", !self.pools.is_empty()),
+            ] {
+                if set {
+                    return Err(Error::config(
+                        field,
+                        "set",
+                        "dex.factory too (the chain's own DEX is named by its factory, router \
+                         and, for Uniswap V3, QuoterV2)",
+                    ));
+                }
+            }
+            return Ok(None);
+        };
+        let Some(route) = route else {
+            return Err(Error::config(
+                "dex.factory",
+                factory,
+                "kind = \"uniswap-v2\" or \"uniswap-v3\" with the chain's own DEX",
+            ));
+        };
+        let router = self.router.ok_or_else(|| {
+            Error::config(
+                "dex.router",
+                "missing",
+                "the chain's router next to dex.factory",
+            )
+        })?;
+        let quoter = match (route, self.quoter) {
+            (Route::UniswapV3 { .. }, None) => {
+                return Err(Error::config(
+                    "dex.quoter",
+                    "missing",
+                    "the chain's QuoterV2 next to a Uniswap V3 dex.factory",
+                ))
+            }
+            (Route::UniswapV2, Some(q)) => {
+                return Err(Error::config(
+                    "dex.quoter",
+                    q,
+                    "no quoter with kind = \"uniswap-v2\" (quotes come from Router02's \
+                     getAmountsOut)",
+                ))
+            }
+            (_, q) => q,
+        };
+        Ok(Some(crate::protocol::dex::DexContracts {
+            factory,
+            router,
+            quoter,
+            positions: None,
+        }))
+    }
+
+    /// The arbitrageur's lag in blocks (`arbitrage_lag_blocks`, default 3) with a real `kind`,
+    /// `None` for the formula model; a lag with the formula, or past the maximum, is an error
+    /// naming `dex.arbitrage_lag_blocks`.
+    pub fn arbitrage_lag(&self) -> Result<Option<u64>> {
+        let real = self.route()?.is_some();
+        match (real, self.arbitrage_lag_blocks) {
+            (false, None) => Ok(None),
+            (false, Some(lag)) => Err(Error::config(
+                "dex.arbitrage_lag_blocks",
+                lag,
+                "no arbitrage lag with kind = \"formula\" (the lag is that of the arbitrageur \
+                 trading the chain's pools: kind = \"uniswap-v2\" or \"uniswap-v3\")",
+            )),
+            (true, None) => Ok(Some(Self::DEFAULT_ARBITRAGE_LAG_BLOCKS)),
+            (true, Some(lag)) if lag <= Self::MAX_ARBITRAGE_LAG_BLOCKS => Ok(Some(lag)),
+            (true, Some(lag)) => Err(Error::config(
+                "dex.arbitrage_lag_blocks",
+                lag,
+                format!("a lag of at most {} blocks", Self::MAX_ARBITRAGE_LAG_BLOCKS),
+            )),
+        }
+    }
+
     fn default_fee_bps() -> u16 {
         30
     }
@@ -380,6 +495,8 @@ impl DexConfig {
     pub fn model(&self, symbols: &[String]) -> Result<crate::math::cost::DexModel> {
         self.route()?;
         self.slippage_bps()?;
+        self.arbitrage_lag()?;
+        self.chain_contracts()?;
         if self.fee_bps >= 10_000 {
             return Err(Error::config("dex.fee_bps", self.fee_bps, "below 10000"));
         }
@@ -428,7 +545,8 @@ pub struct LoadedScenario {
     /// sha256 of the file's text as read.
     pub text_sha256: String,
     /// The canonical form of the scenario as far as its dataset depends on it: every key but
-    /// `name`, `strategies` and `dex`, the price CSV replaced by the points it resolved to.
+    /// `name`, `strategies` and `dex` (kept with a real DEX kind, whose pools are on the chain),
+    /// the price CSV replaced by the points it resolved to.
     pub canonical: serde_json::Value,
     /// Per symbol, `(unix timestamp, price with 8 decimals)` points in time order.
     pub price_paths: BTreeMap<String, Vec<(u64, U256)>>,
@@ -791,8 +909,15 @@ fn canonical_form(
         message: e.to_string(),
     })?;
     if let Some(map) = value.as_object_mut() {
-        for key in ["name", "strategies", "dex"] {
-            map.remove(key);
+        // A real DEX puts pools, an arbitrageur and competitors' sales on the chain: the
+        // dataset depends on `[dex]` then; the formula model is the what-if's alone.
+        let keys: &[&str] = if scenario.dex.kind.is_formula() {
+            &["name", "strategies", "dex"]
+        } else {
+            &["name", "strategies"]
+        };
+        for key in keys {
+            map.remove(*key);
         }
         if let Some(prices) = map.get_mut("prices").and_then(|p| p.as_object_mut()) {
             prices.remove("csv");
@@ -1301,6 +1426,19 @@ impl RpcScenario {
             let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
             hasher.update(&bytes);
         }
+        // A recorded window trades against the chain's own history: no arbitrageur of liqsim's.
+        if let Some(lag) = file.dex.arbitrage_lag_blocks {
+            return Err(invalid(
+                "dex.arbitrage_lag_blocks",
+                &lag,
+                "no arbitrage lag in a scenario with [source] (the devnet builder's arbitrageur; a \
+                 recorded window's pools move as the chain's history moved them)",
+            ));
+        }
+        file.dex.chain_contracts().map_err(|e| Error::InvalidFile {
+            path: PathBuf::from(source),
+            message: format!("[dex] {e}"),
+        })?;
         Ok(Self {
             window_sha256: hex::encode(hasher.finalize()),
             file,
@@ -1375,6 +1513,74 @@ mod tests {
             err.contains("x.toml") && err.contains("sede") && err.contains("line"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn arbitrage_lag_is_validated_and_the_dataset_depends_on_a_real_dex() {
+        let load = |dex: &str| {
+            let text = DEFAULT_SCENARIO_TOML.replacen("[dex]", &format!("[dex]\n{dex}"), 1);
+            assert_ne!(text, DEFAULT_SCENARIO_TOML);
+            LoadedScenario::from_text(&text, "x.toml", None)
+        };
+        let err = load("arbitrage_lag_blocks = 3").unwrap_err().to_string();
+        assert!(
+            err.contains("dex.arbitrage_lag_blocks") && err.contains("formula"),
+            "{err}"
+        );
+        let v3 = load("kind = \"uniswap-v3\"").unwrap();
+        assert_eq!(
+            v3.scenario.dex.arbitrage_lag().unwrap(),
+            Some(DexConfig::DEFAULT_ARBITRAGE_LAG_BLOCKS)
+        );
+        let err = load("kind = \"uniswap-v2\"\narbitrage_lag_blocks = 100000")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("dex.arbitrage_lag_blocks") && err.contains("100000"),
+            "{err}"
+        );
+        let err = load("arbitrage_lag = 3").unwrap_err().to_string();
+        assert!(err.contains("arbitrage_lag"), "{err}");
+        // With a real DEX the pools are on the chain: [dex] is part of what the dataset depends
+        // on; with the formula it is not.
+        let lag5 = load("kind = \"uniswap-v3\"\narbitrage_lag_blocks = 5").unwrap();
+        assert_ne!(v3.sha256, lag5.sha256);
+        let a = load("").unwrap();
+        let b = LoadedScenario::from_text(
+            &DEFAULT_SCENARIO_TOML.replacen("fee_bps = 30", "fee_bps = 31", 1),
+            "x.toml",
+            None,
+        )
+        .unwrap();
+        assert_eq!(a.sha256, b.sha256);
+    }
+
+    #[test]
+    fn a_recorded_window_names_its_own_dex_and_has_no_arbitrage_lag() {
+        let base = "name = \"m\"\n[source]\nkind = \"rpc\"\npool = \"0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2\"\nfrom_block = 10\nto_block = 20\n[[strategies]]\nkind = \"greedy\"\n[dex]\nkind = \"uniswap-v3\"\nfee_tier = 500\n";
+        let load = |extra: &str| RpcScenario::from_text(&format!("{base}{extra}"), "r.toml", None);
+        let named = load(
+            "factory = \"0x1F98431c8aD98523631AE4a59f267346ea31F984\"\nrouter = \"0xE592427A0AEce9277A4B0e0c6F2d8B52B2Fc9f6F\"\nquoter = \"0x61fFE014bA17989E743c5F6cB21bF9697530B21e\"\npools = [\"0x88e6A0c2dDD26FEEb64F039a2c41296FcB3f5640\"]\n",
+        )
+        .unwrap();
+        let c = named.file.dex.chain_contracts().unwrap().unwrap();
+        assert!(c.quoter.is_some());
+        assert_eq!(named.file.dex.pools.len(), 1);
+        let err = load("factory = \"0x1F98431c8aD98523631AE4a59f267346ea31F984\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dex.router"), "{err}");
+        let err = load("pools = [\"0x88e6A0c2dDD26FEEb64F039a2c41296FcB3f5640\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("dex.pools") && err.contains("dex.factory"),
+            "{err}"
+        );
+        let err = load("arbitrage_lag_blocks = 2\n").unwrap_err().to_string();
+        assert!(err.contains("dex.arbitrage_lag_blocks"), "{err}");
+        let err = load("factory = \"0x12\"\n").unwrap_err().to_string();
+        assert!(err.contains("factory"), "{err}");
     }
 
     #[test]

@@ -261,6 +261,7 @@ pub fn replay_window(window: &Window, strict: bool, show_progress: bool) -> Resu
         names: details
             .competitors
             .into_iter()
+            .chain(details.competitor_contracts)
             .map(|(n, a)| (a, n))
             .collect(),
         seconds,
@@ -387,7 +388,13 @@ pub fn inspect_window(window: &Window) -> Result<Inspection> {
     let details = WindowDetails::from_manifest(&window.manifest).ok();
     let names: BTreeMap<Address, String> = details
         .as_ref()
-        .map(|d| d.competitors.iter().map(|(n, a)| (*a, n.clone())).collect())
+        .map(|d| {
+            d.competitors
+                .iter()
+                .chain(&d.competitor_contracts)
+                .map(|(n, a)| (*a, n.clone()))
+                .collect()
+        })
         .unwrap_or_default();
     let mut users = std::collections::BTreeSet::new();
     let mut i = Inspection {
@@ -464,7 +471,7 @@ pub fn real_dex(
     let Some(route) = dex.route()? else {
         return Ok(None);
     };
-    deploy_route(route, dex, market).map(Some)
+    deploy_route(route, dex, market, None).map(Some)
 }
 
 /// The real DEXes a run sells through: the scenario's (first), then every other route a strategy
@@ -475,7 +482,22 @@ pub fn real_dexes(
     market: &crate::protocol::AnyMarket,
     instances: &[crate::strategy::Instance],
 ) -> Result<Vec<std::sync::Arc<crate::protocol::dex::RealDex>>> {
-    let default = real_dex(dex, market)?;
+    real_dexes_on(dex, market, None, instances)
+}
+
+/// [`real_dexes`] on a window whose chain holds `chain` (a devnet window built with a real
+/// `[dex]`): a route the chain has sells through the chain's own pools at the state each what-if
+/// meets; only another route keeps the seeded overlay.
+pub fn real_dexes_on(
+    dex: &crate::scenario::DexConfig,
+    market: &crate::protocol::AnyMarket,
+    chain: Option<&crate::protocol::dex::ChainDex>,
+    instances: &[crate::strategy::Instance],
+) -> Result<Vec<std::sync::Arc<crate::protocol::dex::RealDex>>> {
+    let default = match dex.route()? {
+        Some(route) => Some(deploy_route(route, dex, market, chain)?),
+        None => None,
+    };
     let mut out: Vec<_> = default.iter().cloned().collect();
     for (i, inst) in instances.iter().enumerate() {
         let Some(text) = inst.params.get("route") else {
@@ -491,7 +513,7 @@ pub fn real_dexes(
             ));
         }
         if !out.iter().any(|d| d.route() == route) {
-            out.push(deploy_route(route, dex, market)?);
+            out.push(deploy_route(route, dex, market, chain)?);
         }
     }
     Ok(out)
@@ -501,6 +523,7 @@ fn deploy_route(
     route: crate::protocol::dex::Route,
     dex: &crate::scenario::DexConfig,
     market: &crate::protocol::AnyMarket,
+    chain: Option<&crate::protocol::dex::ChainDex>,
 ) -> Result<std::sync::Arc<crate::protocol::dex::RealDex>> {
     if !crate::protocol::liquidator::supports(market) {
         return Err(crate::error::Error::config(
@@ -526,6 +549,11 @@ fn deploy_route(
             depth_base: pool.map(|p| p.depth_base).unwrap_or_default(),
         })
         .collect();
+    if let Some(chain) = chain.filter(|c| c.route == route) {
+        return Ok(std::sync::Arc::new(
+            crate::protocol::dex::RealDex::on_chain(chain, assets),
+        ));
+    }
     let weth = tokens
         .get(market.native_asset()?)
         .copied()
@@ -570,7 +598,27 @@ pub fn run_strategies_lazy(
     let tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
     let history = competition(window, &details.market)?;
     let dex_config = dex;
-    let real_dex = real_dexes(dex, &details.market, instances)?;
+    // The chain's own pools: a devnet window's (its manifest), or those `[dex]` names on a
+    // recorded window (`factory`, `router`, `quoter`, `pools`).
+    let chain = match (&details.chain_dex, dex.chain_contracts()?, dex.route()?) {
+        (Some(_), Some(named), _) => {
+            return Err(crate::error::Error::config(
+                "dex.factory",
+                named.factory,
+                "a recorded window (this devnet window's chain holds its own pools)",
+            ))
+        }
+        (None, Some(contracts), Some(route)) => Some(crate::protocol::dex::ChainDex {
+            route,
+            contracts,
+            pools: Vec::new(),
+        }),
+        (chain, _, _) => chain.clone(),
+    };
+    let real_dex = real_dexes_on(dex, &details.market, chain.as_ref(), instances)?;
+    if let Some(first) = real_dex.first().filter(|_| !dex.pools.is_empty()) {
+        crate::protocol::dex::check_named_pools(&mut evm, first, &dex.pools)?;
+    }
     let dex = dex.model(&details.market.symbols())?;
     let mut runner = StrategyRunner::new(tracker, history, instances, dex)?
         .with_real_dex(real_dex, dex_config.slippage_bps()?);

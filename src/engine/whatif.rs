@@ -280,6 +280,47 @@ where
     })
 }
 
+/// Sells `amount_in` of asset `sell` for asset `buy` through `dex` from `seller` (funded with it
+/// by storage) on a throwaway overlay of `at.state`: the DEX's quote on that state, then the
+/// seller's approve and swap for at least `min_out`. With the chain's own pools
+/// ([`RealDex::on_chain`]) the sale meets the pool as the hook's state left it (after every
+/// earlier seller); otherwise the pool is seeded at `usd_sell` / `usd_buy`. Nothing reaches
+/// `at.state`.
+#[allow(clippy::too_many_arguments)]
+pub fn what_if_sale<DB>(
+    at: &WhatIfAt<'_, DB>,
+    dex: &RealDex,
+    seller: Address,
+    sell: usize,
+    buy: usize,
+    amount_in: U256,
+    min_out: U256,
+    prices: (U256, U256),
+) -> Result<SaleResult>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    let run = || -> Result<SaleResult> {
+        let mut overlay: Evm<&CacheDB<DB>> = Evm::new(at.state, at.chain_id);
+        overlay.set_block(at.block.clone());
+        overlay.set_balance(seller, U256::from(10u64).pow(U256::from(22u64)))?;
+        dex.install(&mut overlay)?;
+        dex.seed(&mut overlay, sell, buy, prices.0, prices.1)?;
+        let token = dex.asset(sell)?.token;
+        crate::evm::deal::deal_add(&mut overlay, token, seller, amount_in)?;
+        let quote = dex.quote(&mut overlay, sell, buy, amount_in)?;
+        let swap = dex.sell(&mut overlay, seller, sell, buy, amount_in, min_out, 0)?;
+        Ok(SaleResult { swap, quote })
+    };
+    run().map_err(|e| {
+        e.reading(format_args!(
+            "the what-if sale of {amount_in} of asset {sell} at block {} (seller {seller})",
+            at.block.number
+        ))
+    })
+}
+
 /// A decision sent as ONE transaction through liqsim's liquidator contract
 /// (`contracts/liquidator/Liquidator.sol`): funded from the contract's own balance (own funds, or
 /// a backstop pool's balance: `funds`) or an Aave flash loan, redeeming the seized vTokens on

@@ -18,6 +18,14 @@ pub struct WindowDetails {
     /// Historical competitor liquidators by name (devnet windows).
     #[serde(default)]
     pub competitors: BTreeMap<String, Address>,
+    /// The liquidator contract each competitor liquidates through, by name (devnet windows with
+    /// pools on the chain: the protocol's events name the contract as liquidator).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub competitor_contracts: BTreeMap<String, Address>,
+    /// The DEX on the window's chain itself, when it has one (devnet windows with a real
+    /// `[dex]`): what-ifs sell through its pools at the state they meet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_dex: Option<crate::protocol::dex::ChainDex>,
 }
 
 impl WindowDetails {
@@ -40,12 +48,18 @@ impl WindowDetails {
             users_at_start: Vec<Address>,
             #[serde(default)]
             competitors: BTreeMap<String, Address>,
+            #[serde(default)]
+            competitor_contracts: BTreeMap<String, Address>,
+            #[serde(default)]
+            chain_dex: Option<crate::protocol::dex::ChainDex>,
         }
         let rest: Rest = serde_json::from_value(details).map_err(decode)?;
         Ok(Self {
             market: AnyMarket::from_json(&manifest.protocol.kind, market)?,
             users_at_start: rest.users_at_start,
             competitors: rest.competitors,
+            competitor_contracts: rest.competitor_contracts,
+            chain_dex: rest.chain_dex,
         })
     }
 }

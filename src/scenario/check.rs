@@ -207,6 +207,47 @@ fn dex_findings(loaded: &LoadedScenario) -> Vec<Finding> {
         }
         _ => Vec::new(),
     }
+    .into_iter()
+    .chain(chain_pool_findings(loaded))
+    .collect()
+}
+
+/// Pools on the chain (a real [dex] on a devnet window): an arbitrage lag the window never
+/// reaches, and competitors tipping below the arbitrageur (their sales then come after its swap
+/// in a block, so the block ends off the lagged price).
+fn chain_pool_findings(loaded: &LoadedScenario) -> Vec<Finding> {
+    let s = &loaded.scenario;
+    let Ok(Some(lag)) = s.dex.arbitrage_lag() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if lag >= s.window.blocks {
+        out.push(finding(
+            Level::Warning,
+            "dex.arbitrage_lag_blocks",
+            format!(
+                "{lag}, the window has {} blocks: the arbitrageur only ever trades towards the \
+                 starting prices",
+                s.window.blocks
+            ),
+        ));
+    }
+    let arb_gwei = crate::protocol::dex::arbitrage::ARBITRAGE_PRIORITY_FEE as f64 / 1e9;
+    for (i, c) in s.competitors.iter().enumerate() {
+        let tip: f64 = c.priority_fee_gwei.0.parse().unwrap_or(f64::MAX);
+        if tip < arb_gwei {
+            out.push(finding(
+                Level::Warning,
+                format!("competitors[{i}].priority_fee_gwei"),
+                format!(
+                    "{} gwei, below the chain pools' arbitrageur ({arb_gwei} gwei): {}'s sales \
+                     come after its swap in a block",
+                    c.priority_fee_gwei.0, c.name
+                ),
+            ));
+        }
+    }
+    out
 }
 
 /// Sweep points that cannot differ: gas caps all above the window's highest gas price (or all

@@ -1,7 +1,8 @@
 //! Devnet window builder: drives a real market (Aave V3, Aave V2 or Compound-style, through the
 //! protocol abstraction) through a scenario (deployment, borrower
-//! book, oracle price path, base-fee path, user activity, historical competitor liquidators) and
-//! records the window as real signed EIP-1559 transactions with their receipts.
+//! book, oracle price path, base-fee path, user activity, historical competitor liquidators and,
+//! with a real `[dex]`, pools on the chain with their arbitrageur: `source::pools`) and records
+//! the window as real signed EIP-1559 transactions with their receipts.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -58,6 +59,8 @@ struct Intent {
     oracle: bool,
     /// Wei sent with it (background ether transfers; 0 otherwise).
     value: U256,
+    /// The arbitrage of this chain pool (`source::pools`): its call is made as it executes.
+    arbitrage: Option<usize>,
 }
 
 fn usd(text: &crate::units::DecimalText) -> Result<U256> {
@@ -93,6 +96,8 @@ struct SetUp {
     prices: Vec<U256>,
     decimals: Vec<u8>,
     borrowers: Vec<Borrower>,
+    /// Pools on the chain (`[dex]` real), their arbitrageur and the competitors' contracts.
+    pools: Option<crate::source::pools::ChainPools>,
 }
 
 /// The records of a window being built.
@@ -134,7 +139,7 @@ pub fn build_window(
             p.inc(1);
         }
     }
-    let manifest = manifest(loaded, &run.market, users_at_start)?;
+    let manifest = manifest(loaded, &run.market, users_at_start, run.pools.as_ref())?;
     let records = run.records;
     tracing::info!(
         blocks = records.blocks.len(),
@@ -213,9 +218,16 @@ fn set_up(
         prices,
         decimals,
         borrowers: Vec::new(),
+        pools: None,
     };
     open_borrowers(loaded, &mut setup, rng)?;
     fund_competitors(loaded, &mut setup)?;
+    setup.pools = crate::source::pools::ChainPools::set_up(
+        loaded,
+        &mut setup.evm,
+        &setup.market,
+        &setup.prices,
+    )?;
     Ok(setup)
 }
 
@@ -230,6 +242,7 @@ fn open_borrowers(loaded: &LoadedScenario, setup: &mut SetUp, rng: &mut ChaCha8R
         prices,
         decimals,
         borrowers,
+        ..
     } = setup;
     let hf_min = b
         .health_factor_min
@@ -359,6 +372,7 @@ fn manifest(
     loaded: &LoadedScenario,
     market: &AnyMarket,
     users_at_start: Vec<Address>,
+    pools: Option<&crate::source::pools::ChainPools>,
 ) -> Result<Manifest> {
     let s = &loaded.scenario;
     let w = &s.window;
@@ -370,6 +384,10 @@ fn manifest(
             .iter()
             .map(|c| (c.name.clone(), actor(&c.name)))
             .collect(),
+        competitor_contracts: pools
+            .map(|p| p.competitor_contracts().clone())
+            .unwrap_or_default(),
+        chain_dex: pools.map(|p| p.chain_dex()),
     })
     .map_err(|e| Error::Decode {
         what: "window details".into(),
@@ -423,6 +441,8 @@ struct WindowRun<'a> {
     competitor_addresses: Vec<Address>,
     /// Background traffic (`[traffic]`), if any.
     traffic: Option<crate::source::traffic::Traffic>,
+    /// Pools on the chain, their arbitrageur and the competitors' contracts, if any.
+    pools: Option<crate::source::pools::ChainPools>,
 }
 
 impl<'a> WindowRun<'a> {
@@ -434,6 +454,11 @@ impl<'a> WindowRun<'a> {
     ) -> Result<Self> {
         let s = &loaded.scenario;
         let n = setup.prices.len();
+        let mut competitor_addresses: Vec<Address> =
+            s.competitors.iter().map(|c| actor(&c.name)).collect();
+        if let Some(p) = &setup.pools {
+            competitor_addresses.extend(p.competitor_contracts().values().copied());
+        }
         Ok(Self {
             loaded,
             keeper: setup.market.kind().oracle_keeper().to_string(),
@@ -453,8 +478,9 @@ impl<'a> WindowRun<'a> {
             eth: s.market.asset_index(&s.market.native_symbol())?,
             competitor_liquidations: 0,
             beneficiary: actor("block-builder"),
-            competitor_addresses: s.competitors.iter().map(|c| actor(&c.name)).collect(),
+            competitor_addresses,
             traffic: None,
+            pools: setup.pools,
         })
     }
 
@@ -476,13 +502,34 @@ impl<'a> WindowRun<'a> {
                         request: t.request,
                         oracle: false,
                         value: t.value,
+                        arbitrage: None,
                     },
                 )
             }));
         }
+        if let Some(pools) = &self.pools {
+            for k in 0..pools.pool_count() {
+                intents.push((
+                    crate::source::pools::ARBITRAGE_PRIORITY_FEE,
+                    Intent {
+                        signer: crate::source::pools::ARBITRAGEUR.to_string(),
+                        request: pools.arbitrage_placeholder(&header),
+                        oracle: false,
+                        value: U256::ZERO,
+                        arbitrage: Some(k),
+                    },
+                ));
+            }
+        }
         // Oracle updates first, then by priority fee (stable).
         intents.sort_by_key(|i| std::cmp::Reverse(i.0));
         let prices_moved = self.execute(&header, intents)?;
+        if self.pools.is_some() {
+            let prices = self.oracle_prices();
+            if let Some(pools) = &mut self.pools {
+                pools.end_block(prices);
+            }
+        }
         if prices_moved || offset.is_multiple_of(25) {
             for user in self.book.users() {
                 update_seen(&self.book, &mut self.first_seen, user, header.number)?;
@@ -490,6 +537,13 @@ impl<'a> WindowRun<'a> {
         }
         self.records.blocks.push(header);
         Ok(())
+    }
+
+    /// The book's oracle prices of every asset (USD, 8 decimals).
+    fn oracle_prices(&self) -> Vec<U256> {
+        (0..self.decimals.len())
+            .map(|i| self.book.usd_price(i))
+            .collect()
     }
 
     /// The header of the block at `offset`.
@@ -547,6 +601,7 @@ impl<'a> WindowRun<'a> {
                 },
                 oracle: true,
                 value: U256::ZERO,
+                arbitrage: None,
             },
         )
     }
@@ -592,11 +647,13 @@ impl<'a> WindowRun<'a> {
     }
 
     /// Competitors act on what they saw at the end of the previous block.
-    fn competitor_intents(&self, header: &BlockRecord) -> Result<Vec<(u128, Intent)>> {
+    fn competitor_intents(&mut self, header: &BlockRecord) -> Result<Vec<(u128, Intent)>> {
         let s = &self.loaded.scenario;
         let base_fee = header.base_fee;
         let eth_price = self.book.usd_price(self.eth);
-        let mut intents = Vec::new();
+        let mut intents: Vec<(u128, Intent)> = Vec::new();
+        // (intent, competitor, collateral, debt, expected seizure) of each liquidation.
+        let mut sales: Vec<(usize, String, usize, usize, U256)> = Vec::new();
         for (user, seen) in &self.first_seen {
             let Some(position) = self.book.position(user)? else {
                 continue;
@@ -653,6 +710,13 @@ impl<'a> WindowRun<'a> {
                         receive_shares: false,
                     },
                 )?;
+                sales.push((
+                    intents.len(),
+                    c.name.clone(),
+                    best.collateral,
+                    best.debt,
+                    best.outcome.collateral_to_liquidator,
+                ));
                 intents.push((
                     priority,
                     Intent {
@@ -666,8 +730,36 @@ impl<'a> WindowRun<'a> {
                         },
                         oracle: false,
                         value: U256::ZERO,
+                        arbitrage: None,
                     },
                 ));
+            }
+        }
+        // With pools on the chain: through the competitor's contract, selling into them, for at
+        // least what the sale would get after the competitor's other sales of the block into the
+        // same pool (so its own sales never push each other below their minimum).
+        if let Some(pools) = &self.pools {
+            let mut totals: BTreeMap<(String, usize, usize), U256> = BTreeMap::new();
+            for (_, name, c, d, seized) in &sales {
+                *totals.entry((name.clone(), *c, *d)).or_default() += *seized;
+            }
+            for (k, name, c, d, seized) in sales {
+                let total = totals.get(&(name.clone(), c, d)).copied().unwrap_or(seized);
+                let request = &mut intents[k].1.request;
+                let call = pools.competitor_call(
+                    &mut self.evm,
+                    &name,
+                    Call {
+                        to: request.to,
+                        input: std::mem::take(&mut request.input),
+                    },
+                    c,
+                    d,
+                    seized,
+                    total.saturating_sub(seized),
+                )?;
+                request.to = call.to;
+                request.input = call.input;
             }
         }
         Ok(intents)
@@ -734,6 +826,7 @@ impl<'a> WindowRun<'a> {
                     },
                     oracle: false,
                     value: U256::ZERO,
+                    arbitrage: None,
                 },
             ));
         }
@@ -748,9 +841,23 @@ impl<'a> WindowRun<'a> {
         let mut gas_reserved = 0u64;
         let mut tx_index = 0u32;
         let mut prices_moved = false;
-        for (_, intent) in intents {
+        let offset = header
+            .number
+            .saturating_sub(self.loaded.scenario.window.first_block);
+        for (_, mut intent) in intents {
             if gas_reserved + intent.request.gas_limit > header.gas_limit {
                 continue;
+            }
+            if let Some(k) = intent.arbitrage {
+                // The arbitrageur trades on the state as it finds it, after what came before.
+                let current = self.oracle_prices();
+                let Some(pools) = &self.pools else {
+                    continue;
+                };
+                match pools.arbitrage_request(&mut self.evm, k, offset, &current, header)? {
+                    Some(request) => intent.request = request,
+                    None => continue,
+                }
             }
             let signer = self
                 .signers

@@ -126,6 +126,8 @@ pub fn discover_window(
         market: crate::protocol::AnyMarket::AaveV3(market),
         users_at_start: users,
         competitors: BTreeMap::new(),
+        competitor_contracts: BTreeMap::new(),
+        chain_dex: None,
     })
 }
 

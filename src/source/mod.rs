@@ -4,5 +4,6 @@
 pub mod address_book;
 pub mod devnet;
 pub mod discovery;
+pub mod pools;
 pub mod record;
 pub mod traffic;

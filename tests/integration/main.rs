@@ -3,6 +3,7 @@
 mod aave_v2;
 mod aave_v3;
 mod address_book;
+mod chain_pools;
 mod common;
 mod compound;
 mod dataset;

@@ -309,6 +309,7 @@ impl Explorer {
         let names: BTreeMap<Address, String> = details
             .competitors
             .iter()
+            .chain(&details.competitor_contracts)
             .map(|(n, a)| (*a, n.clone()))
             .collect();
         let liquidations = liquidation_rows(&window, &details.market, &names)?;

@@ -3,11 +3,16 @@
 //! (sold asset, bought asset) seeded at the oracle price with the scenario's depth, quotes from the
 //! DEX's own lens (`getAmountsOut`, `QuoterV2`) and swaps through its own router.
 //!
-//! The factory, router, quoter and position manager are deployed once into an empty EVM; every
+//! Two modes. **On the chain** ([`RealDex::on_chain`]): the window's own chain holds the DEX and
+//! its pools (a devnet window built with a real `[dex]`, see `source::pools`), and every what-if
+//! sells through them at the hook's state: a pool lagging the oracle or drained by earlier
+//! sellers is what the sale meets. **Seeded** (only where the chain has no such pool): the
+//! factory, router, quoter and position manager are deployed once into an empty EVM; every
 //! what-if copies those accounts into its throwaway overlay ([`RealDex::install`]), then creates
-//! and seeds the pool it sells through ([`RealDex::seed`]): arbitrage is assumed to have brought
-//! the pool back to the oracle price since the last sale, as the formula model assumes too.
+//! and seeds the pool it sells through ([`RealDex::seed`]) at the oracle price, as the formula
+//! model assumes too.
 
+pub mod arbitrage;
 pub mod uniswap_v2;
 pub mod uniswap_v3;
 
@@ -116,7 +121,7 @@ struct Snapshot {
 }
 
 /// The DEX's contracts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DexContracts {
     /// The factory.
     pub factory: Address,
@@ -128,13 +133,38 @@ pub struct DexContracts {
     pub positions: Option<Address>,
 }
 
-/// A real DEX ready to be installed into what-if overlays.
+/// One pool on a window's chain: the two tokens it trades and its address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainPool {
+    /// The token sold into it (the collateral).
+    pub sell: Address,
+    /// The token bought from it (the debt asset).
+    pub buy: Address,
+    /// The pair's or pool's address.
+    pub pool: Address,
+}
+
+/// A DEX deployed on the window's chain itself (a window's manifest carries it in
+/// `protocol.details.chain_dex`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainDex {
+    /// The pool kind.
+    pub route: Route,
+    /// Its contracts on the chain.
+    pub contracts: DexContracts,
+    /// The pools the window set up.
+    pub pools: Vec<ChainPool>,
+}
+
+/// A real DEX: on the window's chain, or ready to be installed into what-if overlays.
 #[derive(Debug, Clone)]
 pub struct RealDex {
     route: Route,
     contracts: DexContracts,
     assets: Vec<DexAsset>,
     accounts: Vec<Snapshot>,
+    /// True when the contracts and pools are on the chain (nothing installed, nothing seeded).
+    on_chain: bool,
 }
 
 /// What a sale through the DEX did, from the EVM.
@@ -223,7 +253,114 @@ impl RealDex {
             contracts,
             assets,
             accounts,
+            on_chain: false,
         })
+    }
+
+    /// Deploys `route`'s DEX from its npm packages into `evm` itself (a devnet chain), from
+    /// `deployer` (given ether for gas when it has none): a DEX [`RealDex::on_chain`].
+    pub fn deploy_on<DB>(
+        evm: &mut Evm<DB>,
+        deployer: Address,
+        route: Route,
+        weth: Address,
+        assets: Vec<DexAsset>,
+    ) -> Result<Self>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        if evm.account(deployer)?.balance.is_zero() {
+            evm.set_balance(deployer, gas_money())?;
+        }
+        let contracts = match route {
+            Route::UniswapV2 => uniswap_v2::deploy(evm, deployer, weth)?,
+            Route::UniswapV3 { fee } => {
+                if !V3_FEE_TIERS.contains(&fee) {
+                    return Err(Error::config(
+                        "dex.fee_tier",
+                        fee,
+                        "a Uniswap V3 fee tier: 500, 3000 or 10000",
+                    ));
+                }
+                uniswap_v3::deploy(evm, deployer, weth)?
+            }
+        };
+        Ok(Self {
+            route,
+            contracts,
+            assets,
+            accounts: Vec::new(),
+            on_chain: true,
+        })
+    }
+
+    /// The DEX a window's chain already holds (`chain`), for a market whose assets are `assets`:
+    /// nothing is installed into what-ifs, and sales go through the chain's own pools at the
+    /// state they meet.
+    pub fn on_chain(chain: &ChainDex, assets: Vec<DexAsset>) -> Self {
+        Self {
+            route: chain.route,
+            contracts: chain.contracts,
+            assets,
+            accounts: Vec::new(),
+            on_chain: true,
+        }
+    }
+
+    /// True when the DEX is the chain's own (no seeded overlay).
+    pub fn is_on_chain(&self) -> bool {
+        self.on_chain
+    }
+
+    /// The market's assets as the DEX sees them (index order).
+    pub fn assets(&self) -> &[DexAsset] {
+        &self.assets
+    }
+
+    /// The pool's swap fee, bps (V2: 30; V3: the tier).
+    pub fn fee_bps(&self) -> u64 {
+        match self.route {
+            Route::UniswapV2 => 30,
+            Route::UniswapV3 { fee } => u64::from(fee) / 100,
+        }
+    }
+
+    /// The chain's pool selling asset `sell` for `buy`: an error naming the pair when the
+    /// factory has none, or when it holds no liquidity.
+    pub fn chain_pool<DB>(&self, evm: &mut Evm<DB>, sell: usize, buy: usize) -> Result<Address>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        let (s, b) = (self.asset(sell)?, self.asset(buy)?);
+        let pool = self.pool(evm, s.token, b.token)?;
+        let what = format!("{} pool of {} / {}", self.route.name(), s.token, b.token);
+        if pool.is_zero() {
+            return Err(Error::config(
+                "dex pool",
+                what,
+                format!(
+                    "a pool the chain's factory {} knows (getPair / getPool returned 0)",
+                    self.contracts.factory
+                ),
+            ));
+        }
+        let liquid = match self.route {
+            Route::UniswapV2 => {
+                let (r0, r1) = uniswap_v2::reserves(evm, pool, s.token)?;
+                !r0.is_zero() && !r1.is_zero()
+            }
+            Route::UniswapV3 { .. } => uniswap_v3::liquidity(evm, pool)? > 0,
+        };
+        if !liquid {
+            return Err(Error::config(
+                "dex pool",
+                format!("{what} at {pool}"),
+                "a pool holding liquidity",
+            ));
+        }
+        Ok(pool)
     }
 
     /// The pool kind sales go through.
@@ -242,6 +379,9 @@ impl RealDex {
         DB: DatabaseRef,
         DB::Error: DBErrorMarker + std::fmt::Display,
     {
+        if self.on_chain {
+            return Ok(());
+        }
         for a in &self.accounts {
             let db = evm.db_mut();
             db.insert_account_info(a.address, a.info.clone());
@@ -258,7 +398,8 @@ impl RealDex {
         Ok(())
     }
 
-    fn asset(&self, i: usize) -> Result<DexAsset> {
+    /// Asset `i` as the DEX sees it.
+    pub fn asset(&self, i: usize) -> Result<DexAsset> {
         self.assets.get(i).copied().ok_or_else(|| {
             Error::config(
                 "dex asset",
@@ -270,8 +411,29 @@ impl RealDex {
 
     /// Creates the pool selling asset `sell` for asset `buy` in `evm` and gives it liquidity at
     /// the oracle price (`usd_sell`, `usd_buy`: USD prices, 8 decimals) worth the sold asset's
-    /// depth on each side; returns the pool.
+    /// depth on each side; returns the pool. On the chain, nothing is seeded: the chain's own
+    /// pool as it is ([`RealDex::chain_pool`]).
     pub fn seed<DB>(
+        &self,
+        evm: &mut Evm<DB>,
+        sell: usize,
+        buy: usize,
+        usd_sell: U256,
+        usd_buy: U256,
+    ) -> Result<Address>
+    where
+        DB: DatabaseRef,
+        DB::Error: DBErrorMarker + std::fmt::Display,
+    {
+        if self.on_chain {
+            return self.chain_pool(evm, sell, buy);
+        }
+        self.seed_pool(evm, sell, buy, usd_sell, usd_buy)
+    }
+
+    /// [`RealDex::seed`] whatever the mode: creates (when absent) and funds the pool at the
+    /// oracle price (a devnet chain's set-up uses it on the chain itself).
+    pub fn seed_pool<DB>(
         &self,
         evm: &mut Evm<DB>,
         sell: usize,
@@ -438,8 +600,75 @@ impl RealDex {
     }
 }
 
+/// Checks the pools `[dex] pools` names (`named`, in order) on `evm`'s state against the chain's
+/// DEX `dex` ([`RealDex::on_chain`]): each must hold code, trade two of the market's assets, be
+/// the factory's pool of them (`getPair`, or `getPool` at the route's fee tier) and hold
+/// liquidity; anything else is an error naming `dex.pools[i]` and the address. Returns the pools
+/// with their tokens.
+pub fn check_named_pools<DB>(
+    evm: &mut Evm<DB>,
+    dex: &RealDex,
+    named: &[Address],
+) -> Result<Vec<ChainPool>>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    let mut out = Vec::new();
+    for (i, &pool) in named.iter().enumerate() {
+        let field = format!("dex.pools[{i}]");
+        let bad = |why: String| Error::config(&field, pool, why);
+        let has_code = evm
+            .account(pool)?
+            .code
+            .as_ref()
+            .is_some_and(|c| !c.is_empty());
+        if !has_code {
+            return Err(bad("a pool contract on the chain (no code there)".into()));
+        }
+        let (t0, t1) = match dex.route {
+            Route::UniswapV2 => uniswap_v2::tokens(evm, pool),
+            Route::UniswapV3 { fee } => match uniswap_v3::tokens_and_fee(evm, pool) {
+                Ok((a, b, f)) if f == fee => Ok((a, b)),
+                Ok((_, _, f)) => {
+                    return Err(bad(format!(
+                        "a pool of the fee tier dex.fee_tier names ({fee}); it charges {f}"
+                    )))
+                }
+                Err(e) => Err(e),
+            },
+        }
+        .map_err(|e| {
+            bad(format!(
+                "a {} pool (its token views failed: {e})",
+                dex.route.name()
+            ))
+        })?;
+        let index = |t: Address| dex.assets.iter().position(|a| a.token == t);
+        let (Some(a), Some(b)) = (index(t0), index(t1)) else {
+            return Err(bad(format!(
+                "a pool of two of the market's assets (it trades {t0} and {t1})"
+            )));
+        };
+        let listed = dex.pool(evm, t0, t1)?;
+        if listed != pool {
+            return Err(bad(format!(
+                "the factory {}'s pool of {t0} and {t1} (it lists {listed})",
+                dex.contracts.factory
+            )));
+        }
+        dex.chain_pool(evm, a, b).map_err(|e| bad(e.to_string()))?;
+        out.push(ChainPool {
+            sell: t0,
+            buy: t1,
+            pool,
+        });
+    }
+    Ok(out)
+}
+
 /// Token units of `asset` worth `depth_base` (USD, 8 decimals) at `usd_price` (8 decimals).
-fn side_amount(asset: DexAsset, depth_base: U256, usd_price: U256) -> Result<U256> {
+pub(crate) fn side_amount(asset: DexAsset, depth_base: U256, usd_price: U256) -> Result<U256> {
     if usd_price.is_zero() {
         return Err(Error::config(
             "dex pool price",

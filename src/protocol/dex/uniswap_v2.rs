@@ -49,6 +49,7 @@ sol! {
         function mint(address to) external returns (uint256 liquidity);
         function getReserves() external view returns (uint112 reserve0, uint112 reserve1, uint32 blockTimestampLast);
         function token0() external view returns (address);
+        function token1() external view returns (address);
     }
     /// The Router02 calls liqsim makes.
     interface IUniswapV2Router02 {
@@ -239,6 +240,18 @@ where
     let token0 = evm.view(pool, &IUniswapV2Pair::token0Call {}, "UniswapV2Pair.token0")?;
     let (r0, r1) = (U256::from(r.reserve0), U256::from(r.reserve1));
     Ok(if token0 == sell { (r0, r1) } else { (r1, r0) })
+}
+
+/// The pair's two tokens (`token0`, `token1`).
+pub fn tokens<DB>(evm: &mut Evm<DB>, pool: Address) -> Result<(Address, Address)>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    Ok((
+        evm.view(pool, &IUniswapV2Pair::token0Call {}, "UniswapV2Pair.token0")?,
+        evm.view(pool, &IUniswapV2Pair::token1Call {}, "UniswapV2Pair.token1")?,
+    ))
 }
 
 /// The published V2 output formula (`UniswapV2Library.getAmountOut`): `in·997·R_out /

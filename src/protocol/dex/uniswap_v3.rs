@@ -48,6 +48,14 @@ sol! {
         function getPool(address tokenA, address tokenB, uint24 fee) external view returns (address pool);
         function feeAmountTickSpacing(uint24 fee) external view returns (int24);
     }
+    /// The pool views liqsim reads.
+    interface IUniswapV3PoolState {
+        function slot0() external view returns (uint160 sqrtPriceX96, int24 tick, uint16 observationIndex, uint16 observationCardinality, uint16 observationCardinalityNext, uint8 feeProtocol, bool unlocked);
+        function liquidity() external view returns (uint128);
+        function token0() external view returns (address);
+        function token1() external view returns (address);
+        function fee() external view returns (uint24);
+    }
     /// The position manager calls liqsim makes.
     interface INonfungiblePositionManager {
         struct MintParams {
@@ -316,6 +324,79 @@ where
         "QuoterV2.quoteExactInputSingle",
     )?;
     Ok(r.amountOut)
+}
+
+/// The pool's `slot0().sqrtPriceX96`.
+pub fn sqrt_price<DB>(evm: &mut Evm<DB>, pool: Address) -> Result<U256>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    let s = evm.view(
+        pool,
+        &IUniswapV3PoolState::slot0Call {},
+        "UniswapV3Pool.slot0",
+    )?;
+    Ok(U256::from(s.sqrtPriceX96))
+}
+
+/// The pool's two tokens and fee tier (`token0`, `token1`, `fee`).
+pub fn tokens_and_fee<DB>(evm: &mut Evm<DB>, pool: Address) -> Result<(Address, Address, u32)>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    let t0 = evm.view(
+        pool,
+        &IUniswapV3PoolState::token0Call {},
+        "UniswapV3Pool.token0",
+    )?;
+    let t1 = evm.view(
+        pool,
+        &IUniswapV3PoolState::token1Call {},
+        "UniswapV3Pool.token1",
+    )?;
+    let fee = evm.view(pool, &IUniswapV3PoolState::feeCall {}, "UniswapV3Pool.fee")?;
+    Ok((t0, t1, fee.to::<u32>()))
+}
+
+/// The pool's in-range liquidity (`liquidity()`).
+pub fn liquidity<DB>(evm: &mut Evm<DB>, pool: Address) -> Result<u128>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+{
+    evm.view(
+        pool,
+        &IUniswapV3PoolState::liquidityCall {},
+        "UniswapV3Pool.liquidity",
+    )
+}
+
+/// SwapRouter `exactInputSingle` selling up to `amount_in` of `sell` until the pool's price
+/// reaches `limit` (`sqrtPriceLimitX96`): the router takes only what the swap used.
+pub fn swap_to_price_call(
+    fee: u32,
+    sell: Address,
+    buy: Address,
+    amount_in: U256,
+    limit: U160,
+    recipient: Address,
+) -> Bytes {
+    ISwapRouter::exactInputSingleCall {
+        params: ISwapRouter::ExactInputSingleParams {
+            tokenIn: sell,
+            tokenOut: buy,
+            fee: U24::from(fee),
+            recipient,
+            deadline: U256::from(DEADLINE),
+            amountIn: amount_in,
+            amountOutMinimum: U256::ZERO,
+            sqrtPriceLimitX96: limit,
+        },
+    }
+    .abi_encode()
+    .into()
 }
 
 /// SwapRouter `exactInputSingle(sell, buy, fee, recipient, deadline, amount_in, min_out, 0)`.
