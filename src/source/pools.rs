@@ -83,17 +83,16 @@ impl ChainPools {
             .dex
             .arbitrage_lag()?
             .unwrap_or(crate::scenario::DexConfig::DEFAULT_ARBITRAGE_LAG_BLOCKS);
-        if !crate::protocol::liquidator::supports(market) {
-            return Err(Error::config(
-                "dex.kind",
+        if !matches!(market, AnyMarket::AaveV3(_) | AnyMarket::AaveV2(_)) {
+            // Compound-style liquidations pay vTokens; the chain's competitors do not redeem
+            // them yet, so these windows keep what-if pools seeded at the oracle (README).
+            tracing::warn!(
+                "dex.kind = {}: a {} market gets no pools on the chain (its competitors keep \
+                 the vTokens they seize); what-ifs sell through pools seeded at the oracle",
                 route.name(),
-                format!(
-                    "a market whose seized collateral arrives as the underlying token (Aave V3, \
-                     Aave V2) for pools on the chain: {} markets pay the protocol's shares, which \
-                     liqsim's liquidator does not redeem yet (use kind = \"formula\")",
-                    market.kind().as_str()
-                ),
-            ));
+                market.kind().as_str()
+            );
+            return Ok(None);
         }
         let model = s.dex.model(&market.symbols())?;
         let tokens = market.asset_addresses();
@@ -317,6 +316,8 @@ impl ChainPools {
             flashKind: 0,
             flashPool: Address::ZERO,
             flashAmount: U256::ZERO,
+            // Aave liquidations pay the underlying itself: nothing to redeem.
+            shares: Address::ZERO,
             sale: contract::sale(sells.then_some(&self.dex), min_out),
         };
         Ok(Call {
