@@ -586,16 +586,20 @@ pub fn run_strategies_lazy(
     lazy: Option<LazyState>,
 ) -> Result<StrategyRun> {
     use crate::engine::runner::{competition, StrategyRunner};
-    if rayon::current_num_threads() > 1 && rayon::current_thread_index().is_none() {
+    if rayon::current_thread_index().is_none() {
         // Onto a worker of the pool, so that the replay and the evaluation it overlaps with
-        // share the pool's threads (`--threads N` is N threads in all).
+        // share the pool's threads (`--threads N` is N threads in all), and, on one thread,
+        // parallel parts run in place instead of being handed to the pool one by one.
         return rayon::scope(|_| {
             run_strategies_lazy(window, instances, dex, strict, show_progress, lazy)
         });
     }
+    let set_up = Instant::now();
     let (details, mut evm) = open_replay_lazy(window, lazy)?;
     let prestate = evm.db().db.clone();
+    tracing::debug!(seconds = set_up.elapsed().as_secs_f64(), "pre-state opened");
     let tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
+    tracing::debug!(seconds = set_up.elapsed().as_secs_f64(), "book built");
     let history = competition(window, &details.market)?;
     let dex_config = dex;
     // The chain's own pools: a devnet window's (its manifest), or those `[dex]` names on a
@@ -631,8 +635,16 @@ pub fn run_strategies_lazy(
     } else {
         ProgressBar::hidden()
     };
+    tracing::debug!(
+        seconds = set_up.elapsed().as_secs_f64(),
+        "set up (book, competition, DEX)"
+    );
     let start = Instant::now();
     let (fidelity, mut runner) = runner.replay(&mut evm, window, strict, Some(&bar))?;
+    tracing::debug!(
+        seconds = start.elapsed().as_secs_f64(),
+        "replayed and evaluated"
+    );
     bar.finish_and_clear();
     if let Some(last) = window.blocks.last() {
         runner.snapshot_health(last.number)?;

@@ -254,6 +254,10 @@ pub struct OpportunityTracker {
     near: BTreeSet<Address>,
     /// Prices and user count at the last full scan of [`Self::observe_all`].
     scan: Option<(Vec<f64>, usize)>,
+    /// Whether checks and skip-filter bounds are computed in parallel on the rayon pool (off
+    /// while another worker evaluates strategies alongside the replay: waiting for a parallel
+    /// part, this thread would take up the evaluation's work and hold up the replay).
+    pub parallel: bool,
 }
 
 /// Health checks per parallel task (fewer run on the calling thread: waking another costs more).
@@ -290,6 +294,7 @@ impl OpportunityTracker {
             last_check: BTreeMap::new(),
             near: BTreeSet::new(),
             scan: None,
+            parallel: true,
         })
     }
 
@@ -308,7 +313,11 @@ impl OpportunityTracker {
         let this = &*self;
         let assessed: Vec<Result<Assessed>> = users
             .par_iter()
-            .with_min_len(PARALLEL_CHECKS)
+            .with_min_len(if self.parallel {
+                PARALLEL_CHECKS
+            } else {
+                usize::MAX
+            })
             .map(|u| this.assess(*u))
             .collect();
         for (user, assessed) in users.iter().zip(assessed) {
@@ -408,7 +417,11 @@ impl OpportunityTracker {
             use rayon::prelude::*;
             everyone
                 .par_iter()
-                .with_min_len(PARALLEL_BOUNDS)
+                .with_min_len(if this.parallel {
+                    PARALLEL_BOUNDS
+                } else {
+                    usize::MAX
+                })
                 .filter(|user| this.may_have_crossed(user, &now))
                 .copied()
                 .collect()

@@ -234,7 +234,36 @@ pub struct HookPoint {
     chain_id: u64,
     next_tx_index: u32,
     usd_prices: Vec<U256>,
-    candidates: Vec<Candidate>,
+    open: Vec<OpenPosition>,
+}
+
+/// An open opportunity's position at a hook point.
+struct OpenPosition {
+    opportunity_id: u64,
+    user: Address,
+    position: Box<dyn crate::protocol::market::Position>,
+}
+
+/// The open positions still liquidatable, in their order, with their best liquidations
+/// (computed in parallel).
+fn candidates(open: Vec<OpenPosition>) -> Result<Vec<Candidate>> {
+    let found: Vec<Result<Option<Candidate>>> = open
+        .into_par_iter()
+        .map(|o| {
+            let health_factor = o.position.health_factor()?;
+            if !aave_math::is_liquidatable(health_factor) {
+                return Ok(None);
+            }
+            Ok(Some(Candidate {
+                opportunity_id: o.opportunity_id,
+                user: o.user,
+                health_factor,
+                best: best_liquidation(&*o.position)?,
+                position: std::sync::Arc::from(o.position),
+            }))
+        })
+        .collect();
+    found.into_iter().filter_map(Result::transpose).collect()
 }
 
 /// What the replay hands the evaluator: the state changes committed since the last batch, in
@@ -249,11 +278,17 @@ struct Feed {
     sender: std::sync::mpsc::SyncSender<Batch>,
     /// Commits not sent yet (hook points without candidates send nothing).
     pending: Vec<EvmState>,
+    /// Hook points sent and not yet evaluated.
+    queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
+
+/// Hook points waiting for the evaluator above which the replay helps with its work before it
+/// goes on (the evaluation, not the replay, is then what the run waits for).
+const HELP_ABOVE: usize = 192;
 
 /// Batches the replay may run ahead of the evaluator (each holds the commits up to one hook
 /// point with candidates, or [`FLUSH_COMMITS`] of them).
-pub const PIPELINE_DEPTH: usize = 64;
+pub const PIPELINE_DEPTH: usize = 256;
 
 /// Commits gathered before they are sent without a hook point (bounds the batches' size).
 const FLUSH_COMMITS: usize = 512;
@@ -368,29 +403,38 @@ impl StrategyRunner {
         let (started, running) = std::sync::mpsc::sync_channel::<()>(1);
         let placeholder = self.evaluator.detached();
         let mut evaluator = std::mem::replace(&mut self.evaluator, placeholder);
+        let queued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         self.feed = Some(Feed {
             sender,
             pending: Vec::new(),
+            queued: queued.clone(),
         });
         evm.record_commits(true);
+        self.tracker.parallel = false;
         let mut evaluated = Ok(());
         let replayed = rayon::in_place_scope(|scope| {
             scope.spawn(|_| {
                 // Tell the replay this job runs (on another worker: the replay waits without
                 // stealing work), then follow it.
                 let _ = started.send(());
-                evaluated = evaluator.follow(mirror, receiver);
+                evaluated = evaluator.follow(mirror, receiver, &queued);
             });
             // The evaluator must be running before the replay may steal work (it never blocks
             // waiting for itself then).
             let _ = running.recv();
+            let start = std::time::Instant::now();
             let replayed = replay(evm, window, strict, &mut self, progress)
                 .and_then(|fidelity| self.flush(evm).map(|()| fidelity));
+            tracing::debug!(
+                seconds = start.elapsed().as_secs_f64(),
+                "replay done; the evaluator follows"
+            );
             // Closing the feed ends the evaluator's loop.
             self.feed = None;
             replayed
         });
         evm.record_commits(false);
+        self.tracker.parallel = true;
         // The evaluator's error first: a replay stopped by it says only that it stopped.
         evaluated?;
         let fidelity = replayed?;
@@ -398,30 +442,21 @@ impl StrategyRunner {
         Ok((fidelity, self))
     }
 
-    /// The open opportunities still liquidatable now, in ledger order (computed in parallel).
-    fn candidates(&self) -> Result<Vec<Candidate>> {
-        let open: Vec<_> = self.tracker.ledger.open().collect();
+    /// Every open opportunity's position now, in ledger order (the evaluator judges which are
+    /// still liquidatable: [`candidates`]).
+    fn open_positions(&self) -> Result<Vec<OpenPosition>> {
         let book = &self.tracker.book;
-        let found: Vec<Result<Option<Candidate>>> = open
-            .par_iter()
-            .map(|o| {
-                let Some(position) = book.position(&o.user)? else {
-                    return Ok(None);
-                };
-                let health_factor = position.health_factor()?;
-                if !aave_math::is_liquidatable(health_factor) {
-                    return Ok(None);
-                }
-                Ok(Some(Candidate {
+        let mut out = Vec::new();
+        for o in self.tracker.ledger.open() {
+            if let Some(position) = book.position(&o.user)? {
+                out.push(OpenPosition {
                     opportunity_id: o.id,
                     user: o.user,
-                    health_factor,
-                    best: best_liquidation(&*position)?,
-                    position: std::sync::Arc::from(position),
-                }))
-            })
-            .collect();
-        found.into_iter().filter_map(Result::transpose).collect()
+                    position,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// A hook point: its candidates are evaluated here, or handed to the evaluator with the
@@ -432,8 +467,8 @@ impl StrategyRunner {
         block: &BlockRecord,
         next_tx_index: u32,
     ) -> Result<()> {
-        let candidates = self.candidates()?;
-        let point = (!candidates.is_empty()).then(|| HookPoint {
+        let open = self.open_positions()?;
+        let point = (!open.is_empty()).then(|| HookPoint {
             block: block.number,
             timestamp: block.timestamp,
             base_fee: block.base_fee,
@@ -443,7 +478,7 @@ impl StrategyRunner {
             usd_prices: (0..self.evaluator.symbols.len())
                 .map(|i| self.tracker.book.usd_price(i))
                 .collect(),
-            candidates,
+            open,
         });
         match self.feed.as_mut() {
             None => match point {
@@ -520,7 +555,15 @@ impl Feed {
     /// Sends a batch; while the evaluator is [`PIPELINE_DEPTH`] batches behind, this thread helps
     /// with its work (rayon's pending jobs) instead of idling.
     fn send(&self, batch: Batch) -> Result<()> {
+        use std::sync::atomic::Ordering;
         use std::sync::mpsc::TrySendError;
+        if batch.point.is_some() {
+            self.queued.fetch_add(1, Ordering::Relaxed);
+        }
+        // With hook points waiting, the evaluation is what the run waits for: help with it.
+        while self.queued.load(Ordering::Relaxed) > HELP_ABOVE
+            && matches!(rayon::yield_now(), Some(rayon::Yield::Executed))
+        {}
         let mut batch = batch;
         loop {
             match self.sender.try_send(batch) {
@@ -582,6 +625,7 @@ impl Evaluator {
         &mut self,
         mut mirror: ReplayDb,
         receiver: std::sync::mpsc::Receiver<Batch>,
+        queued: &std::sync::atomic::AtomicUsize,
     ) -> Result<()> {
         use revm::DatabaseCommit;
         use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
@@ -605,6 +649,7 @@ impl Evaluator {
             }
             if let Some(point) = batch.point {
                 self.evaluate(&mirror, point)?;
+                queued.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
     }
@@ -617,7 +662,10 @@ impl Evaluator {
     }
 
     fn evaluate_now(&mut self, state: &ReplayDb, point: HookPoint) -> Result<()> {
-        let candidates = point.candidates;
+        let candidates = candidates(point.open)?;
+        if candidates.is_empty() {
+            return Ok(());
+        }
         self.hooks_evaluated += 1;
         let view = HookView {
             block: point.block,
