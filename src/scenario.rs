@@ -1515,11 +1515,14 @@ mod tests {
         );
     }
 
+    /// The default window through the formula model (the tests of `[dex]`'s formula keys).
+    const FORMULA_TWIN_TOML: &str = include_str!("../scenarios/eth-crash-formula.toml");
+
     #[test]
     fn arbitrage_lag_is_validated_and_the_dataset_depends_on_a_real_dex() {
         let load = |dex: &str| {
-            let text = DEFAULT_SCENARIO_TOML.replacen("[dex]", &format!("[dex]\n{dex}"), 1);
-            assert_ne!(text, DEFAULT_SCENARIO_TOML);
+            let text = FORMULA_TWIN_TOML.replacen("[dex]", &format!("[dex]\n{dex}"), 1);
+            assert_ne!(text, FORMULA_TWIN_TOML);
             LoadedScenario::from_text(&text, "x.toml", None)
         };
         let err = load("arbitrage_lag_blocks = 3").unwrap_err().to_string();
@@ -1547,7 +1550,7 @@ mod tests {
         assert_ne!(v3.sha256, lag5.sha256);
         let a = load("").unwrap();
         let b = LoadedScenario::from_text(
-            &DEFAULT_SCENARIO_TOML.replacen("fee_bps = 30", "fee_bps = 31", 1),
+            &FORMULA_TWIN_TOML.replacen("fee_bps = 30", "fee_bps = 31", 1),
             "x.toml",
             None,
         )
@@ -1586,11 +1589,8 @@ mod tests {
     #[test]
     fn dex_and_backstop_errors_name_the_field() {
         let bad = |from: &str, to: &str| {
-            let text = DEFAULT_SCENARIO_TOML.replacen(from, to, 1);
-            assert_ne!(
-                text, DEFAULT_SCENARIO_TOML,
-                "{from} not in the default scenario"
-            );
+            let text = FORMULA_TWIN_TOML.replacen(from, to, 1);
+            assert_ne!(text, FORMULA_TWIN_TOML, "{from} not in the formula twin");
             LoadedScenario::from_text(&text, "x.toml", None)
                 .unwrap_err()
                 .to_string()
