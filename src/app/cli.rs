@@ -427,6 +427,9 @@ pub struct BenchArgs {
     /// remote archive node); 0 talks to anvil directly.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// `replay`, `sweep`: rounds timed (each figure is the best of them).
+    #[arg(long)]
+    pub rounds: Option<usize>,
     /// Artifact location.
     #[command(flatten)]
     pub artifacts: ArtifactArgs,
@@ -788,7 +791,10 @@ fn verify(args: &VerifyArgs) -> Result<()> {
 /// `liqsim bench`.
 fn bench(args: &BenchArgs) -> Result<()> {
     match args.which.as_str() {
-        "replay" => println!("{}", crate::app::bench::replay(&args.dataset, 3)?),
+        "replay" => println!(
+            "{}",
+            crate::app::bench::replay(&args.dataset, args.rounds.unwrap_or(3))?
+        ),
         "rpc" => {
             let default = PathBuf::from("datasets/eth-crash");
             if args.dataset == default && !default.join("manifest.json").exists() {
@@ -811,7 +817,8 @@ fn bench(args: &BenchArgs) -> Result<()> {
             )?
         ),
         "sweep" => {
-            let (default, large) = crate::app::bench::sweeps(&args.dataset, 2)?;
+            let (default, large) =
+                crate::app::bench::sweeps(&args.dataset, args.rounds.unwrap_or(2))?;
             println!("default scenario's {default}\nlarge {large}");
         }
         _ => {

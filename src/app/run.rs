@@ -245,6 +245,11 @@ where
 pub fn replay_window(window: &Window, strict: bool, show_progress: bool) -> Result<ReplayReport> {
     let (details, mut evm) = open_replay(window)?;
     let mut tracker = OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start)?;
+    // Checks of opportunities that surely stay open are computed on the pool beside the replay
+    // (the replay's own checks then run in place: waiting on the pool, they would wait behind
+    // them).
+    tracker.deferral = crate::engine::opportunities::Deferral::Background;
+    tracker.parallel = false;
     let bar = if show_progress {
         progress_bar(window.blocks.len() as u64, "replaying")
     } else {
@@ -252,8 +257,16 @@ pub fn replay_window(window: &Window, strict: bool, show_progress: bool) -> Resu
     };
     let start = Instant::now();
     let fidelity = replay(&mut evm, window, strict, &mut tracker, Some(&bar))?;
+    let replayed = start.elapsed().as_secs_f64();
+    tracker.settle()?;
+    tracing::debug!(
+        replayed,
+        settled = start.elapsed().as_secs_f64() - replayed,
+        "replay, then the deferred checks left"
+    );
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
+    tracing::debug!(stats = ?tracker.stats, price_updates = fidelity.price_updates, seconds, "replay with book and ledger");
     Ok(ReplayReport {
         fidelity,
         opportunities: tracker.ledger.finish(),

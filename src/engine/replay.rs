@@ -208,7 +208,12 @@ where
 {
     let mut fidelity = Fidelity::default();
     let recorded = index_rows(window, &mut fidelity, strict)?;
+    let decoding = std::time::Instant::now();
     let decoded = decode_all(window);
+    tracing::debug!(
+        seconds = decoding.elapsed().as_secs_f64(),
+        "senders recovered"
+    );
     let mut tx_cursor = 0usize;
     for block in &window.blocks {
         evm.set_block(block_env(block));

@@ -11,7 +11,7 @@ use revm::state::EvmState;
 use serde::{Deserialize, Serialize};
 
 use crate::data::records::{BlockRecord, Window};
-use crate::engine::opportunities::OpportunityTracker;
+use crate::engine::opportunities::{Deferral, Deferred, OpportunityTracker, Settled};
 use crate::engine::replay::{replay, Fidelity, ReplayHooks};
 use crate::engine::whatif::{
     what_if_bundle, what_if_contract_bundle, what_if_liquidator, BundlePlan, SaleRequest, WhatIfAt,
@@ -222,6 +222,8 @@ pub struct Evaluator {
     pub evaluation_seconds: f64,
     /// The window's last block: an action that would land after it is a `latency` miss.
     pub last_block: Option<u64>,
+    /// Figures of the tracker's deferred checks, for its ledger (`Deferral::Handoff`).
+    settled: Vec<Settled>,
 }
 
 /// One hook point as the evaluators need it, taken from the replay: owned, so that it can be
@@ -237,33 +239,74 @@ pub struct HookPoint {
     open: Vec<OpenPosition>,
 }
 
-/// An open opportunity's position at a hook point.
-struct OpenPosition {
-    opportunity_id: u64,
-    user: Address,
-    position: Box<dyn crate::protocol::market::Position>,
+/// An open opportunity's position at a hook point: built, or a check the tracker deferred (the
+/// evaluator builds it and hands the tracker's ledger its figures).
+enum OpenPosition {
+    Built {
+        opportunity_id: u64,
+        user: Address,
+        position: Box<dyn crate::protocol::market::Position>,
+    },
+    Deferred(Deferred),
 }
 
 /// The open positions still liquidatable, in their order, with their best liquidations
-/// (computed in parallel).
-fn candidates(open: Vec<OpenPosition>) -> Result<Vec<Candidate>> {
-    let found: Vec<Result<Option<Candidate>>> = open
+/// (computed in parallel), and the figures of the deferred checks among them.
+fn candidates(open: Vec<OpenPosition>) -> Result<(Vec<Candidate>, Vec<Settled>)> {
+    let found: Vec<Result<(Option<Candidate>, Option<Settled>)>> = open
         .into_par_iter()
         .map(|o| {
-            let health_factor = o.position.health_factor()?;
-            if !aave_math::is_liquidatable(health_factor) {
-                return Ok(None);
-            }
-            Ok(Some(Candidate {
-                opportunity_id: o.opportunity_id,
-                user: o.user,
-                health_factor,
-                best: best_liquidation(&*o.position)?,
-                position: std::sync::Arc::from(o.position),
-            }))
+            let (opportunity_id, user, position, health_factor, best, settled) = match o {
+                OpenPosition::Built {
+                    opportunity_id,
+                    user,
+                    position,
+                } => {
+                    let health_factor = position.health_factor()?;
+                    if !aave_math::is_liquidatable(health_factor) {
+                        return Ok((None, None));
+                    }
+                    let best = best_liquidation(&*position)?;
+                    (opportunity_id, user, position, health_factor, best, None)
+                }
+                OpenPosition::Deferred(d) => {
+                    let (opportunity_id, user) = (d.opportunity_id, d.user);
+                    let (settled, position) = d.run()?;
+                    if !aave_math::is_liquidatable(settled.health_factor) {
+                        // The ledger refuses it with the reason.
+                        return Ok((None, Some(settled)));
+                    }
+                    let (health_factor, best) = (settled.health_factor, settled.best);
+                    (
+                        opportunity_id,
+                        user,
+                        position,
+                        health_factor,
+                        best,
+                        Some(settled),
+                    )
+                }
+            };
+            Ok((
+                Some(Candidate {
+                    opportunity_id,
+                    user,
+                    health_factor,
+                    best,
+                    position: std::sync::Arc::from(position),
+                }),
+                settled,
+            ))
         })
         .collect();
-    found.into_iter().filter_map(Result::transpose).collect()
+    let mut candidates = Vec::new();
+    let mut settled = Vec::new();
+    for f in found {
+        let (c, s) = f?;
+        candidates.extend(c);
+        settled.extend(s);
+    }
+    Ok((candidates, settled))
 }
 
 /// What the replay hands the evaluator: the state changes committed since the last batch, in
@@ -338,6 +381,7 @@ impl StrategyRunner {
                 what_ifs: 0,
                 evaluation_seconds: 0.0,
                 last_block: None,
+                settled: Vec::new(),
             },
             blocks: Vec::new(),
             health_snapshots: Vec::new(),
@@ -394,8 +438,12 @@ impl StrategyRunner {
         strict: bool,
         progress: Option<&indicatif::ProgressBar>,
     ) -> Result<(Fidelity, Self)> {
+        // The evaluator builds every open position anyway: the tracker hands it the checks that
+        // surely stay open and takes their figures back at the end.
+        self.tracker.deferral = Deferral::Handoff;
         if rayon::current_num_threads() < 2 || rayon::current_thread_index().is_none() {
             let fidelity = replay(evm, window, strict, &mut self, progress)?;
+            self.settle()?;
             return Ok((fidelity, self));
         }
         let mirror = evm.db().clone();
@@ -439,22 +487,44 @@ impl StrategyRunner {
         evaluated?;
         let fidelity = replayed?;
         self.evaluator = evaluator;
+        self.settle()?;
         Ok((fidelity, self))
+    }
+
+    /// Takes the figures of the tracker's deferred checks into its ledger.
+    fn settle(&mut self) -> Result<()> {
+        for settled in std::mem::take(&mut self.evaluator.settled) {
+            self.tracker.ledger.settle(settled)?;
+        }
+        self.tracker.settle()
     }
 
     /// Every open opportunity's position now, in ledger order (the evaluator judges which are
     /// still liquidatable: [`candidates`]).
-    fn open_positions(&self) -> Result<Vec<OpenPosition>> {
+    fn open_positions(&mut self) -> Result<Vec<OpenPosition>> {
+        let mut deferred: BTreeMap<u64, Deferred> = self
+            .tracker
+            .take_deferred()
+            .into_iter()
+            .map(|d| (d.opportunity_id, d))
+            .collect();
         let book = &self.tracker.book;
         let mut out = Vec::new();
         for o in self.tracker.ledger.open() {
-            if let Some(position) = book.position(&o.user)? {
-                out.push(OpenPosition {
+            if let Some(d) = deferred.remove(&o.id) {
+                out.push(OpenPosition::Deferred(d));
+            } else if let Some(position) = book.position(&o.user)? {
+                out.push(OpenPosition::Built {
                     opportunity_id: o.id,
                     user: o.user,
                     position,
                 });
             }
+        }
+        if let Some(id) = deferred.keys().next() {
+            return Err(crate::error::Error::Mismatch(format!(
+                "a deferred check names opportunity {id}, which is not open"
+            )));
         }
         Ok(out)
     }
@@ -602,6 +672,7 @@ impl Evaluator {
             what_ifs: 0,
             evaluation_seconds: 0.0,
             last_block: self.last_block,
+            settled: Vec::new(),
         }
     }
 
@@ -662,7 +733,8 @@ impl Evaluator {
     }
 
     fn evaluate_now(&mut self, state: &ReplayDb, point: HookPoint) -> Result<()> {
-        let candidates = candidates(point.open)?;
+        let (candidates, settled) = candidates(point.open)?;
+        self.settled.extend(settled);
         if candidates.is_empty() {
             return Ok(());
         }

@@ -153,6 +153,10 @@ pub fn percent_div(value: U256, percentage: U256) -> Result<U256> {
 /// The guard is evaluated as "`a * b + half` overflows 256 bits", which is the same condition
 /// (for `b > 0`, `a > ⌊(MAX − half) / b⌋ ⇔ a·b + half > MAX`) without a 256-bit division.
 fn half_up_mul(op: &'static str, a: U256, b: U256, unit: U256, half: U256) -> Result<U256> {
+    // `half < unit`: a zero factor gives zero (no division needed).
+    if a.is_zero() || b.is_zero() {
+        return Ok(U256::ZERO);
+    }
     let Some(numerator) = a.checked_mul(b).and_then(|p| p.checked_add(half)) else {
         return Err(math_err(op, "overflow"));
     };

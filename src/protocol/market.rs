@@ -201,6 +201,10 @@ pub struct Call {
     pub input: Bytes,
 }
 
+/// Builds a position later, exactly as the book would have built it when this was made (what it
+/// needs of the book then is captured).
+pub type DeferredPosition = Box<dyn FnOnce() -> Result<Box<dyn Position>> + Send + Sync>;
+
 /// Every borrower of one market, kept up to date along the replay.
 pub trait PositionBook: Send + Sync {
     /// Users holding positions, in address order.
@@ -211,10 +215,29 @@ pub trait PositionBook: Send + Sync {
     fn exposure(&self, user: &Address) -> Option<(u64, u64)>;
     /// Oracle prices in the protocol's own scale, per asset (the skip filter takes their ratios).
     fn oracle_prices(&self) -> Vec<U256>;
+    /// Per asset, what one unit of a user's recorded collateral and of its recorded debt is worth
+    /// now, as `(price × collateral index, price × debt index)` in the protocol's own scales
+    /// (index 1 where balances do not move between events). Any user's collateral term of an asset
+    /// moves by the ratio of its first factor over time and its debt term by the ratio of the
+    /// second: the skip filter bounds health factors by these ratios.
+    fn value_factors(&self) -> Vec<(U256, U256)>;
     /// USD price (8 decimals) of asset `i`.
     fn usd_price(&self, i: usize) -> U256;
     /// `user`'s position now (None when it holds none).
     fn position(&self, user: &Address) -> Result<Option<Box<dyn Position>>>;
+    /// `users`' positions now, each built when called (a book whose state is cheap to capture
+    /// defers the work; by default they are built now).
+    fn deferred_positions(&self, users: &[Address]) -> Result<Vec<Option<DeferredPosition>>> {
+        users
+            .iter()
+            .map(|user| {
+                Ok(self.position(user)?.map(|p| {
+                    let ready: DeferredPosition = Box::new(move || Ok(p));
+                    ready
+                }))
+            })
+            .collect()
+    }
     /// Moves to a new block timestamp (interest accrues natively where the protocol allows).
     fn set_timestamp(&mut self, now: u64) -> Result<()>;
 }

@@ -271,6 +271,15 @@ macro_rules! protocols {
             fn usd_price(&self, i: usize) -> U256 {
                 match self { $(AnyBook::$variant(b) => PositionBook::usd_price(b, i),)+ }
             }
+            fn deferred_positions(
+                &self,
+                users: &[Address],
+            ) -> Result<Vec<Option<crate::protocol::market::DeferredPosition>>> {
+                match self { $(AnyBook::$variant(b) => PositionBook::deferred_positions(b, users),)+ }
+            }
+            fn value_factors(&self) -> Vec<(U256, U256)> {
+                match self { $(AnyBook::$variant(b) => PositionBook::value_factors(b),)+ }
+            }
             fn position(&self, user: &Address) -> Result<Option<Box<dyn Position>>> {
                 match self { $(AnyBook::$variant(b) => PositionBook::position(b, user),)+ }
             }

@@ -324,6 +324,16 @@ impl PositionBook for AaveV2Book {
         self.prices_eth.get(i).copied().unwrap_or_default() * self.eth_usd / WAD
     }
 
+    /// Stable debt is held at its last read (it does not accrue in the book between events), so
+    /// the variable index bounds every debt's growth.
+    fn value_factors(&self) -> Vec<(U256, U256)> {
+        self.prices_eth
+            .iter()
+            .zip(self.income.iter().zip(&self.debt_index))
+            .map(|(p, (income, debt))| (p.saturating_mul(*income), p.saturating_mul(*debt)))
+            .collect()
+    }
+
     fn position(&self, user: &Address) -> Result<Option<Box<dyn Position>>> {
         let Some(u) = self.users.get(user) else {
             return Ok(None);

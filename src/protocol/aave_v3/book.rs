@@ -45,7 +45,9 @@ pub struct UserPosition {
 pub struct BorrowerIndex {
     market: AaveV3Market,
     configs: std::sync::Arc<Vec<ReserveConfig>>,
-    users: BTreeMap<Address, UserPosition>,
+    users: BTreeMap<Address, std::sync::Arc<UserPosition>>,
+    /// The same positions by hash (lookups; `users` keeps the address order).
+    by_user: alloy_primitives::map::AddressMap<std::sync::Arc<UserPosition>>,
     reserves: Vec<ReserveState>,
     data: Vec<aave_math::ReserveIndexes>,
     now: u64,
@@ -272,6 +274,7 @@ impl BorrowerIndex {
             market: market.clone(),
             configs,
             users: BTreeMap::new(),
+            by_user: Default::default(),
             reserves: Vec::new(),
             data: Vec::new(),
             now: 0,
@@ -302,7 +305,7 @@ impl BorrowerIndex {
 
     /// The scaled position of `user`, if tracked.
     pub fn position_of(&self, user: &Address) -> Option<&UserPosition> {
-        self.users.get(user)
+        self.by_user.get(user).map(|p| &**p)
     }
 
     /// Current reserve prices and indexes.
@@ -312,7 +315,7 @@ impl BorrowerIndex {
 
     /// Users seen so far, in address order.
     pub fn users(&self) -> impl Iterator<Item = (&Address, &UserPosition)> {
-        self.users.iter()
+        self.users.iter().map(|(a, p)| (a, &**p))
     }
 
     /// Number of users tracked.
@@ -562,8 +565,11 @@ impl BorrowerIndex {
         };
         if position.config.is_zero() {
             self.users.remove(&user);
+            self.by_user.remove(&user);
         } else {
-            self.users.insert(user, position);
+            let position = std::sync::Arc::new(position);
+            self.users.insert(user, position.clone());
+            self.by_user.insert(user, position);
         }
         Ok(())
     }
@@ -582,7 +588,7 @@ impl BorrowerIndex {
     {
         let mut differing = Vec::new();
         for (user, position) in &self.users {
-            if self.read_position_through_views(evm, *user)? != *position {
+            if self.read_position_through_views(evm, *user)? != **position {
                 differing.push(*user);
             }
         }
@@ -674,26 +680,34 @@ impl BorrowerIndex {
 
     /// The user's reserves as the shared math takes them, at the current prices and indexes.
     pub fn user_reserves(&self, user: &Address) -> Result<Vec<UserReserve>> {
-        let Some(position) = self.users.get(user) else {
+        let Some(position) = self.by_user.get(user) else {
             return Ok(Vec::new());
         };
-        let mut out = Vec::with_capacity(self.configs.len());
-        for (i, config) in self.configs.iter().enumerate() {
-            let state = &self.reserves[i];
-            let borrowing = position.config.bit(2 * i);
-            let usage_as_collateral = position.config.bit(2 * i + 1);
-            out.push(UserReserve {
-                collateral_balance: ray_mul(position.scaled_collateral[i], state.liquidity_index)?,
-                debt_balance: ray_mul(position.scaled_debt[i], state.variable_debt_index)?,
-                price: state.price,
-                decimals: config.decimals,
-                ltv: config.ltv,
-                liquidation_threshold: config.liquidation_threshold,
-                usage_as_collateral,
-                borrowing,
-            });
-        }
-        Ok(out)
+        user_reserves_of(position, &self.reserves, &self.configs)
+    }
+
+    /// What builds each of `users`' positions later exactly as [`PositionBook::position`] would
+    /// now (the prices and indexes now are shared by all of them; `None` for a user holding
+    /// none).
+    pub fn deferred_positions(
+        &self,
+        users: &[Address],
+    ) -> Vec<Option<crate::protocol::market::DeferredPosition>> {
+        let reserves = std::sync::Arc::new(self.reserves.clone());
+        users
+            .iter()
+            .map(|user| {
+                let position = self.by_user.get(user)?.clone();
+                let reserves = reserves.clone();
+                let configs = self.configs.clone();
+                let build: crate::protocol::market::DeferredPosition = Box::new(move || {
+                    let reserves = user_reserves_of(&position, &reserves, &configs)?;
+                    Ok(Box::new(V3Position::new(reserves, configs)?)
+                        as Box<dyn crate::protocol::market::Position>)
+                });
+                Some(build)
+            })
+            .collect()
     }
 
     /// The user's account data (health factor...) from the shared math.
@@ -706,4 +720,30 @@ impl BorrowerIndex {
         let position = V3Position::new(self.user_reserves(user)?, self.configs.clone())?;
         crate::protocol::market::best_liquidation(&position)
     }
+}
+
+/// A user's reserves as the shared math takes them, at reserve prices and indexes `reserves`.
+fn user_reserves_of(
+    position: &UserPosition,
+    reserves: &[ReserveState],
+    configs: &[ReserveConfig],
+) -> Result<Vec<UserReserve>> {
+    let mut out = Vec::with_capacity(configs.len());
+    for (i, (config, state)) in configs.iter().zip(reserves).enumerate() {
+        let scaled = |v: &[U256]| v.get(i).copied().unwrap_or_default();
+        out.push(UserReserve {
+            collateral_balance: ray_mul(
+                scaled(&position.scaled_collateral),
+                state.liquidity_index,
+            )?,
+            debt_balance: ray_mul(scaled(&position.scaled_debt), state.variable_debt_index)?,
+            price: state.price,
+            decimals: config.decimals,
+            ltv: config.ltv,
+            liquidation_threshold: config.liquidation_threshold,
+            usage_as_collateral: position.config.bit(2 * i + 1),
+            borrowing: position.config.bit(2 * i),
+        });
+    }
+    Ok(out)
 }

@@ -380,6 +380,18 @@ impl PositionBook for BorrowerIndex {
         self.reserves().get(i).map(|r| r.price).unwrap_or_default()
     }
 
+    fn value_factors(&self) -> Vec<(U256, U256)> {
+        self.reserves()
+            .iter()
+            .map(|r| {
+                (
+                    r.price.saturating_mul(r.liquidity_index),
+                    r.price.saturating_mul(r.variable_debt_index),
+                )
+            })
+            .collect()
+    }
+
     fn position(&self, user: &Address) -> Result<Option<Box<dyn Position>>> {
         if self.position_of(user).is_none() {
             return Ok(None);
@@ -392,6 +404,13 @@ impl PositionBook for BorrowerIndex {
 
     fn set_timestamp(&mut self, now: u64) -> Result<()> {
         BorrowerIndex::set_timestamp(self, now)
+    }
+
+    fn deferred_positions(
+        &self,
+        users: &[Address],
+    ) -> Result<Vec<Option<crate::protocol::market::DeferredPosition>>> {
+        Ok(BorrowerIndex::deferred_positions(self, users))
     }
 }
 

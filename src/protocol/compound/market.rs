@@ -401,6 +401,20 @@ impl PositionBook for CompoundBook {
         }
     }
 
+    /// Collateral moves with the exchange rate, debt with the borrow index (both change only when
+    /// a market event is applied).
+    fn value_factors(&self) -> Vec<(U256, U256)> {
+        self.markets
+            .iter()
+            .map(|m| {
+                (
+                    m.price.saturating_mul(m.exchange_rate),
+                    m.price.saturating_mul(m.borrow_index),
+                )
+            })
+            .collect()
+    }
+
     fn position(&self, user: &Address) -> Result<Option<Box<dyn Position>>> {
         let Some(a) = self.users.get(user) else {
             return Ok(None);
