@@ -206,14 +206,93 @@ where
     DB::Error: DBErrorMarker + std::fmt::Display,
     H: ReplayHooks<DB>,
 {
-    let mut fidelity = Fidelity::default();
-    let recorded = index_rows(window, &mut fidelity, strict)?;
     let decoding = std::time::Instant::now();
-    let decoded = decode_all(window);
+    let decoded = Decoded::All(decode_all(window));
     tracing::debug!(
         seconds = decoding.elapsed().as_secs_f64(),
         "senders recovered"
     );
+    replay_decoded(evm, window, strict, hooks, progress, &decoded)
+}
+
+/// Transactions decoded per task of [`replay_streaming`].
+const DECODE_CHUNK: usize = 256;
+
+/// [`replay`], the senders recovered on the rayon pool in chunks, first chunk first, while the
+/// replay runs (it waits only for a chunk not ready yet, helping with the pool's jobs meanwhile):
+/// on a pool of several threads the recovery overlaps the replay instead of preceding it.
+/// Results are the same as [`replay`]'s.
+pub fn replay_streaming<DB, H>(
+    evm: &mut Evm<DB>,
+    window: &Window,
+    strict: bool,
+    hooks: &mut H,
+    progress: Option<&ProgressBar>,
+) -> Result<Fidelity>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+    H: ReplayHooks<DB>,
+{
+    let slots: Vec<std::sync::OnceLock<Vec<Result<SignedTx>>>> = window
+        .transactions
+        .chunks(DECODE_CHUNK)
+        .map(|_| std::sync::OnceLock::new())
+        .collect();
+    rayon::in_place_scope_fifo(|scope| {
+        for (chunk, slot) in window.transactions.chunks(DECODE_CHUNK).zip(&slots) {
+            scope.spawn_fifo(move |_| {
+                // Each slot is set once, by its own task.
+                let _ = slot.set(chunk.iter().map(|r| SignedTx::decode(&r.raw)).collect());
+            });
+        }
+        replay_decoded(evm, window, strict, hooks, progress, &Decoded::Streamed(&slots))
+    })
+}
+
+/// Where the replay takes each transaction's decoding from.
+enum Decoded<'a> {
+    /// All decoded before the replay.
+    All(Vec<Result<SignedTx>>),
+    /// Decoded in chunks of [`DECODE_CHUNK`] by tasks on the pool.
+    Streamed(&'a [std::sync::OnceLock<Vec<Result<SignedTx>>>]),
+}
+
+impl Decoded<'_> {
+    /// Transaction `k`'s decoding (waiting for its chunk).
+    fn get(&self, k: usize) -> Option<&Result<SignedTx>> {
+        match self {
+            Decoded::All(all) => all.get(k),
+            Decoded::Streamed(slots) => {
+                let slot = slots.get(k / DECODE_CHUNK)?;
+                loop {
+                    if let Some(chunk) = slot.get() {
+                        return chunk.get(k % DECODE_CHUNK);
+                    }
+                    if !matches!(rayon::yield_now(), Some(rayon::Yield::Executed)) {
+                        std::thread::yield_now();
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn replay_decoded<DB, H>(
+    evm: &mut Evm<DB>,
+    window: &Window,
+    strict: bool,
+    hooks: &mut H,
+    progress: Option<&ProgressBar>,
+    decoded: &Decoded<'_>,
+) -> Result<Fidelity>
+where
+    DB: DatabaseRef,
+    DB::Error: DBErrorMarker + std::fmt::Display,
+    H: ReplayHooks<DB>,
+{
+    let mut fidelity = Fidelity::default();
+    let recorded = index_rows(window, &mut fidelity, strict)?;
     let mut tx_cursor = 0usize;
     for block in &window.blocks {
         evm.set_block(block_env(block));

@@ -471,8 +471,9 @@ impl StrategyRunner {
             // waiting for itself then).
             let _ = running.recv();
             let start = std::time::Instant::now();
-            let replayed = replay(evm, window, strict, &mut self, progress)
-                .and_then(|fidelity| self.flush(evm).map(|()| fidelity));
+            let replayed =
+                crate::engine::replay::replay_streaming(evm, window, strict, &mut self, progress)
+                    .and_then(|fidelity| self.flush(evm).map(|()| fidelity));
             tracing::debug!(
                 seconds = start.elapsed().as_secs_f64(),
                 "replay done; the evaluator follows"
