@@ -24,6 +24,8 @@ pub struct ReplayReport {
     pub names: BTreeMap<Address, String>,
     /// Seconds spent replaying.
     pub seconds: f64,
+    /// What the tracker did (checks by kind, deferred checks, skip-filter scans).
+    pub stats: crate::engine::opportunities::TrackerStats,
 }
 
 /// Everything a strategy run produced.

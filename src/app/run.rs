@@ -278,6 +278,7 @@ pub fn replay_window(window: &Window, strict: bool, show_progress: bool) -> Resu
             .map(|(n, a)| (a, n))
             .collect(),
         seconds,
+        stats: tracker.stats,
     })
 }
 

@@ -490,6 +490,8 @@ pub struct OpportunityTracker {
     watched: AddressMap<u64>,
     /// Users with dust debt: checked at every hook point.
     dust: AddressSet,
+    /// Whether a full scan has checked every user of the book.
+    scanned_once: bool,
     /// The book's factors now (after the last hook or transaction).
     factors: Option<Arc<Factors>>,
     /// The factors at the last full scan, while the bounds kept since then hold (cleared by a
@@ -578,6 +580,7 @@ impl OpportunityTracker {
             watch: BTreeSet::new(),
             watched: AddressMap::default(),
             dust: AddressSet::default(),
+            scanned_once: false,
             factors: None,
             scan: None,
             parallel: true,
@@ -753,41 +756,56 @@ impl OpportunityTracker {
                 return self.check_due(due, &now, block, tx_index);
             }
         }
-        let everyone = self.book.users();
         let this = &*self;
-        let bounds: Vec<Option<f64>> = if this.parallel {
-            use rayon::prelude::*;
-            everyone
-                .par_iter()
-                .with_min_len(PARALLEL_BOUNDS)
-                .map(|user| this.bound(user, &now))
-                .collect()
+        // Everyone in the book has been checked once the first scan is done (a user joins the
+        // book through a transaction that touches it, and is checked then): from then on, serial
+        // scans walk the checks themselves (no lookups; users that left the book have no debt).
+        let bounds: Vec<(Address, Option<f64>)> = if this.parallel || !this.scanned_once {
+            let everyone = this.book.users();
+            let bounds: Vec<Option<f64>> = if this.parallel {
+                use rayon::prelude::*;
+                everyone
+                    .par_iter()
+                    .with_min_len(PARALLEL_BOUNDS)
+                    .map(|user| this.bound(user, &now))
+                    .collect()
+            } else {
+                everyone.iter().map(|user| this.bound(user, &now)).collect()
+            };
+            everyone.into_iter().zip(bounds).collect()
         } else {
-            everyone.iter().map(|user| this.bound(user, &now)).collect()
+            this.last_check
+                .iter()
+                .map(|(user, last)| (*user, Some(last.bounds(&now).0)))
+                .collect()
         };
-        self.watch.clear();
-        self.watched.clear();
+        let scanned = bounds.len();
+        let mut watched = Vec::new();
         let mut due = Vec::new();
-        for (user, bound) in everyone.iter().zip(bounds) {
+        for (user, bound) in bounds {
             match bound {
-                Some(b) if !self.dust.contains(user) => {
+                Some(b) if !self.dust.contains(&user) => {
                     if b <= WATCH_CAP {
-                        let key = key_of(b);
-                        self.watch.insert((key, *user));
-                        self.watched.insert(*user, key);
+                        watched.push((key_of(b), user));
                     }
                     if within_margin(b) {
-                        due.push(*user);
+                        due.push(user);
                     }
                 }
-                _ => due.push(*user),
+                _ => due.push(user),
             }
         }
+        due.sort_unstable();
+        watched.sort_unstable();
+        self.watched = watched.iter().map(|(key, user)| (*user, *key)).collect();
+        self.watch = watched.into_iter().collect();
         self.stats.scans += 1;
-        self.stats.bounds += everyone.len() as u64;
+        self.stats.bounds += scanned as u64;
         self.count_checks(due.len(), tx_index);
         self.scan = Some(now.clone());
-        self.check_due(due, &now, block, tx_index)
+        self.check_due(due, &now, block, tx_index)?;
+        self.scanned_once = true;
+        Ok(())
     }
 
     /// Checks the users due at a hook point, in place or (those surely still liquidatable, with

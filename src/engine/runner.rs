@@ -323,6 +323,11 @@ struct Feed {
     pending: Vec<EvmState>,
     /// Hook points sent and not yet evaluated.
     queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// State changes sent and not yet applied by the evaluator.
+    commits_queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Figures of deferred checks coming back from the evaluator (taken into the ledger at each
+    /// hook point, so that they never pile up).
+    settled: std::sync::mpsc::Receiver<Vec<Settled>>,
 }
 
 /// Hook points waiting for the evaluator above which the replay helps with its work before it
@@ -335,6 +340,11 @@ pub const PIPELINE_DEPTH: usize = 256;
 
 /// Commits gathered before they are sent without a hook point (bounds the batches' size).
 const FLUSH_COMMITS: usize = 512;
+
+/// State changes (one per transaction) the replay may have sent ahead of the evaluator: with
+/// mainnet-sized blocks, hook points a few blocks apart carry hundreds of them each, and this
+/// bounds the pipeline's memory (a few kB each) rather than the batch count alone.
+const MAX_COMMITS_QUEUED: usize = 8_192;
 
 impl StrategyRunner {
     /// A runner for `instances` over `market`.
@@ -452,20 +462,25 @@ impl StrategyRunner {
         let placeholder = self.evaluator.detached();
         let mut evaluator = std::mem::replace(&mut self.evaluator, placeholder);
         let queued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let commits_queued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (settled_back, settled) = std::sync::mpsc::channel::<Vec<Settled>>();
         self.feed = Some(Feed {
             sender,
             pending: Vec::new(),
             queued: queued.clone(),
+            commits_queued: commits_queued.clone(),
+            settled,
         });
         evm.record_commits(true);
         self.tracker.parallel = false;
         let mut evaluated = Ok(());
-        let replayed = rayon::in_place_scope(|scope| {
+        let (replayed, feed) = rayon::in_place_scope(|scope| {
             scope.spawn(|_| {
                 // Tell the replay this job runs (on another worker: the replay waits without
                 // stealing work), then follow it.
                 let _ = started.send(());
-                evaluated = evaluator.follow(mirror, receiver, &queued);
+                evaluated =
+                    evaluator.follow(mirror, receiver, &queued, &commits_queued, &settled_back);
             });
             // The evaluator must be running before the replay may steal work (it never blocks
             // waiting for itself then).
@@ -478,9 +493,10 @@ impl StrategyRunner {
                 seconds = start.elapsed().as_secs_f64(),
                 "replay done; the evaluator follows"
             );
-            // Closing the feed ends the evaluator's loop.
-            self.feed = None;
-            replayed
+            // Closing the feed (its sender) ends the evaluator's loop; what the evaluator sends
+            // back stays to be read.
+            let settled = self.feed.take().map(|feed| feed.settled);
+            (replayed, settled)
         });
         evm.record_commits(false);
         self.tracker.parallel = true;
@@ -488,6 +504,12 @@ impl StrategyRunner {
         evaluated?;
         let fidelity = replayed?;
         self.evaluator = evaluator;
+        if let Some(settled_back) = feed {
+            // The evaluator has ended: everything it sent is here.
+            for settled in settled_back.try_iter() {
+                self.evaluator.settled.extend(settled);
+            }
+        }
         self.settle()?;
         Ok((fidelity, self))
     }
@@ -553,10 +575,19 @@ impl StrategyRunner {
         });
         match self.feed.as_mut() {
             None => match point {
-                Some(point) => self.evaluator.evaluate(evm.db(), point),
+                Some(point) => {
+                    self.evaluator.evaluate(evm.db(), point)?;
+                    for settled in std::mem::take(&mut self.evaluator.settled) {
+                        self.tracker.ledger.settle(settled)?;
+                    }
+                    Ok(())
+                }
                 None => Ok(()),
             },
             Some(feed) => {
+                for settled in feed.settled.try_iter().flatten() {
+                    self.tracker.ledger.settle(settled)?;
+                }
                 feed.pending.extend(evm.take_commits());
                 if point.is_none() && feed.pending.len() < FLUSH_COMMITS {
                     return Ok(());
@@ -631,6 +662,14 @@ impl Feed {
         if batch.point.is_some() {
             self.queued.fetch_add(1, Ordering::Relaxed);
         }
+        // Too many state changes on their way: wait (helping) until the evaluator applied some.
+        while self.commits_queued.load(Ordering::Relaxed) > MAX_COMMITS_QUEUED {
+            if !matches!(rayon::yield_now(), Some(rayon::Yield::Executed)) {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+        }
+        self.commits_queued
+            .fetch_add(batch.commits.len(), Ordering::Relaxed);
         // With hook points waiting, the evaluation is what the run waits for: help with it.
         while self.queued.load(Ordering::Relaxed) > HELP_ABOVE
             && matches!(rayon::yield_now(), Some(rayon::Yield::Executed))
@@ -698,6 +737,8 @@ impl Evaluator {
         mut mirror: ReplayDb,
         receiver: std::sync::mpsc::Receiver<Batch>,
         queued: &std::sync::atomic::AtomicUsize,
+        commits_queued: &std::sync::atomic::AtomicUsize,
+        settled_back: &std::sync::mpsc::Sender<Vec<Settled>>,
     ) -> Result<()> {
         use revm::DatabaseCommit;
         use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
@@ -716,12 +757,18 @@ impl Evaluator {
                     }
                 }
             };
+            let applied = batch.commits.len();
             for changes in batch.commits {
                 mirror.commit(changes);
             }
+            commits_queued.fetch_sub(applied, std::sync::atomic::Ordering::Relaxed);
             if let Some(point) = batch.point {
                 self.evaluate(&mirror, point)?;
                 queued.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                if !self.settled.is_empty() {
+                    // The replay side holds the receiver until the evaluator ends.
+                    let _ = settled_back.send(std::mem::take(&mut self.settled));
+                }
             }
         }
     }

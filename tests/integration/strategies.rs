@@ -414,3 +414,29 @@ fn an_unwritable_output_folder_is_refused_before_work() {
     std::fs::write(&file, b"x").unwrap();
     assert!(liqsim::output::check_writable(&file.join("out")).is_err());
 }
+
+#[test]
+fn deferred_checks_give_the_ledger_of_checks_made_in_place() {
+    use liqsim::engine::opportunities::{Deferral, OpportunityTracker};
+    let w = window();
+    // Every check in place.
+    let (details, mut evm) = liqsim::app::run::open_window(w).unwrap();
+    let mut tracker =
+        OpportunityTracker::new(&details.market, &mut evm, &details.users_at_start).unwrap();
+    assert_eq!(tracker.deferral, Deferral::Off);
+    liqsim::engine::replay::replay(&mut evm, w, true, &mut tracker, None).unwrap();
+    assert_eq!(tracker.stats.deferred, 0);
+    let in_place = tracker.ledger.finish();
+    assert!(in_place.len() > 20, "{} opportunities", in_place.len());
+    // Checks that surely stay open computed beside the replay (the standalone replay) ...
+    let beside = liqsim::app::run::replay_window(w, true, false).unwrap();
+    assert!(
+        beside.stats.deferred > beside.stats.checks_after_transactions,
+        "{:?}",
+        beside.stats
+    );
+    assert_eq!(beside.opportunities, in_place);
+    // ... and by the evaluator, which builds the same positions (the strategy run).
+    assert_eq!(run().opportunities, in_place);
+}
+
