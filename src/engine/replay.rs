@@ -246,7 +246,14 @@ where
                 let _ = slot.set(chunk.iter().map(|r| SignedTx::decode(&r.raw)).collect());
             });
         }
-        replay_decoded(evm, window, strict, hooks, progress, &Decoded::Streamed(&slots))
+        replay_decoded(
+            evm,
+            window,
+            strict,
+            hooks,
+            progress,
+            &Decoded::Streamed(&slots),
+        )
     })
 }
 

@@ -439,4 +439,3 @@ fn deferred_checks_give_the_ledger_of_checks_made_in_place() {
     // ... and by the evaluator, which builds the same positions (the strategy run).
     assert_eq!(run().opportunities, in_place);
 }
-
