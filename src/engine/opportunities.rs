@@ -459,6 +459,24 @@ const BACKGROUND_BATCH: usize = 1024;
 /// Deferred checks waiting beyond which the replay waits for the background task.
 const BACKGROUND_BACKLOG: usize = 64 * BACKGROUND_BATCH;
 
+/// Waits for the background task's figures, running the pool's pending jobs meanwhile (a thread of
+/// the pool never blocks on a task that may be queued behind it).
+fn wait_helping(
+    receiver: &std::sync::mpsc::Receiver<Result<Vec<Settled>>>,
+) -> Result<Result<Vec<Settled>>> {
+    loop {
+        match receiver.try_recv() {
+            Ok(settled) => return Ok(settled),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(stopped()),
+            Err(std::sync::mpsc::TryRecvError::Empty) => {
+                if !matches!(rayon::yield_now(), Some(rayon::Yield::Executed)) {
+                    std::thread::sleep(std::time::Duration::from_micros(50));
+                }
+            }
+        }
+    }
+}
+
 fn stopped() -> crate::error::Error {
     crate::error::Error::Mismatch("a background health check stopped".into())
 }
@@ -886,7 +904,7 @@ impl OpportunityTracker {
         let finished = if !background.in_flight {
             None
         } else if waiting >= BACKGROUND_BACKLOG {
-            Some(background.receiver.recv().map_err(|_| stopped())?)
+            Some(wait_helping(&background.receiver)?)
         } else {
             background.receiver.try_recv().ok()
         };
@@ -921,7 +939,7 @@ impl OpportunityTracker {
                 .get_mut()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if background.in_flight {
-                let settled = background.receiver.recv().map_err(|_| stopped())??;
+                let settled = wait_helping(&background.receiver)??;
                 background.in_flight = false;
                 for s in settled {
                     self.ledger.settle(s)?;

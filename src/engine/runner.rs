@@ -330,6 +330,29 @@ struct Feed {
     settled: std::sync::mpsc::Receiver<Vec<Settled>>,
 }
 
+const PENDING: u8 = 0;
+const CLAIMED: u8 = 1;
+const ABANDONED: u8 = 2;
+
+/// How long the replay waits for the evaluator's job to start on another worker.
+const EVALUATOR_START: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Waits (without stealing work) until the evaluator's job claimed `claim`; true when it did,
+/// false when it had not within [`EVALUATOR_START`] (the job is then told to end at once).
+fn evaluator_started(claim: &std::sync::atomic::AtomicU8) -> bool {
+    use std::sync::atomic::Ordering;
+    let deadline = std::time::Instant::now() + EVALUATOR_START;
+    while std::time::Instant::now() < deadline {
+        if claim.load(Ordering::Acquire) == CLAIMED {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(20));
+    }
+    claim
+        .compare_exchange(PENDING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+}
+
 /// Hook points waiting for the evaluator above which the replay helps with its work before it
 /// goes on (the evaluation, not the replay, is then what the run waits for).
 const HELP_ABOVE: usize = 192;
@@ -458,9 +481,11 @@ impl StrategyRunner {
         }
         let mirror = evm.db().clone();
         let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(PIPELINE_DEPTH);
-        let (started, running) = std::sync::mpsc::sync_channel::<()>(1);
+        // The evaluator's job claims it when it starts; a replay that finds no worker free to
+        // start it soon (the pool busy with other runs) takes it back and evaluates in place.
+        let claim = std::sync::atomic::AtomicU8::new(PENDING);
         let placeholder = self.evaluator.detached();
-        let mut evaluator = std::mem::replace(&mut self.evaluator, placeholder);
+        let slot = std::sync::Mutex::new(Some(std::mem::replace(&mut self.evaluator, placeholder)));
         let queued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let commits_queued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (settled_back, settled) = std::sync::mpsc::channel::<Vec<Settled>>();
@@ -476,15 +501,39 @@ impl StrategyRunner {
         let mut evaluated = Ok(());
         let (replayed, feed) = rayon::in_place_scope(|scope| {
             scope.spawn(|_| {
-                // Tell the replay this job runs (on another worker: the replay waits without
-                // stealing work), then follow it.
-                let _ = started.send(());
-                evaluated =
-                    evaluator.follow(mirror, receiver, &queued, &commits_queued, &settled_back);
+                use std::sync::atomic::Ordering;
+                if claim
+                    .compare_exchange(PENDING, CLAIMED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+                {
+                    // The replay went on without it.
+                    return;
+                }
+                let mut guard = slot
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(evaluator) = guard.as_mut() {
+                    evaluated =
+                        evaluator.follow(mirror, receiver, &queued, &commits_queued, &settled_back);
+                }
             });
-            // The evaluator must be running before the replay may steal work (it never blocks
-            // waiting for itself then).
-            let _ = running.recv();
+            // The evaluator must be running on another worker before the replay may steal work
+            // (else it could pick up the evaluator's job and wait for itself): wait for it to
+            // start without stealing, and give up soon when no worker is free.
+            if !evaluator_started(&claim) {
+                let evaluator = slot
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take();
+                self.feed = None;
+                evm.record_commits(false);
+                self.tracker.parallel = true;
+                if let Some(evaluator) = evaluator {
+                    self.evaluator = evaluator;
+                }
+                tracing::debug!("no worker free for the evaluator: evaluating in place");
+                return (replay(evm, window, strict, &mut self, progress), None);
+            }
             let start = std::time::Instant::now();
             let replayed =
                 crate::engine::replay::replay_streaming(evm, window, strict, &mut self, progress)
@@ -503,7 +552,12 @@ impl StrategyRunner {
         // The evaluator's error first: a replay stopped by it says only that it stopped.
         evaluated?;
         let fidelity = replayed?;
-        self.evaluator = evaluator;
+        if let Some(evaluator) = slot
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            self.evaluator = evaluator;
+        }
         if let Some(settled_back) = feed {
             // The evaluator has ended: everything it sent is here.
             for settled in settled_back.try_iter() {
