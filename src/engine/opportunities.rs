@@ -435,12 +435,7 @@ impl Deferred {
     /// math, as an in-place check would).
     pub fn run(self) -> Result<(Settled, Box<dyn Position>)> {
         let position = (self.position)()?;
-        let health_factor = position.health_factor()?;
-        let best = if crate::math::aave::is_liquidatable(health_factor) {
-            best_liquidation(&*position)?
-        } else {
-            None
-        };
+        let (health_factor, best) = health_and_best(&*position)?;
         Ok((
             Settled {
                 opportunity_id: self.opportunity_id,
@@ -451,6 +446,18 @@ impl Deferred {
             position,
         ))
     }
+}
+
+/// A position's health factor and, when it is liquidatable, its best liquidation (the exact
+/// shared math of every check, in place or deferred).
+fn health_and_best(position: &dyn Position) -> Result<(U256, Option<BestLiquidation>)> {
+    let health_factor = position.health_factor()?;
+    let best = if crate::math::aave::is_liquidatable(health_factor) {
+        best_liquidation(position)?
+    } else {
+        None
+    };
+    Ok((health_factor, best))
 }
 
 /// Deferred checks per background task.
@@ -665,13 +672,9 @@ impl OpportunityTracker {
     /// liquidation, from the exact shared math.
     fn assess(&self, user: Address) -> Result<Assessed> {
         let position = self.book.position(&user)?;
-        let health_factor = match &position {
-            Some(p) => p.health_factor()?,
-            None => U256::MAX,
-        };
-        let best = match &position {
-            Some(p) if crate::math::aave::is_liquidatable(health_factor) => best_liquidation(&**p)?,
-            _ => None,
+        let (health_factor, best) = match &position {
+            Some(p) => health_and_best(&**p)?,
+            None => (U256::MAX, None),
         };
         // Only a position the filter would watch needs its debt's size.
         let dust = match &position {
